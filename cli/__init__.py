@@ -1,0 +1,1 @@
+"""The ``mgbp-classic`` command-line application (installed as ``mgbp_classic_cli``)."""

@@ -1,0 +1,13 @@
+"""Warnings and errors raised by mgbp-classic."""
+
+
+class ConvergenceWarning(UserWarning):
+    """An iterative solver stopped before reaching its tolerance."""
+
+
+class ImageError(ValueError):
+    """An image could not be read, written or used (message: one line, names the file)."""
+
+
+class ModelFileError(ValueError):
+    """A weight/model file is missing, truncated, corrupt or does not match the configuration."""
