@@ -1,0 +1,162 @@
+"""Shared click helpers: image-path arguments, output naming, and library errors as one-line CLI errors."""
+import contextlib
+from pathlib import Path
+
+import click
+
+from mgbp_classic.exceptions import ImageError, ModelFileError
+
+
+def image_paths_argument(name="images"):
+    """``IMAGES...``: one or more existing files (click reports a missing one in one line)."""
+    return click.argument(
+        name, nargs=-1, required=True,
+        type=click.Path(exists=True, dir_okay=False, readable=True, path_type=Path))
+
+
+def output_option(help_text):
+    """``-o/--output PATH``."""
+    return click.option("-o", "--output", type=click.Path(path_type=Path), default=None, help=help_text)
+
+
+@contextlib.contextmanager
+def library_errors(param_hints=None, *, where=None):
+    """Turn the library's errors into one-line click errors (never a traceback).
+
+    Parameters
+    ----------
+    param_hints : dict, optional
+        Maps the argument name that starts a library ``ValueError`` message (e.g. ``"levels"``)
+        to the command-line option it came from (e.g. ``"--levels"``); such errors become
+        ``click.BadParameter`` for that option. Other ``ValueError``s become ``click.UsageError``.
+
+    Notes
+    -----
+    ``ImageError`` and ``ModelFileError`` (a file could not be read or written) and ``OSError``
+    become ``click.ClickException`` (exit status 1); bad parameters exit with status 2.
+    """
+    try:
+        yield
+    except click.ClickException:
+        raise
+    except (ImageError, ModelFileError) as exc:
+        raise click.ClickException(one_line(exc)) from None
+    except OSError as exc:
+        where = f" ({exc.filename})" if getattr(exc, "filename", None) else ""
+        raise click.ClickException(f"{exc.strerror or one_line(exc)}{where}") from None
+    except ValueError as exc:
+        message = one_line(exc)
+        if where:
+            message = f"{message} ({where})"
+        first = message.split(" ", 1)[0]
+        if param_hints and first in param_hints:
+            raise click.BadParameter(message, param_hint=param_hints[first]) from None
+        raise click.UsageError(message) from None
+
+
+def one_line(exc):
+    """The first line of an exception's message (the class name if it has none)."""
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def read_image_or_fail(path, **kwargs):
+    """:func:`mgbp_classic.io.read_image` with its errors turned into ``click.ClickException``."""
+    from mgbp_classic.io import read_image
+    with library_errors():
+        return read_image(path, **kwargs)
+
+
+def same_file(a, b):
+    """Whether two paths name the same file (resolved paths, or the same inode if both exist)."""
+    a, b = Path(a), Path(b)
+    try:
+        if a.exists() and b.exists():
+            return a.samefile(b)
+    except OSError:
+        pass
+    return a.resolve() == b.resolve()
+
+
+def plan_outputs(inputs, output, name, *, extra=None):
+    """Decide every output path, before any work is done.
+
+    Parameters
+    ----------
+    inputs : list of Path
+        The input images.
+    output : Path or None
+        ``-o``: with one input, the output file (or an existing directory to write into); with several
+        inputs, a directory (created if missing). ``None``: beside each input.
+    name : callable
+        ``name(input_path) -> file name`` of the default output (e.g. ``<stem>_x8.png``).
+    extra : callable, optional
+        ``extra(input_path, main_output_path) -> list of Path`` of further files written for that input
+        (e.g. every level's image).
+
+    Returns
+    -------
+    list of (Path, list of Path)
+        For each input, its main output and its extra outputs.
+
+    Raises
+    ------
+    click.BadParameter
+        ``-o`` names an existing file while several inputs are given, an output would overwrite an
+        input, or two outputs collide.
+    """
+    if output is not None and len(inputs) > 1 and output.exists() and not output.is_dir():
+        raise click.BadParameter(
+            f"must be a directory when several images are given, got the existing file '{output}'",
+            param_hint="'-o' / '--output'")
+    plans = []
+    for path in inputs:
+        if output is None:
+            main = path.with_name(name(path))
+        elif len(inputs) > 1 or output.is_dir():
+            main = output / name(path)
+        else:
+            main = output
+        plans.append((main, list(extra(path, main)) if extra else []))
+    seen = {}
+    for path, (main, more) in zip(inputs, plans):
+        for out in [main, *more]:
+            for src in inputs:
+                if same_file(out, src):
+                    raise click.BadParameter(
+                        f"would overwrite the input image '{src}'; choose another output path",
+                        param_hint="'-o' / '--output'")
+            key = out.resolve()
+            if key in seen:
+                raise click.BadParameter(
+                    f"'{seen[key]}' and '{path}' would both be written to '{out}'",
+                    param_hint="'-o' / '--output'")
+            seen[key] = path
+    return plans
+
+
+def ensure_directory(output, count):
+    """Create the ``-o`` directory when several images are written into it."""
+    if output is not None and count > 1:
+        try:
+            output.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise click.ClickException(f"cannot create the output directory '{output}': {exc.strerror}")
+
+
+def progress(items, label, *, show=None):
+    """A ``click.progressbar`` over ``items`` when there are several (shown on stderr), else the items."""
+    items = list(items)
+    if show is None:
+        show = len(items) > 1
+    if not show:
+        return contextlib.nullcontext(items)
+    return click.progressbar(items, label=label, file=click.get_text_stream("stderr"),
+                             show_pos=True, item_show_func=lambda item: _item_label(item))
+
+
+def _item_label(item):
+    if item is None:
+        return None
+    path = item[0] if isinstance(item, tuple) else item
+    return Path(path).name if isinstance(path, (str, Path)) else None

@@ -1,0 +1,172 @@
+"""``mgbp-classic evaluate``: PSNR/SSIM of a method on a folder of HR images, under the standard protocol."""
+import contextlib
+import csv
+import io
+import json
+import math
+import os
+import tempfile
+import time
+from pathlib import Path
+
+import click
+import numpy as np
+
+from mgbp_classic import upscale as _up
+
+from ._common import library_errors, one_line, progress, read_image_or_fail
+from .upscale import PARAM_HINTS, iterations_option, method_option, mu_option
+
+#: File name endings read from ``--dataset``.
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
+
+
+def dataset_images(folder):
+    """The image files directly inside ``folder``, sorted by name."""
+    return sorted(p for p in Path(folder).iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+
+
+def evaluate_image(hr, *, scale, method, levels=None, mu=_up.DEFAULT_MU, iterations=None, **options):
+    """Score one HR image under the standard protocol (../shared/data/README.md).
+
+    Parameters
+    ----------
+    hr : ndarray
+        The high-resolution image, float in [0, 1], greyscale or RGB (an alpha channel is dropped).
+    scale : int
+        Factor s ≥ 2. For methods other than ``bicubic`` a power of two, ``2**levels``.
+    method : str
+        A registered method.
+    levels, mu, iterations, **options
+        Passed to :func:`mgbp_classic.upscale.upscale`; ``levels`` defaults to ``log2(scale)``.
+
+    Returns
+    -------
+    dict
+        ``psnr``, ``ssim`` (Y channel, border ``scale``), ``seconds`` (the method's run time) and
+        ``shape`` (of the mod-cropped HR image).
+    """
+    from mgbp_classic.metrics import make_lr, mod_crop, protocol_scores
+    from mgbp_classic.resize import imresize
+
+    if hr.ndim == 3 and hr.shape[2] in (2, 4):
+        hr = hr[..., :-1]
+    if hr.ndim == 3 and hr.shape[2] == 1:
+        hr = hr[..., 0]
+    hr = mod_crop(hr, scale)
+    lr = make_lr(hr, scale)
+    start = time.perf_counter()
+    if levels is None and method == "bicubic" and scale & (scale - 1):
+        sr = imresize(lr, scale, kernel="cubic")         # e.g. ×3: one MATLAB imresize
+    else:
+        sr = _up.upscale(lr, levels=levels if levels is not None else int(math.log2(scale)),
+                         method=method, mu=mu, iterations=iterations, **options)
+    seconds = time.perf_counter() - start
+    sr = np.round(np.clip(sr, 0.0, 1.0) * 255.0) / 255.0
+    psnr, ssim = protocol_scores(hr, sr, scale)
+    return {"psnr": float(psnr), "ssim": float(ssim), "seconds": seconds, "shape": hr.shape[:2]}
+
+
+@click.command("evaluate")
+@click.option("--dataset", type=click.Path(exists=True, file_okay=False, path_type=Path), required=True,
+              help="Folder of high-resolution test images (e.g. ../shared/data/test/Set5).")
+@click.option("--scale", type=click.IntRange(min=2), default=None,
+              help="Scale factor s (a power of two except for bicubic). Default: 2**levels.")
+@method_option()
+@click.option("--levels", type=click.IntRange(min=1), default=None,
+              help="Number of 2x levels (must equal log2 of --scale when both are given).")
+@mu_option()
+@iterations_option()
+@click.option("--csv", "csv_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Also write the per-image scores and the mean as CSV.")
+@click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Also write the settings, per-image scores and the mean as JSON.")
+def command(dataset, scale, method, levels, mu, iterations, csv_path, json_path):
+    """PSNR/SSIM of METHOD on every image of DATASET under the standard protocol.
+
+    HR is mod-cropped to a multiple of s, LR = MATLAB bicubic imresize(HR, 1/s) rounded to 8 bit,
+    SR = method(LR) rounded to 8 bit; PSNR and SSIM on the luma channel (BT.601) with s pixels cropped
+    from every border. Prints a per-image table, the mean and the run time of the method.
+    """
+    if scale is None and levels is None:
+        raise click.UsageError("Missing option '--scale' (or '--levels').")
+    if scale is None:
+        scale = 2 ** levels
+    power = scale & (scale - 1) == 0
+    if levels is not None and 2 ** levels != scale:
+        raise click.BadParameter(f"levels must be log2(scale) = {math.log2(scale):g} for --scale {scale}, "
+                                 f"got {levels}", param_hint="'--levels'")
+    if method != "bicubic" and not power:
+        raise click.BadParameter(f"scale must be a power of two (2, 4, 8, ...) for method {method!r}, "
+                                 f"got {scale}", param_hint="'--scale'")
+    files = dataset_images(dataset)
+    if not files:
+        raise click.BadParameter(f"must contain images ({', '.join(IMAGE_SUFFIXES)}), found none in "
+                                 f"'{dataset}'", param_hint="'--dataset'")
+    for path in (csv_path, json_path):
+        if path is not None and path.resolve().parent.is_dir() is False:
+            raise click.BadParameter(f"directory '{path.parent}' does not exist", param_hint=f"'{path}'")
+
+    rows = []
+    with progress(files, f"{method} x{scale} on {dataset.name}") as items:
+        for path in items:
+            hr = read_image_or_fail(path)
+            with library_errors(PARAM_HINTS, where=path.name):
+                score = evaluate_image(hr, scale=scale, method=method, levels=levels if power else None,
+                                       mu=mu, iterations=iterations)
+            rows.append({"image": path.name, **score})
+
+    mean = {key: float(np.mean([r[key] for r in rows])) for key in ("psnr", "ssim", "seconds")}
+    used_iterations = iterations if iterations is not None else _up.get_method(method).default_iterations
+    click.echo(f"{method} x{scale} on {dataset} ({len(rows)} images; mu={mu}, "
+               f"iterations={used_iterations if used_iterations is not None else '-'})")
+    click.echo(format_table(rows, mean))
+    click.echo(f"mean PSNR {mean['psnr']:.2f} dB, SSIM {mean['ssim']:.4f}, "
+               f"total time {sum(r['seconds'] for r in rows):.2f} s")
+    settings = {"dataset": str(dataset), "scale": scale, "method": method,
+                "levels": levels if levels is not None else (int(math.log2(scale)) if power else None),
+                "mu": mu, "iterations": used_iterations}
+    if csv_path is not None:
+        _write_atomic(csv_path, _csv_text(rows, mean))
+        click.echo(f"wrote {csv_path}")
+    if json_path is not None:
+        doc = {**settings, "images": [{k: (list(v) if k == "shape" else v) for k, v in r.items()} for r in rows],
+               "mean": mean}
+        _write_atomic(json_path, json.dumps(doc, indent=2) + "\n")
+        click.echo(f"wrote {json_path}")
+
+
+def format_table(rows, mean):
+    """A Markdown table: image, PSNR, SSIM, seconds; the mean in the last row."""
+    width = max(len("image"), len("mean"), *(len(r["image"]) for r in rows))
+    lines = [f"| {'image':<{width}} | PSNR (dB) |   SSIM | time (s) |",
+             f"|{'-' * (width + 2)}|----------:|-------:|---------:|"]
+    for r in [*rows, {"image": "mean", **mean}]:
+        lines.append(f"| {r['image']:<{width}} | {r['psnr']:9.2f} | {r['ssim']:.4f} | {r['seconds']:8.3f} |")
+    return "\n".join(lines)
+
+
+def _csv_text(rows, mean):
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(["image", "psnr", "ssim", "seconds"])
+    for r in [*rows, {"image": "mean", **mean}]:
+        writer.writerow([r["image"], f"{r['psnr']:.6f}", f"{r['ssim']:.6f}", f"{r['seconds']:.6f}"])
+    return buffer.getvalue()
+
+
+def _write_atomic(path, text):
+    """Write ``text`` to ``path`` through a temporary file in the same folder and ``os.replace``."""
+    path = Path(path)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.resolve().parent)
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
+                handle.write(text)
+            os.replace(tmp, path)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise
+    except OSError as exc:
+        raise click.ClickException(f"cannot write '{path}': {exc.strerror or one_line(exc)}") from None

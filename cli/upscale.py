@@ -1,0 +1,106 @@
+"""``mgbp-classic upscale``: upscale one or many images by 2**levels."""
+from pathlib import Path
+
+import click
+
+from mgbp_classic import upscale as _up
+
+from ._common import (ensure_directory, image_paths_argument, library_errors, output_option, plan_outputs,
+                      progress, read_image_or_fail)
+
+#: Library argument name (first word of its ValueError messages) -> command-line option.
+PARAM_HINTS = {"levels": "'--levels'", "mu": "'--mu'", "iterations": "'--iterations'",
+               "method": "'--method'"}
+
+DEFAULT_LEVELS = 2
+
+
+class MethodChoice(click.Choice):
+    """``click.Choice`` over the registered methods, read when the command runs (so ``net`` shows up
+    as soon as it is registered)."""
+
+    name = "method"
+
+    def __init__(self):
+        super().__init__([], case_sensitive=True)
+
+    @property
+    def choices(self):
+        return tuple(_up.available_methods())
+
+    @choices.setter
+    def choices(self, value):  # click.Choice.__init__ assigns; the registry is the source of truth
+        pass
+
+
+def method_option(default=None):
+    """``--method``: one of the registered methods (default: :data:`mgbp_classic.upscale.DEFAULT_METHOD`,
+    read when the command runs)."""
+    return click.option(
+        "--method", type=MethodChoice(), default=default or (lambda: _up.DEFAULT_METHOD),
+        show_default=_up.DEFAULT_METHOD if default is None else default,
+        help="Upscaling method (bicubic: MATLAB imresize; ibp: Iterative Back-Projection; "
+             "mgbp: classic Multi-Grid Back-Projection; further registered methods such as net).")
+
+
+def mu_option():
+    return click.option("--mu", type=click.IntRange(min=1), default=_up.DEFAULT_MU, show_default=True,
+                        help="Back-projection steps per level (1: V-cycle, 2: W-cycle).")
+
+
+def iterations_option():
+    return click.option("--iterations", type=click.IntRange(min=0), default=None,
+                        help="Iterations of iterative methods (default: the method's own; "
+                             f"ibp {_up.IBP_DEFAULT_ITERATIONS}, mgbp {_up.MGBP_DEFAULT_ITERATIONS}).")
+
+
+def output_name(path, levels):
+    """``<stem>_x<2**levels>.png``."""
+    return f"{Path(path).stem}_x{2 ** levels}.png"
+
+
+@click.command("upscale")
+@click.option("--levels", type=click.IntRange(min=1), default=DEFAULT_LEVELS, show_default=True,
+              help="Number N of 2x levels; the output is 2**N times larger.")
+@mu_option()
+@method_option()
+@iterations_option()
+@output_option("Output file (one image) or directory (several images). "
+               "Default: <stem>_x<2**N>.png beside each input.")
+@click.option("--save-levels", is_flag=True,
+              help="Also write every intermediate level's image (<stem>_x2.png, <stem>_x4.png, ...).")
+@image_paths_argument()
+def command(levels, mu, method, iterations, output, save_levels, images):
+    """Upscale IMAGES by 2**LEVELS (greyscale, RGB, RGBA, palette; 8- or 16-bit).
+
+    Colour is processed as RGB; an alpha channel is upscaled with bicubic interpolation. A 16-bit
+    input gives a 16-bit PNG. Outputs are written atomically and never over an input.
+    """
+    from mgbp_classic.io import write_image
+
+    images = list(images)
+
+    def extra(src, main):
+        if not save_levels:
+            return []
+        stem = src.stem if main.name == output_name(src, levels) else main.stem
+        return [main.with_name(f"{stem}_x{2 ** k}.png") for k in range(1, levels)]
+
+    plans = plan_outputs(images, output, lambda p: output_name(p, levels), extra=extra)
+    ensure_directory(output, len(images))
+    written = []
+    with progress(list(zip(images, plans)), f"upscaling x{2 ** levels}") as items:
+        for src, (main, more) in items:
+            image, info = read_image_or_fail(src, return_info=True)
+            with library_errors(PARAM_HINTS, where=src.name):
+                result = _up.upscale(image, levels=levels, method=method, mu=mu, iterations=iterations,
+                                     return_levels=save_levels)
+            outs = result if save_levels else [result]
+            targets = [*more, main]
+            bit_depth = 16 if info.get("bit_depth") == 16 else 8
+            with library_errors():
+                for out, target in zip(outs, targets):
+                    write_image(target, out, bit_depth=bit_depth)
+                    written.append((target, out.shape))
+    for target, shape in written:
+        click.echo(f"wrote {target} ({shape[1]}x{shape[0]})")

@@ -1,0 +1,434 @@
+"""One entry point for every upscaling method: ``upscale(image, levels=..., method=...)``.
+
+The command line (``mgbp-classic upscale`` and ``evaluate``), the benchmarks and the lessons all call
+:func:`upscale`, so colour handling, validation and the method registry live in one place:
+
+* greyscale ``(H, W)`` and colour ``(H, W, 3)`` images go to the method unchanged;
+* an alpha channel (``(H, W, 2)`` grey + alpha, ``(H, W, 4)`` RGBA) is split off, upscaled with the
+  classic bicubic upscaler (MATLAB ``imresize``) and re-attached;
+* every output is clipped to [0, 1].
+
+Methods are looked up by name in a small registry. The built-in ones are the classic upscalers of
+the paper (``bicubic``, ``ibp``, ``mgbp``); others (the learned network, ``net``) are added with
+:func:`register_method` and then appear automatically in the command line's ``--method`` choices.
+"""
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+__all__ = [
+    "DEFAULT_METHOD",
+    "DEFAULT_MU",
+    "MAX_OUTPUT_PIXELS",
+    "UpscaleMethod",
+    "available_methods",
+    "default_iterations",
+    "get_method",
+    "max_levels",
+    "register_method",
+    "upscale",
+]
+
+#: The method used when none is named (the command line's ``--method`` default). Switch to
+#: ``"net"`` once the learned network is registered.
+DEFAULT_METHOD = "mgbp"
+
+#: Default number µ of back-projection steps per level (2: the W-cycle of Figure 2, as in the paper).
+DEFAULT_MU = 2
+
+#: Largest output (height × width, per channel) :func:`upscale` agrees to make: 2**26 pixels,
+#: e.g. 8192 × 8192. It bounds ``levels`` for a given image size (memory: the classic methods hold
+#: a few float64 copies of the output).
+MAX_OUTPUT_PIXELS = 2 ** 26
+
+
+@dataclass(frozen=True)
+class UpscaleMethod:
+    """A registered upscaling method.
+
+    Attributes
+    ----------
+    name : str
+        The name used by ``upscale(method=...)`` and the command line's ``--method``.
+    function : callable
+        ``function(image, *, levels, mu, **options) -> [Y_2x, Y_4x, ..., Y_(2^levels)x]``; ``image`` is a
+        greyscale ``(H, W)`` or colour ``(H, W, 3)`` float array in [0, 1] (no alpha).
+    default_iterations : int or None
+        Value passed as ``iterations`` when the caller gives none; ``None`` means ``iterations`` is
+        not passed at all (the method has no such option).
+    description : str
+        One line for help texts.
+    final_only : bool
+        The function accepts ``final_only=True`` and may then return ``None`` for every level but
+        the last (saves the intermediate levels' work when only the final image is wanted).
+    options : tuple of str or None
+        Names of the further keyword options the function accepts (``upscale`` rejects others with
+        a one-line ``ValueError``); ``None``: pass every option through unchecked.
+    """
+
+    name: str
+    function: object = field(repr=False)
+    default_iterations: int = None
+    description: str = ""
+    final_only: bool = False
+    options: tuple = None
+
+
+_REGISTRY = {}
+
+#: Modules imported (if present) the first time the registry is listed, so that methods they register
+#: (the learned network's module registers ``"net"``) show up in :func:`available_methods` and the command line.
+PLUGIN_MODULES = ("mgbp_classic.inference",)
+_plugins_loaded = False
+
+
+def _load_plugins():
+    global _plugins_loaded
+    if _plugins_loaded:
+        return
+    _plugins_loaded = True
+    import importlib
+    for module in PLUGIN_MODULES:
+        try:
+            importlib.import_module(module)
+        except ModuleNotFoundError as exc:
+            if exc.name != module:
+                raise
+
+
+def register_method(name, function, *, default_iterations=None, description="", final_only=False,
+                    options=None, replace=False):
+    """Add an upscaling method to the registry used by :func:`upscale` and the command line.
+
+    Parameters
+    ----------
+    name : str
+        Method name (lower case letters, digits, ``-`` or ``_``), e.g. ``"net"``.
+    function : callable
+        ``function(image, *, levels, mu, **options)`` returning the list of level images
+        ``[2×, 4×, ..., 2**levels ×]``, each float in [0, 1] (values outside are clipped afterwards).
+        ``image`` is greyscale ``(H, W)`` or colour ``(H, W, 3)``; alpha is handled by :func:`upscale`.
+    default_iterations : int, optional
+        Passed as ``iterations=`` when the caller does not give one; ``None`` (default) means the
+        method takes no ``iterations`` option (``upscale`` then rejects an explicit one).
+    description : str, optional
+        One line shown in help texts.
+    final_only : bool, optional
+        Whether ``function`` accepts ``final_only=True`` (see :class:`UpscaleMethod`).
+    options : sequence of str, optional
+        Names of the further keyword options ``function`` accepts (e.g. ``("model", "tile")``);
+        ``upscale`` rejects any other with a one-line ``ValueError``. ``None`` (default): unchecked.
+    replace : bool, optional
+        Allow replacing an already registered method of the same name.
+
+    Returns
+    -------
+    UpscaleMethod
+        The registry entry.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from mgbp_classic.upscale import register_method, upscale
+    >>> def nearest(image, *, levels, mu, **options):
+    ...     return [np.kron(image, np.ones((2 ** k, 2 ** k))) for k in range(1, levels + 1)]
+    >>> _ = register_method("nearest-demo", nearest, replace=True)
+    >>> upscale(np.zeros((4, 5)), levels=2, method="nearest-demo").shape
+    (16, 20)
+    """
+    if not isinstance(name, str) or not name or not all(c.isalnum() or c in "-_" for c in name) \
+            or name != name.lower():
+        raise ValueError(f"name must be a lower-case word of letters, digits, '-' or '_', got {name!r}")
+    if not callable(function):
+        raise ValueError(f"function must be callable, got {type(function).__name__}")
+    if default_iterations is not None and (not _is_int(default_iterations) or default_iterations < 1):
+        raise ValueError(f"default_iterations must be None or an integer >= 1, got {default_iterations!r}")
+    if name in _REGISTRY and not replace:
+        raise ValueError(f"name must not be registered already (use replace=True), got {name!r}")
+    entry = UpscaleMethod(name, function, default_iterations, description, final_only,
+                          None if options is None else tuple(options))
+    _REGISTRY[name] = entry
+    return entry
+
+
+def available_methods():
+    """Names of the registered methods, built-in ones first, in registration order.
+
+    Returns
+    -------
+    list of str
+    """
+    _load_plugins()
+    return list(_REGISTRY)
+
+
+def get_method(name):
+    """The registry entry of method ``name``.
+
+    Parameters
+    ----------
+    name : str
+
+    Returns
+    -------
+    UpscaleMethod
+
+    Raises
+    ------
+    ValueError
+        ``name`` is not registered (the message lists the registered names).
+    """
+    if isinstance(name, str) and name not in _REGISTRY:
+        _load_plugins()
+    if not isinstance(name, str) or name not in _REGISTRY:
+        raise ValueError(f"method must be one of {', '.join(_REGISTRY)}, got {name!r}")
+    return _REGISTRY[name]
+
+
+def default_iterations(method):
+    """The number of iterations ``method`` uses when none is given (``None``: not applicable).
+
+    Parameters
+    ----------
+    method : str
+
+    Returns
+    -------
+    int or None
+    """
+    return get_method(method).default_iterations
+
+
+def max_levels(shape):
+    """Largest ``levels`` accepted for an image of this shape.
+
+    The output, ``2**levels`` times larger on each side, may have at most :data:`MAX_OUTPUT_PIXELS`
+    pixels per channel.
+
+    Parameters
+    ----------
+    shape : tuple of int
+        ``(H, W)`` or ``(H, W, C)``.
+
+    Returns
+    -------
+    int
+        ``max(levels)``; 0 when the image is too large to be upscaled even once.
+    """
+    pixels = int(shape[0]) * int(shape[1])
+    if pixels <= 0:
+        return 0
+    return max(0, int(math.floor(math.log(MAX_OUTPUT_PIXELS / pixels, 4) + 1e-12)))
+
+
+def upscale(image, *, levels, method=None, mu=DEFAULT_MU, iterations=None, return_levels=False,
+            **method_options):
+    """Upscale an image by ``2**levels`` with a registered method.
+
+    Parameters
+    ----------
+    image : ndarray
+        Float image in [0, 1]: greyscale ``(H, W)`` or ``(H, W, 1)``, grey + alpha ``(H, W, 2)``,
+        RGB ``(H, W, 3)`` or RGBA ``(H, W, 4)`` (what :func:`mgbp_classic.io.read_image` returns).
+    levels : int
+        Number N ≥ 1 of 2× levels; the output is ``2**N`` times larger on each side. At most
+        :func:`max_levels` for the image's size.
+    method : str, optional
+        A registered method (:func:`available_methods`); default :data:`DEFAULT_METHOD`. Built in:
+
+        ``"bicubic"``
+            MATLAB ``imresize(X, 2**N, 'bicubic')`` in one step (each level from the input).
+        ``"ibp"``
+            Iterative Back-Projection (eqs. 2–3) at factor ``2**N``, starting from the bicubic
+            upscale; the down-scaling model is the bicubic one of the evaluation protocol.
+            Default ``iterations``: :data:`IBP_DEFAULT_ITERATIONS`.
+        ``"mgbp"``
+            Classic Multi-Grid Back-Projection (Algorithm 1) through N levels of 2×, ``mu`` steps per
+            level. Default ``iterations`` (MGBP cycles at the finest level):
+            :data:`MGBP_DEFAULT_ITERATIONS`.
+    mu : int, optional
+        Back-projection steps µ ≥ 1 per level (1: V-cycle, 2: W-cycle). Used by ``mgbp`` (and the
+        network); validated for every method.
+    iterations : int, optional
+        Iteration count of iterative methods (default: the method's own, :func:`default_iterations`).
+    return_levels : bool, optional
+        Return every level ``[2×, 4×, ..., 2**N ×]`` instead of the final image only.
+    **method_options
+        Passed to the method's function (e.g. ``tol`` for ``ibp``).
+
+    Returns
+    -------
+    ndarray or list of ndarray
+        The upscaled image, ``(2**N H, 2**N W)`` or ``(2**N H, 2**N W, C)`` with the input's channels,
+        clipped to [0, 1]; float32 for float32 input, float64 otherwise. A list of every level when
+        ``return_levels``.
+
+    Raises
+    ------
+    ValueError
+        Bad ``image``, ``levels``, ``mu``, ``method`` or ``iterations`` (one line naming the argument,
+        the allowed values and the received value).
+
+    Notes
+    -----
+    The alpha channel is never sent to the method: it is upscaled with the bicubic upscaler (it is a
+    mask, not a picture), clipped to [0, 1] and re-attached at every level.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from mgbp_classic.upscale import upscale
+    >>> x = np.random.default_rng(0).random((12, 16, 3))
+    >>> upscale(x, levels=2, method="bicubic").shape
+    (48, 64, 3)
+    """
+    image = _check_image(image)
+    entry = get_method(DEFAULT_METHOD if method is None else method)
+    if not _is_int(levels) or levels < 1:
+        raise ValueError(f"levels must be an integer >= 1, got {levels!r}")
+    top = max_levels(image.shape)
+    if levels > top:
+        h, w = image.shape[:2]
+        if top < 1:
+            raise ValueError(f"image must have at most {MAX_OUTPUT_PIXELS // 4} pixels to be upscaled, "
+                             f"got a {h}×{w} image")
+        raise ValueError(f"levels must be between 1 and {top} for a {h}×{w} image, got {levels}")
+    if not _is_int(mu) or mu < 1:
+        raise ValueError(f"mu must be an integer >= 1, got {mu!r}")
+    if iterations is not None:
+        if entry.default_iterations is None:
+            raise ValueError(f"iterations must be None for method {entry.name!r} (it does not iterate), "
+                             f"got {iterations!r}")
+        if not _is_int(iterations) or iterations < 0:
+            raise ValueError(f"iterations must be an integer >= 0, got {iterations!r}")
+    if entry.options is not None:
+        for key in method_options:
+            if key not in entry.options:
+                allowed = ", ".join(entry.options) or "none"
+                raise ValueError(f"{key} is not an option of method {entry.name!r} (options: {allowed}), "
+                                 f"got {key}={method_options[key]!r}")
+    options = dict(method_options)
+    if entry.default_iterations is not None:
+        options["iterations"] = int(entry.default_iterations if iterations is None else iterations)
+    if entry.final_only and not return_levels:
+        options["final_only"] = True
+
+    dtype = image.dtype
+    colour, alpha = _split_alpha(image)
+    outputs = entry.function(colour, levels=int(levels), mu=int(mu), **options)
+    outputs = list(outputs)
+    if len(outputs) != levels:
+        raise ValueError(f"method {entry.name!r} must return {levels} level images, got {len(outputs)}")
+    if not return_levels:
+        outputs = outputs[-1:]
+        first = levels
+    else:
+        first = 1
+    result = []
+    for k, out in enumerate(outputs, start=first):
+        out = np.clip(np.asarray(out, dtype=dtype), 0.0, 1.0)
+        shape = (colour.shape[0] << k, colour.shape[1] << k) + colour.shape[2:]
+        if out.shape != shape:
+            raise ValueError(f"method {entry.name!r} must return a {shape} image at level {k}, "
+                             f"got {out.shape}")
+        if alpha is not None:
+            a = np.clip(_bicubic(alpha, 2 ** k).astype(dtype, copy=False), 0.0, 1.0)
+            out = np.concatenate([out if out.ndim == 3 else out[..., None], a[..., None]], axis=2)
+        elif image.ndim == 3 and out.ndim == 2:
+            out = out[..., None]                                # (H, W, 1) in, (H', W', 1) out
+        result.append(out)
+    return result if return_levels else result[0]
+
+
+# ---------------------------------------------------------------------------------------------
+# validation and colour handling
+
+def _is_int(value):
+    return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
+
+
+def _check_image(image):
+    image = np.asarray(image)
+    if image.dtype.kind != "f":
+        raise ValueError(f"image must be a float array with values in [0, 1], got dtype {image.dtype}")
+    if image.ndim not in (2, 3) or (image.ndim == 3 and image.shape[2] not in (1, 2, 3, 4)):
+        raise ValueError("image must be shaped (H, W) or (H, W, C) with C in 1, 2, 3, 4, "
+                         f"got shape {image.shape}")
+    if image.shape[0] < 1 or image.shape[1] < 1:
+        raise ValueError(f"image must have at least one pixel, got shape {image.shape}")
+    if not np.all(np.isfinite(image)):
+        raise ValueError("image must contain finite values only, got NaN or infinity")
+    if image.dtype != np.float32:
+        image = image.astype(np.float64, copy=False)
+    return image
+
+
+def _split_alpha(image):
+    """``(colour, alpha)``: colour ``(H, W)`` or ``(H, W, 3)``, alpha ``(H, W)`` or ``None``."""
+    if image.ndim == 2:
+        return image, None
+    channels = image.shape[2]
+    if channels == 1:
+        return image[..., 0], None
+    if channels == 2:
+        return image[..., 0], image[..., 1]
+    if channels == 3:
+        return image, None
+    return image[..., :3], image[..., 3]
+
+
+def _bicubic(image, scale):
+    from .resize import imresize
+    return imresize(image, scale, kernel="cubic")
+
+
+# ---------------------------------------------------------------------------------------------
+# built-in methods
+
+#: Default IBP iterations (eqs. 2–3) for ``method="ibp"``; chosen with ``benchmarks/quality.py`` so
+#: that IBP beats bicubic on Set5, Set14 and BSD100 at ×2, ×4 and ×8.
+IBP_DEFAULT_ITERATIONS = 20
+
+#: Default number of MGBP cycles at the finest level for ``method="mgbp"`` (see ``benchmarks/quality.py``).
+MGBP_DEFAULT_ITERATIONS = 1
+
+
+def _bicubic_method(image, *, levels, mu, final_only=False):
+    return [None if final_only and k < levels else _bicubic(image, 2 ** k) for k in range(1, levels + 1)]
+
+
+def _ibp_method(image, *, levels, mu, iterations, final_only=False, **options):
+    import warnings
+
+    from .exceptions import ConvergenceWarning
+    from .ibp import ibp
+    out = []
+    for k in range(1, levels + 1):
+        if final_only and k < levels:
+            out.append(None)
+            continue
+        with warnings.catch_warnings():
+            # a fixed iteration budget is the point here, not convergence
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            out.append(ibp(image, 2 ** k, iterations=iterations, **options).image)
+    return out
+
+
+def _mgbp_method(image, *, levels, mu, iterations, **options):
+    import warnings
+
+    from .exceptions import ConvergenceWarning
+    from .multigrid import mgbp
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        result = mgbp(image, levels=levels, mu=mu, iterations=iterations, **options)
+    return list(result.levels[1:])
+
+
+register_method("bicubic", _bicubic_method, final_only=True,
+                description="MATLAB bicubic imresize by 2**levels")
+register_method("ibp", _ibp_method, default_iterations=IBP_DEFAULT_ITERATIONS, final_only=True,
+                description="Iterative Back-Projection (eqs. 2-3) at 2**levels from the bicubic start")
+register_method("mgbp", _mgbp_method, default_iterations=MGBP_DEFAULT_ITERATIONS,
+                description="classic Multi-Grid Back-Projection (Algorithm 1), mu steps per level")
