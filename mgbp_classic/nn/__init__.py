@@ -1,0 +1,37 @@
+"""Hand-written network engine: layers with their backward passes, a parameter store, Adam.
+
+Layout at the API boundary: every tensor is a C-contiguous ``(N, C, H, W)`` array, float32 in
+training (float64 accepted everywhere for gradient checks).
+
+Quick tour::
+
+    from mgbp_classic.nn import ParamStore, Conv2d, FilterBlock, Adam
+    store = ParamStore(seed=0)
+    conv = Conv2d(store, "analysis.conv", cin=3, cout=48, k=3)
+    fb = FilterBlock(store, "analysis.fb", c=48)
+    store.finalize()
+    y, cache = conv.forward(x)            # x (N, 3, H, W) -> y (N, 48, H, W)
+    dx = conv.backward(dy, cache)         # adds into store.grads, returns dx
+
+Modules (:mod:`.modules`): ``Conv2d``, ``ConvTranspose2d``, ``BiasReLU``, ``DenseLayer``,
+``FilterBlock``, ``Upsample2x``. Functions (:mod:`.layers`): ``concat_forward``/``concat_backward``,
+``mae_forward``/``mae_backward`` and every layer's ``*_forward``/``*_backward`` pair.
+Every ReLU goes through :mod:`.gains` (gain recording / frozen gains for deep-filter visualisation).
+"""
+from . import gains
+from .layers import (bias_relu_backward, bias_relu_forward, bicubic_upsample_kernel, concat_backward,
+                     concat_forward, conv2d_backward, conv2d_forward, conv_transpose2d_backward,
+                     conv_transpose2d_forward, mae_backward, mae_forward, upsample2x_backward,
+                     upsample2x_forward)
+from .modules import BiasReLU, Conv2d, ConvTranspose2d, DenseLayer, FilterBlock, Upsample2x
+from .optim import Adam
+from .params import ParamStore, he_normal, read_model_file, zeros
+
+__all__ = [
+    "gains", "ParamStore", "Adam", "he_normal", "zeros", "read_model_file",
+    "Conv2d", "ConvTranspose2d", "BiasReLU", "DenseLayer", "FilterBlock", "Upsample2x",
+    "concat_forward", "concat_backward", "mae_forward", "mae_backward",
+    "conv2d_forward", "conv2d_backward", "conv_transpose2d_forward", "conv_transpose2d_backward",
+    "bias_relu_forward", "bias_relu_backward", "upsample2x_forward", "upsample2x_backward",
+    "bicubic_upsample_kernel",
+]

@@ -1,0 +1,217 @@
+"""Modules: a class per layer, parameters registered by name in a shared :class:`ParamStore`.
+
+Every module has ``forward(x) -> (y, cache)`` and ``backward(dy, cache, *, need_dx=True) -> dx``.
+The backward *adds* into the store's gradient views, so a module applied several times with the
+same weights (the MGBP recursion) accumulates the sum of its gradients; ``store.zero_grad()``
+clears them. ``need_dx=False`` skips the input gradient (returns ``None``) for a first layer.
+
+Initialisation (deterministic from the store seed and the parameter name): convolution weights
+He-normal with ``fan_in = Ci k^2`` (transposed convolution: ``Ci k^2 / 4``, the taps that reach one
+output pixel of a stride-2 transposed convolution); biases zero; the upscaler kernel bicubic.
+"""
+import numpy as np
+
+from . import layers as L
+from .params import he_normal, zeros
+
+__all__ = ["Conv2d", "ConvTranspose2d", "BiasReLU", "DenseLayer", "FilterBlock", "Upsample2x"]
+
+
+def _check_input(x, channels, who):
+    if not isinstance(x, np.ndarray) or x.ndim != 4:
+        raise ValueError(f"{who}: x must be a 4-D array (N, C, H, W), got {type(x).__name__} "
+                         f"with shape {getattr(x, 'shape', None)}")
+    if x.shape[1] != channels:
+        raise ValueError(f"{who}: x must have {channels} channels, got shape {x.shape}")
+    if x.dtype not in (np.float32, np.float64):
+        raise ValueError(f"{who}: x must be float32 or float64, got {x.dtype}")
+
+
+def _positive_int(value, what, allowed=None):
+    if not isinstance(value, (int, np.integer)) or value <= 0 or (allowed is not None and value not in allowed):
+        raise ValueError(f"{what} must be {'one of ' + str(allowed) if allowed else 'a positive integer'}, got {value!r}")
+    return int(value)
+
+
+class Conv2d:
+    """Convolution ``Ci -> Co``, kernel ``k`` (1 or 3), stride 1 or 2, zero padding ``k // 2``.
+
+    Parameters
+    ----------
+    store : ParamStore
+    name : str
+        Prefix of the parameters ``<name>.weight`` (Co, Ci, k, k) and ``<name>.bias`` (Co,).
+    cin, cout, k : int
+    stride : int, optional
+    bias : bool, optional
+    init_std : float, optional
+        Standard deviation of the weights (default He: ``sqrt(2 / (Ci k^2))``).
+    """
+
+    def __init__(self, store, name, cin, cout, k, *, stride=1, bias=False, init_std=None):
+        self.store, self.name = store, name
+        self.cin, self.cout = _positive_int(cin, "cin"), _positive_int(cout, "cout")
+        self.k = _positive_int(k, "k", (1, 3, 5, 7))
+        self.stride = _positive_int(stride, "stride", (1, 2))
+        init = he_normal(cin * k * k) if init_std is None else _normal(init_std)
+        self.w = store.add(f"{name}.weight", (cout, cin, k, k), init)
+        self.b = store.add(f"{name}.bias", (cout,), zeros) if bias else None
+
+    def forward(self, x):
+        _check_input(x, self.cin, self.name)
+        s = self.store
+        return L.conv2d_forward(x, s[self.w], None if self.b is None else s[self.b], stride=self.stride)
+
+    def backward(self, dy, cache, *, need_dx=True):
+        s = self.store
+        return L.conv2d_backward(dy, cache, s.grad(self.w), None if self.b is None else s.grad(self.b),
+                                 need_dx=need_dx)
+
+
+class ConvTranspose2d:
+    """Transposed convolution ``Ci -> Co``, kernel ``k``, stride 2, padding ``k // 2``, output padding 1.
+
+    The output is exactly ``2H × 2W`` (PyTorch ``nn.ConvTranspose2d(Ci, Co, k, 2, k // 2, 1, bias=False)``).
+    Parameter ``<name>.weight`` has PyTorch's shape (Ci, Co, k, k).
+    """
+
+    def __init__(self, store, name, cin, cout, k=3, *, init_std=None):
+        self.store, self.name = store, name
+        self.cin, self.cout = _positive_int(cin, "cin"), _positive_int(cout, "cout")
+        self.k = _positive_int(k, "k", (3,))
+        init = he_normal(cin * k * k / 4.0) if init_std is None else _normal(init_std)
+        self.w = store.add(f"{name}.weight", (cin, cout, k, k), init)
+
+    def forward(self, x):
+        _check_input(x, self.cin, self.name)
+        return L.conv_transpose2d_forward(x, self.store[self.w])
+
+    def backward(self, dy, cache, *, need_dx=True):
+        return L.conv_transpose2d_backward(dy, cache, self.store.grad(self.w), need_dx=need_dx)
+
+
+class BiasReLU:
+    """``relu(x + b)`` with a per-channel bias ``<name>.bias`` (C,) (a gains-aware ReLU)."""
+
+    def __init__(self, store, name, c):
+        self.store, self.name = store, name
+        self.c = _positive_int(c, "c")
+        self.b = store.add(f"{name}.bias", (c,), zeros)
+
+    def forward(self, x):
+        _check_input(x, self.c, self.name)
+        return L.bias_relu_forward(x, self.store[self.b])
+
+    def backward(self, dy, cache, *, need_dx=True):
+        dx = L.bias_relu_backward(dy, cache, self.store.grad(self.b))
+        return dx if need_dx else None
+
+
+class DenseLayer:
+    """Dense layer: ``h = conv3x3_{B->G}(relu(conv1x1_{C->B}(relu(x + b1)) + b2))``, output ``[x, h]``.
+
+    ``B = bottleneck`` (64), ``G = growth`` (16); the convolutions have no bias of their own.
+    Parameters ``<name>.bias1`` (C,), ``<name>.conv1.weight`` (B, C, 1, 1), ``<name>.bias2`` (B,),
+    ``<name>.conv3.weight`` (G, B, 3, 3). Output has ``C + G`` channels.
+    """
+
+    def __init__(self, store, name, c, *, growth=16, bottleneck=64):
+        self.store, self.name = store, name
+        self.c = _positive_int(c, "c")
+        self.growth, self.bottleneck = _positive_int(growth, "growth"), _positive_int(bottleneck, "bottleneck")
+        self.b1 = store.add(f"{name}.bias1", (c,), zeros)
+        self.w1 = store.add(f"{name}.conv1.weight", (bottleneck, c, 1, 1), he_normal(c))
+        self.b2 = store.add(f"{name}.bias2", (bottleneck,), zeros)
+        self.w3 = store.add(f"{name}.conv3.weight", (growth, bottleneck, 3, 3), he_normal(9 * bottleneck))
+
+    def forward(self, x):
+        _check_input(x, self.c, self.name)
+        s = self.store
+        a1, c1 = L.bias_relu_forward(x, s[self.b1])                  # (N, C, H, W)
+        z, c2 = L.conv2d_forward(a1, s[self.w1])                     # (N, B, H, W)
+        a2, c3 = L.bias_relu_forward(z, s[self.b2])                  # (N, B, H, W)
+        h, c4 = L.conv2d_forward(a2, s[self.w3])                     # (N, G, H, W)
+        return L.concat_forward([x, h]), (c1, c2, c3, c4)           # (N, C + G, H, W)
+
+    def backward(self, dy, cache, *, need_dx=True):
+        s = self.store
+        c1, c2, c3, c4 = cache
+        dx_direct, dh = L.concat_backward(dy, [self.c, self.growth])  # out = [x, h]
+        da2 = L.conv2d_backward(dh, c4, s.grad(self.w3))            # h = conv3x3(a2)
+        dz = L.bias_relu_backward(da2, c3, s.grad(self.b2))          # a2 = relu(z + b2)
+        da1 = L.conv2d_backward(dz, c2, s.grad(self.w1))             # z = conv1x1(a1)
+        dx = L.bias_relu_backward(da1, c1, s.grad(self.b1))          # a1 = relu(x + b1)
+        dx += dx_direct
+        return dx if need_dx else None
+
+
+class FilterBlock:
+    """``layers`` DenseLayers (``C -> C + layers G``) then ``conv1x1_{C+layers G -> C}(relu(h + b))``.
+
+    Parameters ``<name>.dense{i}.*`` (see :class:`DenseLayer`), ``<name>.bias`` (C + layers G,),
+    ``<name>.conv.weight`` (C, C + layers G, 1, 1). Output has ``C`` channels.
+    """
+
+    def __init__(self, store, name, c, *, growth=16, bottleneck=64, layers=3):
+        self.store, self.name = store, name
+        self.c = _positive_int(c, "c")
+        self.layers = _positive_int(layers, "layers")
+        self.growth = _positive_int(growth, "growth")
+        self.dense = [DenseLayer(store, f"{name}.dense{i}", c + i * growth, growth=growth, bottleneck=bottleneck)
+                      for i in range(layers)]
+        ct = c + layers * growth
+        self.ct = ct
+        self.b = store.add(f"{name}.bias", (ct,), zeros)
+        self.w = store.add(f"{name}.conv.weight", (c, ct, 1, 1), he_normal(ct))
+
+    def forward(self, x):
+        _check_input(x, self.c, self.name)
+        s = self.store
+        caches = []
+        h = x
+        for d in self.dense:
+            h, cd = d.forward(h)                                     # (N, C + (i+1) G, H, W)
+            caches.append(cd)
+        a, ca = L.bias_relu_forward(h, s[self.b])                    # (N, C + 3G, H, W)
+        y, cy = L.conv2d_forward(a, s[self.w])                       # (N, C, H, W)
+        return y, (caches, ca, cy)
+
+    def backward(self, dy, cache, *, need_dx=True):
+        s = self.store
+        caches, ca, cy = cache
+        da = L.conv2d_backward(dy, cy, s.grad(self.w))               # y = conv1x1(a)
+        dh = L.bias_relu_backward(da, ca, s.grad(self.b))            # a = relu(h + b)
+        for d, cd in zip(reversed(self.dense), reversed(caches)):
+            dh = d.backward(dh, cd)                                  # h_{i+1} = dense_i(h_i)
+        return dh if need_dx else None
+
+
+class Upsample2x:
+    """Learnable classic 2x upscaler: depthwise stride-2 transposed filter ``<name>.weight`` (C, 8, 8).
+
+    Initialised so that the output equals MATLAB ``imresize(x, 2, 'bicubic')`` exactly (borders
+    included): symmetric padding by 2 (``scipy.ndimage`` mode ``'reflect'``), the transposed
+    convolution with the separable bicubic kernel, crop. See :func:`.layers.upsample2x_forward`.
+    """
+
+    def __init__(self, store, name, channels=3):
+        self.store, self.name = store, name
+        self.c = _positive_int(channels, "channels")
+        self.w = store.add(f"{name}.weight", (channels, 8, 8),
+                           lambda rng, shape: L.bicubic_upsample_kernel(shape[0]))
+
+    def forward(self, x):
+        _check_input(x, self.c, self.name)
+        return L.upsample2x_forward(x, self.store[self.w])
+
+    def backward(self, dy, cache, *, need_dx=True):
+        return L.upsample2x_backward(dy, cache, self.store.grad(self.w), need_dx=need_dx)
+
+
+def _normal(std):
+    std = float(std)
+
+    def init(rng, shape):
+        return rng.standard_normal(shape) * std
+
+    return init
