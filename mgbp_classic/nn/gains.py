@@ -63,6 +63,10 @@ def record():
 def frozen(tape):
     """Replace every ReLU by multiplication with the gain recorded at the same call position.
 
+    After the last recorded gain the tape starts again from the first, so several forward passes
+    of the same network can run inside one ``frozen`` block (each ReLU call is checked against the
+    recorded shape).
+
     Parameters
     ----------
     tape : Tape
@@ -87,8 +91,10 @@ def frozen(tape):
 def _next_frozen_gain(shape, dtype):
     """The gain of the next ReLU call in frozen mode (checked against the call's shape)."""
     tape, i = _STATE.tape, _STATE.cursor
+    if not tape:
+        raise RuntimeError("gains.frozen: ReLU call 0 has no recorded gain (the tape is empty)")
     if i >= len(tape):
-        raise RuntimeError(f"gains.frozen: ReLU call {i} has no recorded gain (the tape holds {len(tape)})")
+        i = 0                                   # the next forward pass replays the tape from its start
     g = tape[i]
     if g.shape != tuple(shape):
         raise RuntimeError(f"gains.frozen: ReLU call {i} has shape {tuple(shape)}, the recorded gain {g.shape}")
