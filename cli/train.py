@@ -1,0 +1,52 @@
+"""``mgbp-classic train``: train the MGBP network with the multi-scale loss (7)."""
+from pathlib import Path
+
+import click
+
+from ._common import library_errors
+
+
+@click.command("train")
+@click.option("--data", "data", multiple=True, required=True,
+              type=click.Path(exists=True, path_type=Path),
+              help="Training images: folder (searched recursively) or file; repeatable.")
+@click.option("--levels", default=3, show_default=True, type=int, help="Loss (7) over L = 1..levels.")
+@click.option("--mu", default=2, show_default=True, type=int, help="Back-projection steps.")
+@click.option("--patch", default=128, show_default=True, type=int, help="HR patch size.")
+@click.option("--batch", default=16, show_default=True, type=int, help="Patches per step.")
+@click.option("--steps", default=2000, show_default=True, type=int, help="Total optimisation steps.")
+@click.option("--lr", default=1e-3, show_default=True, type=float, help="Initial Adam learning rate.")
+@click.option("--lr-decay", "lr_decay", default=500.0, show_default=True, type=float,
+              help="Square-root decay scale: lr / sqrt(1 + step / lr_decay).")
+@click.option("--seed", default=0, show_default=True, type=int, help="Seed of patches and init.")
+@click.option("--out", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="Model/checkpoint file (.npz), written atomically.")
+@click.option("--resume", is_flag=True, help="Continue the run stored in --out.")
+@click.option("--log", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="JSON-lines log [default: OUT with suffix .log.jsonl].")
+@click.option("--validate", "validation", type=click.Path(exists=True, file_okay=False, path_type=Path),
+              default=None, help="Folder of HR images for periodic validation PSNR (e.g. Set5).")
+@click.option("--val-every", default=100, show_default=True, type=int, help="Validation interval (steps).")
+@click.option("--checkpoint-minutes", default=5.0, show_default=True, type=float,
+              help="Wall-clock interval between checkpoints.")
+@click.option("--threads", type=int, default=None, help="Numba/BLAS threads [default: all cores].")
+def command(data, levels, mu, patch, batch, steps, lr, lr_decay, seed, out, resume, log, validation,
+            val_every, checkpoint_minutes, threads):
+    """Train the MGBP network (loss (7), Adam, square-root decay); checkpoints to --out."""
+    from mgbp_classic.data import find_images
+    from mgbp_classic.train import TrainConfig, train
+    if threads is not None:
+        import numba
+        numba.set_num_threads(threads)
+    config = TrainConfig(data=[str(d) for d in data], levels=levels, mu=mu, patch=patch, batch=batch,
+                         steps=steps, lr=lr, lr_decay=lr_decay, seed=seed)
+    hints = {"levels": "--levels", "mu": "--mu", "patch": "--patch", "batch": "--batch",
+             "lr": "--lr", "cannot": "--resume"}
+    with library_errors(hints):
+        config.validate()
+        if resume and not out.exists():
+            raise click.BadParameter(f"no checkpoint to resume at {out}", param_hint="--resume")
+        val_files = find_images(validation) if validation else None
+        result = train(config, out, resume=resume, log=log, validation=val_files, val_every=val_every,
+                       checkpoint_minutes=checkpoint_minutes, echo=click.echo)
+    click.echo(f"trained to step {result['step']}; model written to {out}")

@@ -1,0 +1,117 @@
+"""Running the MGBP network on images of any size: reflection padding, overlapping tiles.
+
+The network sees a symmetric (MATLAB-style) reflection of the image around its borders, so that
+its zero-padded convolutions never meet an artificial black frame. Large images are cut into
+overlapping tiles of the low-resolution input; each tile is upscaled with a margin of real
+neighbouring pixels (or reflected ones at the image border) and only its centre is kept, so
+memory is bounded by the tile size and the result matches the untiled output up to the influence
+of pixels beyond the margin (within 1/255 with the default margin).
+"""
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+
+from .net import MGBPNet, _check_levels_mu
+
+__all__ = ["DEFAULT_MODEL", "default_model_path", "load_model", "upscale_rgb", "upscale_net",
+           "DEFAULT_MARGIN", "DEFAULT_TILE"]
+
+DEFAULT_MODEL = "mgbp_x2x4x8.npz"
+DEFAULT_MARGIN = 16          # LR pixels of context around each tile (and reflected at borders)
+DEFAULT_TILE = 96            # LR tile side
+
+
+def default_model_path():
+    """Path of the pretrained model shipped in the package."""
+    return str(resources.files("mgbp_classic").joinpath("assets", DEFAULT_MODEL))
+
+
+@lru_cache(maxsize=4)
+def _load_cached(path, mtime):
+    return MGBPNet.load(path)
+
+
+def load_model(path=None):
+    """Load a model file (default: the shipped pretrained model); returns ``(net, meta)``."""
+    path = str(Path(path if path is not None else default_model_path()).resolve())
+    try:
+        mtime = Path(path).stat().st_mtime
+    except OSError:
+        mtime = None
+    return _load_cached(path, mtime)
+
+
+def _run(net, lr, levels, mu):
+    """lr: (h, w, 3) float → list of (h·2^k, w·2^k, 3) for k = 1..levels (float32, unclipped)."""
+    x = np.ascontiguousarray(lr.transpose(2, 0, 1)[None], dtype=np.float32)
+    return [o[0].transpose(1, 2, 0) for o in net.forward(x, levels=levels, mu=mu)]
+
+
+def upscale_rgb(net, image, *, levels, mu, tile=None, margin=DEFAULT_MARGIN, progress=None):
+    """Upscale an RGB image by 2^levels with the network.
+
+    Parameters
+    ----------
+    net : MGBPNet
+    image : ndarray
+        (H, W, 3) float in [0, 1].
+    levels : int
+        Number of 2× levels (output factor 2^levels).
+    mu : int
+        Back-projection steps (the shipped model is trained with µ = 2).
+    tile : int, optional
+        Side of the low-resolution tiles; ``None`` processes the image whole (with reflection
+        padding ``margin``). Memory grows with ``(tile + 2·margin)²·4^levels``.
+    margin : int
+        LR pixels of context around every tile/the whole image.
+    progress : callable, optional
+        Called with ``(done, total)`` after each tile.
+
+    Returns
+    -------
+    list of ndarray
+        Every level's output, (H·2^k, W·2^k, 3) float64 clipped to [0, 1], k = 1 … levels.
+    """
+    _check_levels_mu(levels, mu)
+    if image.ndim != 3 or image.shape[2] != 3:
+        raise ValueError(f"image must be (H, W, 3), got shape {image.shape}")
+    H, W = image.shape[:2]
+    m = int(margin)
+    if m < 0:
+        raise ValueError(f"margin must be >= 0, got {margin}")
+    padded = np.pad(image, ((m, m), (m, m), (0, 0)), mode="symmetric") if m else image
+    if padded.shape[0] < H + 2 * m:            # tiny images: np.pad 'symmetric' handles m > size
+        raise ValueError(f"image too small for margin {m}")
+    th = tw = tile if tile else max(H, W)
+    if tile is not None and tile < 1:
+        raise ValueError(f"tile must be >= 1, got {tile}")
+    outs = [np.empty((H << k, W << k, 3), np.float64) for k in range(1, levels + 1)]
+    starts = [(y, x) for y in range(0, H, th) for x in range(0, W, tw)]
+    for n, (y, x) in enumerate(starts, 1):
+        h, w = min(th, H - y), min(tw, W - x)
+        piece = padded[y:y + h + 2 * m, x:x + w + 2 * m]      # tile plus margin on every side
+        res = _run(net, piece, levels, mu)
+        for k, r in enumerate(res, 1):
+            s = 1 << k
+            outs[k - 1][y * s:(y + h) * s, x * s:(x + w) * s] = r[m * s:(m + h) * s, m * s:(m + w) * s]
+        if progress is not None:
+            progress(n, len(starts))
+    for o in outs:
+        np.clip(o, 0.0, 1.0, out=o)
+    return outs
+
+
+def upscale_net(image, *, levels, mu=2, model=None, tile=DEFAULT_TILE, margin=DEFAULT_MARGIN,
+                progress=None):
+    """The ``net`` method of :func:`mgbp_classic.upscale.upscale`: greyscale or RGB in, levels out.
+
+    Greyscale images are replicated to three channels and the output converted back by averaging
+    the channels (the network is trained on colour).
+    """
+    net, _ = load_model(model)
+    grey = image.ndim == 2
+    rgb = np.repeat(image[:, :, None], 3, axis=2) if grey else image
+    outs = upscale_rgb(net, rgb, levels=levels, mu=mu, tile=tile, margin=margin, progress=progress)
+    return [o.mean(axis=2) for o in outs] if grey else outs
