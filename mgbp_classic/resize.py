@@ -472,7 +472,10 @@ class _Resampler:
 
     @staticmethod
     def _check_origin(origin):
-        org = (origin, origin) if isinstance(origin, numbers.Integral) else tuple(origin)
+        if isinstance(origin, numbers.Integral):
+            org = (origin, origin)
+        else:
+            org = tuple(origin) if isinstance(origin, (tuple, list)) else ()
         if len(org) != 2 or not all(isinstance(o, numbers.Integral) for o in org):
             raise ValueError(f"origin must be an integer or a pair of integers, got {origin!r}")
         return tuple(int(o) for o in org)
