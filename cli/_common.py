@@ -1,5 +1,6 @@
 """Shared click helpers: image-path arguments, output naming, and library errors as one-line CLI errors."""
 import contextlib
+import sys
 from pathlib import Path
 
 import click
@@ -151,7 +152,7 @@ def progress(items, label, *, show=None):
         show = len(items) > 1
     if not show:
         return contextlib.nullcontext(items)
-    return click.progressbar(items, label=label, file=click.get_text_stream("stderr"),
+    return click.progressbar(items, label=label, file=sys.stderr,
                              show_pos=True, item_show_func=lambda item: _item_label(item))
 
 

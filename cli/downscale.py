@@ -61,11 +61,11 @@ def command(scale, mod_crop, output, images):
         for src, (target, _) in items:
             image, info = read_image_or_fail(src, return_info=True)
             with library_errors({"scale": "'--scale'"}, where=src.name):
-                if mod_crop and integer:
-                    image = crop(image, int(scale))
                 if min(image.shape[:2]) < scale:
                     raise ValueError(f"scale must be at most {min(image.shape[:2])} for a "
                                      f"{image.shape[0]}×{image.shape[1]} image, got {_scale_text(scale)}")
+                if mod_crop and integer:
+                    image = crop(image, int(scale))
                 small = imresize(image, 1.0 / scale, kernel="cubic")
             with library_errors():
                 write_image(target, small.clip(0.0, 1.0), bit_depth=16 if info.get("bit_depth") == 16 else 8)
