@@ -13,6 +13,7 @@ palette has transparency; grey+alpha becomes RGBA (grey replicated).
 import os
 import struct
 import tempfile
+import warnings
 import zlib
 from pathlib import Path
 
@@ -194,6 +195,12 @@ def _read_raw(path):
             return _decode_png(f.read())
     import imageio.v3 as iio
 
+    with warnings.catch_warnings():               # imageio's plugin-deprecation notices
+        warnings.simplefilter("ignore", DeprecationWarning)
+        return _read_with_imageio(iio, path)
+
+
+def _read_with_imageio(iio, path):
     with iio.imopen(path, "r") as reader:
         try:
             meta = reader.metadata(index=0)
