@@ -135,8 +135,8 @@ def _validate(net, val_files, *, scales, mu):
     return out
 
 
-def train(config, out, *, resume=False, log=None, validation=None, val_scales=(4,), val_every=100,
-          checkpoint_minutes=5.0, stop_after=None, progress=True, echo=print):
+def train(config, out, *, network=None, resume=False, log=None, validation=None, val_scales=(4,),
+          val_every=100, checkpoint_minutes=5.0, stop_after=None, progress=True, echo=print):
     """Train (or resume training) an MGBP network; the checkpoint/model file is ``out``.
 
     Parameters
@@ -144,6 +144,8 @@ def train(config, out, *, resume=False, log=None, validation=None, val_scales=(4
     config : TrainConfig
     out : path
         Model/checkpoint file, written atomically every ``checkpoint_minutes`` and at the end.
+    network : NetConfig, optional
+        Architecture (default: the paper's); its ``seed`` is replaced by ``config.seed``.
     resume : bool
         Continue from ``out`` (its stored config must equal ``config`` except ``steps``).
     log : path, optional
@@ -175,13 +177,16 @@ def train(config, out, *, resume=False, log=None, validation=None, val_scales=(4
     log = Path(log) if log is not None else out.with_suffix(".log.jsonl")
     files = find_images(config.data)
     sampler = PatchSampler(files, patch=config.patch, levels=config.levels)
-    net = MGBPNet(NetConfig(seed=config.seed))
+    netcfg = NetConfig(**{**(network or NetConfig()).to_dict(), "seed": config.seed})
+    net = MGBPNet(netcfg)
     adam = nn.Adam(net.store, lr=config.lr)
     step = 0
     if resume:
         if not out.exists():
             raise FileNotFoundError(f"cannot resume: checkpoint not found: {out}")
         net_loaded, meta = MGBPNet.load(out)
+        if net_loaded.config != netcfg:
+            raise ValueError(f"cannot resume {out}: its network is {net_loaded.config}, not {netcfg}")
         saved = dict(meta.get("train_config", {}))
         mine = asdict(config)
         diff = {k for k in mine if k != "steps" and saved.get(k) != mine[k]}

@@ -1,0 +1,251 @@
+"""Speed of the MGBP network: our Numba engine against PyTorch (CPU) on the same weights.
+
+The PyTorch network is built from the *same* Algorithm-1 recursion (mgbp_classic.multigrid) with
+torch operators, and loads our parameters, so both compute the same function; the script first
+checks that (outputs and gradients), then times side by side, interleaved, with the same thread
+count:
+
+- one training step: loss (7) forward + backward for batch 16 of 128×128 HR patches, µ = 2;
+- inference of a 256×256 image at ×4 and of a 128×128 image at ×8 (µ = 2);
+- peak memory (max RSS of a fresh process) of a tiled 4096×4096 output (512×512 input at ×8).
+
+Ratios are PyTorch time / ours (> 1: we are faster). PyTorch is used here only; the package
+never imports it. Last line: ``train_ratio_vs_torch=<x> infer_ratio_vs_torch=<y>``.
+
+Usage: python benchmarks/net_speed.py [--threads 2] [--repeats 2] [--quick] [--no-memory]
+"""
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+
+import numpy as np
+
+
+def torch_network(net, torch):
+    """A PyTorch twin of ``net`` on the same recursion, with tensors copied from its store."""
+    import torch.nn.functional as F
+    from mgbp_classic.multigrid import multigrid
+
+    P = {n: torch.tensor(np.array(net.store[n]), requires_grad=True) for n in net.store.names}
+    cfg = net.config
+
+    def brelu(x, b):
+        return F.relu(x + b.view(1, -1, 1, 1))
+
+    def dense(x, name):
+        h = F.conv2d(brelu(x, P[f"{name}.bias1"]), P[f"{name}.conv1.weight"])
+        h = F.conv2d(brelu(h, P[f"{name}.bias2"]), P[f"{name}.conv3.weight"], padding=1)
+        return torch.cat([x, h], 1)
+
+    def block(x, name):
+        for i in range(cfg.dense_layers):
+            x = dense(x, f"{name}.dense{i}")
+        return F.conv2d(brelu(x, P[f"{name}.bias"]), P[f"{name}.conv.weight"])
+
+    def analysis(x):
+        return block(F.conv2d(x, P["analysis.conv.weight"], padding=1), "analysis.block")
+
+    def synthesis(r):
+        r = brelu(block(r, "synthesis.block"), P["synthesis.act.bias"])
+        return F.conv2d(r, P["synthesis.conv.weight"], P["synthesis.conv.bias"], padding=1)
+
+    def upscale(x):
+        x = brelu(block(x, "upscale.block"), P["upscale.act.bias"])
+        return F.conv_transpose2d(x, P["upscale.conv.weight"], stride=2, padding=1, output_padding=1)
+
+    def downscale(u):
+        return block(F.conv2d(u, P["downscale.conv.weight"], stride=2, padding=1), "downscale.block")
+
+    def classic(x):
+        H, W = x.shape[2:]
+        iy = torch.tensor(_symmetric_index(H, 2))
+        ix = torch.tensor(_symmetric_index(W, 2))
+        xp = x[:, :, iy][:, :, :, ix]
+        z = F.conv_transpose2d(xp, P["classic.weight"][:, None], stride=2, groups=x.shape[1])
+        return z[:, :, 7:7 + 2 * H, 7:7 + 2 * W]
+
+    class Ops:
+        def __init__(self):
+            self.images, self.up = [], None
+
+        def initial(self, x):
+            r0 = analysis(x)
+            self.images.append(x + synthesis(r0))
+            return r0
+
+        def finish(self, ys):
+            if len(self.images) < len(ys):
+                self.images.append(self.up + synthesis(ys[-1]))
+
+        def lift(self, ys):
+            self.finish(ys)
+            self.up = classic(self.images[-1])
+            return upscale(torch.cat([ys[-1], downscale(analysis(self.up))], 1))
+
+        def down(self, u):
+            return downscale(u)
+
+        def correct(self, u, y, d):
+            return u + upscale(torch.cat([y, d], 1))
+
+    def run(x, levels, mu):
+        ops = Ops()
+        ys = multigrid(x, levels=levels, mu=mu, ops=ops)
+        ops.finish(ys)
+        return ops.images[1:]
+
+    return run, P
+
+
+def _symmetric_index(n, pad):
+    i = np.arange(-pad, n + pad)
+    i = np.where(i < 0, -i - 1, i)
+    return np.where(i >= n, 2 * n - 1 - i, i)
+
+
+def torch_loss(run, pyramid_t, mu, levels=3):
+    total = 0.0
+    for L in range(1, levels + 1):
+        outs = run(pyramid_t[L], L, mu)
+        for k, o in enumerate(outs, 1):
+            total = total + (o - pyramid_t[L - k]).abs().mean()
+    return total
+
+
+def timed(fn, repeats):
+    best = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        fn()
+        best.append(time.perf_counter() - t)
+    return min(best)
+
+
+def memory_child(levels, size, tile):
+    """Run in a fresh process: tiled inference of a size×size image; print max RSS (MiB)."""
+    import resource
+    from mgbp_classic.inference import upscale_rgb
+    from mgbp_classic.net import MGBPNet
+    net = MGBPNet()
+    img = np.random.default_rng(0).random((size, size, 3))
+    t = time.perf_counter()
+    out = upscale_rgb(net, img, levels=levels, mu=2, tile=tile)[-1]
+    dt = time.perf_counter() - t
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(json.dumps({"shape": list(out.shape), "max_rss_mib": rss, "seconds": dt}))
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--repeats", type=int, default=2)
+    ap.add_argument("--quick", action="store_true", help="smaller sizes (a smoke run)")
+    ap.add_argument("--no-memory", action="store_true")
+    ap.add_argument("--memory-child", nargs=3, type=int, metavar=("LEVELS", "SIZE", "TILE"))
+    args = ap.parse_args()
+    if args.memory_child:
+        memory_child(*args.memory_child)
+        return
+
+    import numba
+    numba.set_num_threads(args.threads)
+    from mgbp_classic.net import MGBPNet, multiscale_loss
+    try:
+        import torch
+    except ImportError:
+        torch = None
+        print("PyTorch not installed: only our timings are printed (pip install torch==2.13.0)")
+    if torch is not None:
+        torch.set_num_threads(args.threads)
+
+    net = MGBPNet()
+    rng = np.random.default_rng(0)
+    batch, patch = (4, 64) if args.quick else (16, 128)
+    pyramid = [rng.random((batch, 3, patch >> j, patch >> j), dtype=np.float32) for j in range(4)]
+    infer_cases = [("256x256 x4", 64 if args.quick else 256, 2), ("128x128 x8", 32 if args.quick else 128, 3)]
+
+    rows = []
+    if torch is not None:
+        run, P = torch_network(net, torch)
+        # --- agreement: outputs and gradients on the same weights
+        x = rng.random((1, 3, 24, 20), dtype=np.float32)
+        ours = net.forward(x, levels=3, mu=2)
+        with torch.no_grad():
+            theirs = run(torch.from_numpy(x), 3, 2)
+        out_rel = max(float(np.abs(a - b.numpy()).max() / np.abs(b.numpy()).max()) for a, b in zip(ours, theirs))
+        small = [p[:2, :, :32 >> j, :32 >> j].copy() for j, p in enumerate(pyramid)]
+        net.store.zero_grad()
+        loss_ours, _ = multiscale_loss(net, small, mu=2)
+        for p in P.values():
+            p.grad = None
+        loss_t = torch_loss(run, [torch.from_numpy(p) for p in small], 2)
+        loss_t.backward()
+        grad_rel = 0.0
+        for n in net.store.names:
+            a, b = net.store.grad(n), P[n].grad.numpy()
+            grad_rel = max(grad_rel, float(np.abs(a - b).max() / max(np.abs(b).max(), 1e-12)))
+        print(f"agreement with PyTorch: outputs max rel diff {out_rel:.2e}, loss {loss_ours:.6f} vs "
+              f"{float(loss_t):.6f}, gradients max rel diff {grad_rel:.2e} (per tensor, vs its max)")
+
+    # --- training step
+    def ours_step():
+        net.store.zero_grad()
+        multiscale_loss(net, pyramid, mu=2)
+
+    ours_step()    # compile / warm
+    t_ours = timed(ours_step, args.repeats)
+    t_torch = None
+    if torch is not None:
+        pyr_t = [torch.from_numpy(p) for p in pyramid]
+
+        def torch_step():
+            for p in P.values():
+                p.grad = None
+            torch_loss(run, pyr_t, 2).backward()
+        torch_step()
+        t_torch = timed(torch_step, args.repeats)
+    rows.append((f"train step, batch {batch}, {patch}² patches, loss (7), µ=2", t_ours, t_torch))
+
+    # --- inference
+    infer_ratios = []
+    for label, size, levels in infer_cases:
+        x = rng.random((1, 3, size, size), dtype=np.float32)
+        net.forward(x, levels=levels, mu=2)
+        t_o = timed(lambda: net.forward(x, levels=levels, mu=2), args.repeats)
+        t_t = None
+        if torch is not None:
+            xt = torch.from_numpy(x)
+            with torch.no_grad():
+                run(xt, levels, 2)
+                t_t = timed(lambda: run(xt, levels, 2), args.repeats)
+            infer_ratios.append(t_t / t_o)
+        rows.append((f"inference {label}, µ=2", t_o, t_t))
+
+    print()
+    print(f"threads: {args.threads}")
+    print("| case | ours (s) | PyTorch (s) | ratio PyTorch/ours |")
+    print("|---|---|---|---|")
+    for label, a, b in rows:
+        print(f"| {label} | {a:.3f} | {'—' if b is None else f'{b:.3f}'} | {'—' if b is None else f'{b / a:.2f}'} |")
+
+    if not args.no_memory:
+        size = 64 if args.quick else 512
+        res = subprocess.run([sys.executable, __file__, "--memory-child", "3", str(size), "96"],
+                             capture_output=True, text=True, env={**os.environ, "NUMBA_NUM_THREADS": str(args.threads)})
+        if res.returncode == 0:
+            info = json.loads(res.stdout.strip().splitlines()[-1])
+            print(f"\ntiled inference {size}² → {info['shape'][0]}×{info['shape'][1]} (tile 96, margin 16): "
+                  f"peak RSS {info['max_rss_mib']:.0f} MiB, {info['seconds']:.0f} s")
+        else:
+            print("memory run failed:", res.stderr.strip().splitlines()[-1:])
+
+    train_ratio = (t_torch / t_ours) if t_torch else float("nan")
+    infer_ratio = float(np.exp(np.mean(np.log(infer_ratios)))) if infer_ratios else float("nan")
+    print(f"train_ratio_vs_torch={train_ratio:.3f} infer_ratio_vs_torch={infer_ratio:.3f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,81 @@
+"""Trainer: exact resume, checkpoint contents, log; the patch sampler's pyramids."""
+import json
+
+import numpy as np
+import pytest
+
+from mgbp_classic.data import PatchSampler
+from mgbp_classic.io import write_image
+from mgbp_classic.net import MGBPNet, NetConfig
+from mgbp_classic.resize import imresize
+from mgbp_classic.train import TrainConfig, learning_rate, read_log, train
+
+TINY = NetConfig(features=4, growth=2, bottleneck=3, dense_layers=1)
+
+
+@pytest.fixture
+def tiny_data(tmp_path):
+    rng = np.random.default_rng(0)
+    folder = tmp_path / "train"
+    folder.mkdir()
+    for i, shape in enumerate([(40, 52, 3), (33, 47, 3), (64, 36)]):
+        img = rng.random(shape)
+        img = (img + np.roll(img, 1, 0) + np.roll(img, 1, 1)) / 3        # some spatial correlation
+        write_image(folder / f"img{i}.png", img)
+    return folder
+
+
+def test_sampler_patches_are_aligned_protocol_pyramids(tiny_data):
+    sampler = PatchSampler(tiny_data, patch=16, levels=2)
+    assert len(sampler) == 3
+    pyr = sampler.pyramids[0]
+    hr = pyr[0] / 255.0
+    np.testing.assert_array_equal(pyr[2], np.round(np.clip(imresize(hr, 0.25), 0, 1) * 255).astype(np.uint8))
+    batch = sampler.sample(np.random.default_rng(5), 6)
+    assert [b.shape for b in batch] == [(6, 3, 16, 16), (6, 3, 8, 8), (6, 3, 4, 4)]
+    assert all(b.dtype == np.float32 and 0 <= b.min() and b.max() <= 1 for b in batch)
+    # the same generator state gives the same batch
+    again = sampler.sample(np.random.default_rng(5), 6)
+    for a, b in zip(batch, again):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_sampler_rejects_bad_patch(tiny_data):
+    with pytest.raises(ValueError, match="patch must be a multiple of 8"):
+        PatchSampler(tiny_data, patch=12, levels=3)
+    with pytest.raises(ValueError, match="at least 128"):
+        PatchSampler(tiny_data, patch=128, levels=3)
+
+
+def test_learning_rate_square_root_decay():
+    cfg = TrainConfig(lr=1e-3, lr_decay=100.0)
+    assert learning_rate(cfg, 0) == 1e-3
+    assert learning_rate(cfg, 300) == pytest.approx(1e-3 / 2)
+
+
+def test_resume_reproduces_the_uninterrupted_run(tiny_data, tmp_path):
+    cfg = TrainConfig(data=[str(tiny_data)], levels=2, mu=2, patch=16, batch=2, steps=6, seed=4)
+    full = train(cfg, tmp_path / "full.npz", network=TINY, progress=False, echo=lambda *a: None)
+    assert full["step"] == 6 and len(full["losses"]) == 6
+    part = tmp_path / "part.npz"
+    first = train(cfg, part, network=TINY, stop_after=2, progress=False, echo=lambda *a: None)
+    assert first["step"] == 2
+    rest = train(cfg, part, network=TINY, resume=True, progress=False, echo=lambda *a: None)
+    assert rest["step"] == 6
+    assert first["losses"] + rest["losses"] == full["losses"]         # bit-for-bit
+    a, meta = MGBPNet.load(tmp_path / "full.npz")
+    b, _ = MGBPNet.load(part)
+    np.testing.assert_array_equal(a.store.params, b.store.params)
+    assert meta["steps"] == 6 and meta["train_config"]["patch"] == 16 and meta["data"]["images"] == 3
+    assert "git_revision" in meta
+    log = read_log(part.with_suffix(".log.jsonl"))
+    assert [e["step"] for e in log if e["kind"] == "train"] == list(range(1, 7))
+    assert [e["loss"] for e in log] == full["losses"]
+
+
+def test_resume_refuses_another_config(tiny_data, tmp_path):
+    cfg = TrainConfig(data=[str(tiny_data)], levels=2, mu=2, patch=16, batch=2, steps=2)
+    train(cfg, tmp_path / "m.npz", network=TINY, progress=False, echo=lambda *a: None)
+    other = TrainConfig(data=[str(tiny_data)], levels=2, mu=1, patch=16, batch=2, steps=4)
+    with pytest.raises(ValueError, match="differs in \\['mu'\\]"):
+        train(other, tmp_path / "m.npz", network=TINY, resume=True, progress=False, echo=lambda *a: None)
