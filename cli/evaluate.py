@@ -6,7 +6,6 @@ import json
 import math
 import os
 import tempfile
-import time
 from pathlib import Path
 
 import click
@@ -24,47 +23,6 @@ IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
 def dataset_images(folder):
     """The image files directly inside ``folder``, sorted by name."""
     return sorted(p for p in Path(folder).iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
-
-
-def evaluate_image(hr, *, scale, method, levels=None, mu=_up.DEFAULT_MU, iterations=None, **options):
-    """Score one HR image under the standard protocol (../shared/data/README.md).
-
-    Parameters
-    ----------
-    hr : ndarray
-        The high-resolution image, float in [0, 1], greyscale or RGB (an alpha channel is dropped).
-    scale : int
-        Factor s ≥ 2. For methods other than ``bicubic`` a power of two, ``2**levels``.
-    method : str
-        A registered method.
-    levels, mu, iterations, **options
-        Passed to :func:`mgbp_classic.upscale.upscale`; ``levels`` defaults to ``log2(scale)``.
-
-    Returns
-    -------
-    dict
-        ``psnr``, ``ssim`` (Y channel, border ``scale``), ``seconds`` (the method's run time) and
-        ``shape`` (of the mod-cropped HR image).
-    """
-    from mgbp_classic.metrics import make_lr, mod_crop, protocol_scores
-    from mgbp_classic.resize import imresize
-
-    if hr.ndim == 3 and hr.shape[2] in (2, 4):
-        hr = hr[..., :-1]
-    if hr.ndim == 3 and hr.shape[2] == 1:
-        hr = hr[..., 0]
-    hr = mod_crop(hr, scale)
-    lr = make_lr(hr, scale)
-    start = time.perf_counter()
-    if levels is None and method == "bicubic" and scale & (scale - 1):
-        sr = imresize(lr, scale, kernel="cubic")         # e.g. ×3: one MATLAB imresize
-    else:
-        sr = _up.upscale(lr, levels=levels if levels is not None else int(math.log2(scale)),
-                         method=method, mu=mu, iterations=iterations, **options)
-    seconds = time.perf_counter() - start
-    sr = np.round(np.clip(sr, 0.0, 1.0) * 255.0) / 255.0
-    psnr, ssim = protocol_scores(hr, sr, scale)
-    return {"psnr": float(psnr), "ssim": float(ssim), "seconds": seconds, "shape": hr.shape[:2]}
 
 
 @click.command("evaluate")
@@ -111,9 +69,9 @@ def command(dataset, scale, method, levels, mu, iterations, csv_path, json_path)
     with progress(files, f"{method} x{scale} on {dataset.name}") as items:
         for path in items:
             hr = read_image_or_fail(path)
-            with library_errors(PARAM_HINTS, where=path.name):
-                score = evaluate_image(hr, scale=scale, method=method, levels=levels if power else None,
-                                       mu=mu, iterations=iterations)
+            with library_errors({**PARAM_HINTS, "scale": "'--scale'"}, where=path.name):
+                score = _up.evaluate_image(hr, scale=scale, method=method, levels=levels, mu=mu,
+                                           iterations=iterations)
             rows.append({"image": path.name, **score})
 
     mean = {key: float(np.mean([r[key] for r in rows])) for key in ("psnr", "ssim", "seconds")}

@@ -24,6 +24,7 @@ __all__ = [
     "UpscaleMethod",
     "available_methods",
     "default_iterations",
+    "evaluate_image",
     "get_method",
     "max_levels",
     "register_method",
@@ -339,6 +340,64 @@ def upscale(image, *, levels, method=None, mu=DEFAULT_MU, iterations=None, retur
             out = out[..., None]                                # (H, W, 1) in, (H', W', 1) out
         result.append(out)
     return result if return_levels else result[0]
+
+
+def evaluate_image(hr, *, scale, method=None, levels=None, mu=DEFAULT_MU, iterations=None, **method_options):
+    """Score a method on one HR image under the standard protocol (``../shared/data/README.md``).
+
+    Parameters
+    ----------
+    hr : ndarray
+        High-resolution float image in [0, 1], greyscale or RGB (an alpha channel is dropped).
+    scale : int
+        Factor s ≥ 2; for methods other than ``bicubic`` a power of two (``levels = log2 s``).
+    method : str, optional
+        A registered method (default :data:`DEFAULT_METHOD`).
+    levels : int, optional
+        Must equal ``log2(scale)`` when given.
+    mu, iterations, **method_options
+        As in :func:`upscale`.
+
+    Returns
+    -------
+    dict
+        ``psnr`` and ``ssim`` (luma, border ``scale`` cropped), ``seconds`` (the method's run time
+        alone) and ``shape`` (of the mod-cropped HR image).
+
+    Notes
+    -----
+    Protocol: HR mod-cropped to a multiple of s; LR = MATLAB ``imresize(HR, 1/s, 'bicubic')`` rounded
+    to 8 bit; SR = method(LR) rounded to 8 bit; PSNR/SSIM on Y (BT.601) of the 8-bit images after
+    cropping s pixels from every border. ``bicubic`` at a scale that is not a power of two is one
+    ``imresize(LR, s)``.
+    """
+    import time
+
+    from .metrics import make_lr, mod_crop, protocol_scores
+    entry = get_method(DEFAULT_METHOD if method is None else method)
+    if not _is_int(scale) or scale < 2:
+        raise ValueError(f"scale must be an integer >= 2, got {scale!r}")
+    power = scale & (scale - 1) == 0
+    if not power and entry.name != "bicubic":
+        raise ValueError(f"scale must be a power of two (2, 4, 8, ...) for method {entry.name!r}, got {scale}")
+    if levels is not None and (not power or 2 ** levels != scale):
+        raise ValueError(f"levels must be log2(scale) = {math.log2(scale):g} for scale {scale}, got {levels!r}")
+    hr = np.asarray(hr, dtype=np.float64)
+    if hr.ndim == 3 and hr.shape[2] in (2, 4):
+        hr = hr[..., :-1]
+    if hr.ndim == 3 and hr.shape[2] == 1:
+        hr = hr[..., 0]
+    hr = mod_crop(hr, scale)
+    lr = make_lr(hr, scale)
+    start = time.perf_counter()
+    if power:
+        sr = upscale(lr, levels=int(scale).bit_length() - 1, method=entry.name, mu=mu, iterations=iterations,
+                     **method_options)
+    else:
+        sr = np.clip(_bicubic(lr, scale), 0.0, 1.0)
+    seconds = time.perf_counter() - start
+    psnr, ssim = protocol_scores(hr, sr, scale)          # rounds SR to 8 bit
+    return {"psnr": float(psnr), "ssim": float(ssim), "seconds": seconds, "shape": tuple(hr.shape[:2])}
 
 
 # ---------------------------------------------------------------------------------------------
