@@ -1,100 +1,286 @@
-"""Compute kernels behind :mod:`.layers` (first version: vectorised NumPy/BLAS im2col)."""
+"""Numba kernels behind :mod:`.layers`: layout changes, bias + ReLU, tap gather/scatter, upscaler.
+
+Internal layout: ``(C, N, H, W)`` ("channels first across the batch"), so that every convolution is
+ONE large matrix product over all ``N H W`` pixels (see ``layers.py`` for the measurement), and a
+channel range of a tensor is a contiguous block of rows. The matrix products themselves are BLAS
+(``numpy.matmul``); these kernels do everything else, in one pass each, parallel over independent
+outputs (rows/channels), never allocating inside their loops.
+
+Tap convention for 3×3 kernels, stride ``s``, padding 1 (``t = 3 a + b``)::
+
+    gather:   cols[t, c, n, i, j]  = src[c, n, s i + a - 1, s j + b - 1]      (0 outside)
+    scatter:  out[c, n, s i + a - 1, s j + b - 1] += cols[t, c, n, i, j]        (its adjoint)
+"""
 import numpy as np
+from numba import prange
+
+from ._numba import JIT, PJIT
 
 
-def _im2col(x, k, stride, pad, ho, wo):
-    n, c, h, w = x.shape
-    xp = np.pad(x, ((0, 0), (0, 0), (pad, pad), (pad, pad)))
-    cols = np.empty((n, c, k, k, ho, wo), x.dtype)
-    for a in range(k):
-        for b in range(k):
-            cols[:, :, a, b] = xp[:, :, a:a + stride * (ho - 1) + 1:stride, b:b + stride * (wo - 1) + 1:stride]
-    return cols.reshape(n, c * k * k, ho * wo)
+# ------------------------------------------------------------------------------ layout
+@PJIT
+def swap01(x, out):
+    """``out[j, i] = x[i, j]`` for the two leading axes of 3-D arrays (``(A, B, M) -> (B, A, M)``)."""
+    a, b, m = x.shape
+    for ij in prange(a * b):
+        i = ij // b
+        j = ij % b
+        for k in range(m):
+            out[j, i, k] = x[i, j, k]
 
 
-def _col2im(cols, xshape, k, stride, pad, ho, wo):
-    n, c, h, w = xshape
-    cols = cols.reshape(n, c, k, k, ho, wo)
-    dxp = np.zeros((n, c, h + 2 * pad + stride, w + 2 * pad + stride), cols.dtype)
-    for a in range(k):
-        for b in range(k):
-            dxp[:, :, a:a + stride * (ho - 1) + 1:stride, b:b + stride * (wo - 1) + 1:stride] += cols[:, :, a, b]
-    return np.ascontiguousarray(dxp[:, :, pad:pad + h, pad:pad + w])
+# ------------------------------------------------------------------------------ bias + ReLU
+# Arrays are viewed as (A, C, M) with the bias over C: (1, C, N H W) for the internal layout,
+# (N, C, H W) for the public one. Parallel over channels; the NaN of a NaN input propagates.
+@PJIT
+def bias_relu_rows(x, b, out):
+    """``out[a, c, m] = max(x[a, c, m] + b[c], 0)`` (``out`` may be ``x``)."""
+    na, c, m = x.shape
+    for ch in prange(c):
+        bc = b[ch]
+        for i in range(na):
+            for k in range(m):
+                z = x[i, ch, k] + bc
+                out[i, ch, k] = 0.0 if z < 0 else z
 
 
-def conv_fwd(x, w, stride, pad):
-    n, c, h, wd = x.shape
-    co, _, k, _ = w.shape
-    ho, wo = (h + 2 * pad - k) // stride + 1, (wd + 2 * pad - k) // stride + 1
-    cols = _im2col(x, k, stride, pad, ho, wo)                        # (N, Ci k k, Ho Wo)
-    y = np.matmul(w.reshape(co, -1).astype(x.dtype, copy=False), cols)
-    return y.reshape(n, co, ho, wo)
+@PJIT
+def bias_gain_rows(x, b, g, out):
+    """Frozen-gain ReLU: ``out[a, c, m] = g[a, c, m] (x[a, c, m] + b[c])``."""
+    na, c, m = x.shape
+    for ch in prange(c):
+        bc = b[ch]
+        for i in range(na):
+            for k in range(m):
+                out[i, ch, k] = g[i, ch, k] * (x[i, ch, k] + bc)
 
 
-def conv_dx(dy, w, stride, pad, xshape):
-    n, co, ho, wo = dy.shape
-    k = w.shape[2]
-    wm = w.reshape(co, -1).astype(dy.dtype, copy=False)
-    dcols = np.matmul(wm.T, dy.reshape(n, co, ho * wo))              # (N, Ci k k, Ho Wo)
-    return _col2im(dcols, xshape, k, stride, pad, ho, wo)
+@PJIT
+def relu_backward_rows(dy, x, b, db, out, accumulate):
+    """ReLU backward with the mask from the forward input: ``dz = dy [x + b > 0]``.
+
+    ``db[c] += sum dz[:, c]`` (summed in float64); ``out = dz`` or, with ``accumulate``,
+    ``out += dz`` (``out`` may be ``dy`` when not accumulating). With ``x`` the ReLU *output* and
+    ``b = 0`` the mask is ``y > 0``, the same set.
+    """
+    na, c, m = dy.shape
+    for ch in prange(c):
+        bc = b[ch]
+        s = 0.0
+        for i in range(na):
+            for k in range(m):
+                d = dy[i, ch, k] if x[i, ch, k] + bc > 0 else 0.0
+                s += d
+                if accumulate:
+                    out[i, ch, k] += d
+                else:
+                    out[i, ch, k] = d
+        db[ch] += s
 
 
-def conv_dw(x, dy, stride, pad, k):
-    n, co, ho, wo = dy.shape
-    c = x.shape[1]
-    cols = _im2col(x, k, stride, pad, ho, wo)                        # (N, Ci k k, Ho Wo)
-    dw = np.tensordot(dy.reshape(n, co, ho * wo), cols, axes=([0, 2], [0, 2]))
-    return dw.reshape(co, c, k, k)
+@PJIT
+def gain_backward_rows(dy, g, db, out, accumulate):
+    """Frozen-gain backward: ``dz = g dy``; ``db[c] += sum dz[:, c]``; ``out = dz`` (or ``+=``)."""
+    na, c, m = dy.shape
+    for ch in prange(c):
+        s = 0.0
+        for i in range(na):
+            for k in range(m):
+                d = dy[i, ch, k] * g[i, ch, k]
+                s += d
+                if accumulate:
+                    out[i, ch, k] += d
+                else:
+                    out[i, ch, k] = d
+        db[ch] += s
 
 
-def bias_relu(x, b):
-    return np.maximum(x + b[None, :, None, None].astype(x.dtype, copy=False), 0)
+@PJIT
+def channel_sums_add(x, db):
+    """``db[c] += sum x[:, c, :]`` (bias gradient), accumulated in float64."""
+    na, c, m = x.shape
+    for ch in prange(c):
+        s = 0.0
+        for i in range(na):
+            for k in range(m):
+                s += x[i, ch, k]
+        db[ch] += s
 
 
-def relu_backward(dy, y, db):
-    dz = dy * (y > 0)
-    db += dz.sum(axis=(0, 2, 3), dtype=np.float64).astype(db.dtype)
-    return dz
+@PJIT
+def add_bias(y, b):
+    """``y[a, c, m] += b[c]`` in place."""
+    na, c, m = y.shape
+    for ch in prange(c):
+        bc = b[ch]
+        for i in range(na):
+            for k in range(m):
+                y[i, ch, k] += bc
 
 
-def upsample2x_fwd(xp, h):
+# ------------------------------------------------------------------------------ 3x3 taps
+@PJIT
+def gather_taps(src, cols, stride):
+    """im2col for a 3×3 kernel, padding 1: ``cols (9, C, N, Ho, Wo)`` from ``src (C, N, H, W)``."""
+    c, n, h, w = src.shape
+    ho, wo = cols.shape[3], cols.shape[4]
+    for cn in prange(c * n):
+        ch = cn // n
+        im = cn % n
+        for a in range(3):
+            for b in range(3):
+                t = 3 * a + b
+                # valid output columns: 0 <= stride j + b - 1 < w
+                j0 = 0
+                while j0 < wo and stride * j0 + b - 1 < 0:
+                    j0 += 1
+                j1 = wo
+                while j1 > j0 and stride * (j1 - 1) + b - 1 >= w:
+                    j1 -= 1
+                for i in range(ho):
+                    r = stride * i + a - 1
+                    if r < 0 or r >= h:
+                        for j in range(wo):
+                            cols[t, ch, im, i, j] = 0.0
+                        continue
+                    for j in range(j0):
+                        cols[t, ch, im, i, j] = 0.0
+                    if stride == 1:
+                        for j in range(j0, j1):
+                            cols[t, ch, im, i, j] = src[ch, im, r, j + b - 1]
+                    else:
+                        for j in range(j0, j1):
+                            cols[t, ch, im, i, j] = src[ch, im, r, stride * j + b - 1]
+                    for j in range(j1, wo):
+                        cols[t, ch, im, i, j] = 0.0
+
+
+@PJIT
+def scatter_taps(cols, out, stride, accumulate):
+    """col2im for a 3×3 kernel, padding 1: ``out (C, N, H, W) (+)= sum_t`` shifted ``cols[t]``.
+
+    Each thread owns whole ``(c, n)`` images of ``out``, so the additions never race.
+    """
+    c, n, h, w = out.shape
+    ho, wo = cols.shape[3], cols.shape[4]
+    for cn in prange(c * n):
+        ch = cn // n
+        im = cn % n
+        if not accumulate:
+            for u in range(h):
+                for v in range(w):
+                    out[ch, im, u, v] = 0.0
+        for a in range(3):
+            for b in range(3):
+                t = 3 * a + b
+                j0 = 0
+                while j0 < wo and stride * j0 + b - 1 < 0:
+                    j0 += 1
+                j1 = wo
+                while j1 > j0 and stride * (j1 - 1) + b - 1 >= w:
+                    j1 -= 1
+                for i in range(ho):
+                    r = stride * i + a - 1
+                    if r < 0 or r >= h:
+                        continue
+                    if stride == 1:
+                        for j in range(j0, j1):
+                            out[ch, im, r, j + b - 1] += cols[t, ch, im, i, j]
+                    else:
+                        for j in range(j0, j1):
+                            out[ch, im, r, stride * j + b - 1] += cols[t, ch, im, i, j]
+
+
+# ------------------------------------------------------------------------------ 2x upscaler
+@PJIT
+def upsample2x_fwd_kernel(xp, h, y):
+    """``y[n, c, 2a + p, 2b + s] = sum_{t, u < 4} xp[n, c, a + t + p, b + u + s] h[c, 7 - p - 2t, 7 - s - 2u]``."""
     n, c, hp, wp = xp.shape
     hh, ww = hp - 4, wp - 4
-    y = np.empty((n, c, 2 * hh, 2 * ww), xp.dtype)
-    for p in range(2):
-        for s in range(2):
-            acc = np.zeros((n, c, hh, ww), xp.dtype)
-            for t in range(4):
-                for u in range(4):
-                    tap = h[:, 7 - p - 2 * t, 7 - s - 2 * u].astype(xp.dtype)[None, :, None, None]
-                    acc += xp[:, :, t + p:t + p + hh, u + s:u + s + ww] * tap
-            y[:, :, p::2, s::2] = acc
-    return y
+    for nc in prange(n * c):
+        im = nc // c
+        ch = nc % c
+        for a in range(hh):
+            for p in range(2):
+                for bb in range(ww):
+                    for s in range(2):
+                        acc = 0.0
+                        for t in range(4):
+                            for u in range(4):
+                                acc += xp[im, ch, a + t + p, bb + u + s] * h[ch, 7 - p - 2 * t, 7 - s - 2 * u]
+                        y[im, ch, 2 * a + p, 2 * bb + s] = acc
 
 
-def upsample2x_bwd(dy, xp, h, dh, need_dx):
+@PJIT
+def upsample2x_dh_kernel(dy, xp, dh64):
+    """``dh[c, 7-p-2t, 7-s-2u] += sum dy[n, c, 2a+p, 2b+s] xp[n, c, a+t+p, b+u+s]`` (float64 sums)."""
     n, c, hp, wp = xp.shape
     hh, ww = hp - 4, wp - 4
-    dxp = np.zeros_like(xp) if need_dx else None
-    for p in range(2):
-        for s in range(2):
-            dys = dy[:, :, p::2, s::2]
-            for t in range(4):
-                for u in range(4):
-                    xs = xp[:, :, t + p:t + p + hh, u + s:u + s + ww]
-                    dh[:, 7 - p - 2 * t, 7 - s - 2 * u] += (dys * xs).sum(axis=(0, 2, 3), dtype=np.float64).astype(dh.dtype)
-                    if need_dx:
-                        tap = h[:, 7 - p - 2 * t, 7 - s - 2 * u].astype(xp.dtype)[None, :, None, None]
-                        dxp[:, :, t + p:t + p + hh, u + s:u + s + ww] += dys * tap
-    return dxp
+    for ch in prange(c):
+        for im in range(n):
+            for a in range(hh):
+                for p in range(2):
+                    for bb in range(ww):
+                        for s in range(2):
+                            g = dy[im, ch, 2 * a + p, 2 * bb + s]
+                            for t in range(4):
+                                for u in range(4):
+                                    dh64[ch, 7 - p - 2 * t, 7 - s - 2 * u] += g * xp[im, ch, a + t + p, bb + u + s]
 
 
-def unpad_symmetric_adjoint(dxp, h, w):
-    rows = np.pad(np.arange(h), 2, mode="symmetric")
-    cols = np.pad(np.arange(w), 2, mode="symmetric")
-    n, c = dxp.shape[:2]
-    tmp = np.zeros((n, c, h, dxp.shape[3]), dxp.dtype)
-    np.add.at(tmp, (slice(None), slice(None), rows), dxp)
-    dx = np.zeros((n, c, h, w), dxp.dtype)
-    np.add.at(dx, (slice(None), slice(None), slice(None), cols), tmp)
-    return dx
+@PJIT
+def upsample2x_dxp_kernel(dy, h, dxp):
+    """``dxp[n, c, a+t+p, b+u+s] += dy[n, c, 2a+p, 2b+s] h[c, 7-p-2t, 7-s-2u]`` as a gather over ``dxp``."""
+    n, c, hp, wp = dxp.shape
+    hh, ww = hp - 4, wp - 4
+    for nc in prange(n * c):
+        im = nc // c
+        ch = nc % c
+        for r in range(hp):
+            for q in range(wp):
+                acc = 0.0
+                for p in range(2):
+                    for t in range(4):
+                        a = r - t - p
+                        if a < 0 or a >= hh:
+                            continue
+                        for s in range(2):
+                            for u in range(4):
+                                bb = q - u - s
+                                if bb < 0 or bb >= ww:
+                                    continue
+                                acc += dy[im, ch, 2 * a + p, 2 * bb + s] * h[ch, 7 - p - 2 * t, 7 - s - 2 * u]
+                dxp[im, ch, r, q] = acc
+
+
+@PJIT
+def fold_symmetric_kernel(dxp, rows, cols, dx):
+    """Adjoint of padding by index maps: ``dx[n, c, rows[r], cols[q]] += dxp[n, c, r, q]``."""
+    n, c, hp, wp = dxp.shape
+    for nc in prange(n * c):
+        im = nc // c
+        ch = nc % c
+        for u in range(dx.shape[2]):
+            for v in range(dx.shape[3]):
+                dx[im, ch, u, v] = 0.0
+        for r in range(hp):
+            for q in range(wp):
+                dx[im, ch, rows[r], cols[q]] += dxp[im, ch, r, q]
+
+
+@JIT
+def mae_kernel(pred, target, sign):
+    """``sum |pred - target|`` in float64 and ``sign = sign(pred - target)`` (flat arrays)."""
+    s = 0.0
+    for i in range(pred.shape[0]):
+        d = pred[i] - target[i]
+        if d > 0:
+            sign[i] = 1.0
+            s += d
+        elif d < 0:
+            sign[i] = -1.0
+            s -= d
+        else:
+            sign[i] = d          # 0 (or NaN, which propagates)
+            s += abs(d)
+    return s

@@ -13,6 +13,7 @@ import numpy as np
 
 from . import gains as _gains
 from . import kernels as _k
+from ._numba import run as _run
 
 __all__ = [
     "conv2d_forward", "conv2d_backward",
@@ -31,6 +32,299 @@ def conv_out_size(n, k, stride, pad):
 
 
 # ---------------------------------------------------------------------------------------------
+# internal layout (C, N, H, W): one matrix product over all N H W pixels per convolution
+# ---------------------------------------------------------------------------------------------
+# Measured on this 2-core machine (float32, OpenBLAS via numpy.matmul): the 3×3 convolution's
+# product (144 × 64) @ (64 × 16·4096) runs at ~26 GFLOP/s as ONE matrix product in (C, N·H·W)
+# layout, but at ~3 GFLOP/s as 16 per-image products (144 × 64) @ (64 × 4096) in (N, C, H·W)
+# layout (OpenBLAS threads poorly on the short products). So every convolution runs in the
+# (C, N, H, W) layout; public functions take and return (N, C, H, W) and convert once each way,
+# and FilterBlock converts once at its entry and exit (see modules.py).
+
+_WORKSPACE = {}
+
+
+def _ws(tag, shape, dtype):
+    """A reusable scratch array for temporaries that never escape a call (grown, never shrunk)."""
+    size = 1
+    for s in shape:
+        size *= s
+    key = (tag, np.dtype(dtype).str)
+    buf = _WORKSPACE.get(key)
+    if buf is None or buf.size < size:
+        buf = np.empty(max(size, 1), dtype)
+        _WORKSPACE[key] = buf
+    return buf[:size].reshape(shape)
+
+
+def clear_workspace():
+    """Release the scratch buffers (they are re-created on demand)."""
+    _WORKSPACE.clear()
+
+
+def to_internal(x, out=None):
+    """``(N, C, H, W) -> (C, N, H, W)`` (into ``out`` if given, else a new C-contiguous array)."""
+    n, c, h, w = x.shape
+    x = np.ascontiguousarray(x)
+    if out is None:
+        out = np.empty((c, n, h, w), x.dtype)
+    _run(_k.swap01, x.size, x.reshape(n, c, h * w), out.reshape(c, n, h * w))
+    return out
+
+
+def to_public(xc):
+    """``(C, N, H, W) -> (N, C, H, W)`` (a new C-contiguous array)."""
+    return to_internal(xc)
+
+
+def _mat(x):
+    """``(C, N, H, W)`` as the ``(C, N H W)`` matrix (a view)."""
+    return x.reshape(x.shape[0], -1)
+
+
+def _w_im2col(w):    # (Co, Ci, 3, 3) -> [o, (t, c)] = w[o, c, a, b],  t = 3a + b
+    co, ci = w.shape[:2]
+    return np.ascontiguousarray(w.transpose(0, 2, 3, 1).reshape(co, 9 * ci))
+
+
+def _dw_im2col(dwm, co, ci):   # inverse of _w_im2col
+    return dwm.reshape(co, 3, 3, ci).transpose(0, 3, 1, 2)
+
+
+def _w_taps(w):      # (Co, Ci, 3, 3) -> [(t, o), c] = w[o, c, 2 - a, 2 - b]  (flipped kernel)
+    co, ci = w.shape[:2]
+    return np.ascontiguousarray(w[:, :, ::-1, ::-1].transpose(2, 3, 0, 1).reshape(9 * co, ci))
+
+
+def _dw_taps(dwm, co, ci):     # inverse of _w_taps
+    return dwm.reshape(3, 3, co, ci)[::-1, ::-1].transpose(2, 3, 0, 1)
+
+
+def _wt_taps(w):     # transposed conv (Ci, Co, 3, 3) -> [(t, o), c] = w[c, o, a, b]
+    ci, co = w.shape[:2]
+    return np.ascontiguousarray(w.transpose(2, 3, 1, 0).reshape(9 * co, ci))
+
+
+def _dwt_taps(dwm, ci, co):    # inverse of _wt_taps
+    return dwm.reshape(3, 3, co, ci).transpose(3, 2, 0, 1)
+
+
+def conv_c_forward(xc, w, stride):
+    """Convolution on the internal layout: ``xc (Ci, N, H, W)`` -> ``(Co, N, Ho, Wo)``.
+
+    ``k = 1``: one product ``W (Co, Ci) @ X (Ci, P)``. ``k = 3``, stride 1 and ``Co <= Ci``:
+    ``T = W_taps (9 Co, Ci) @ X`` then ``y = scatter(T)`` (each output sums 9 shifted rows of
+    ``T``; the product is as large as im2col's, the scratch 9 Co rows instead of 9 Ci). Otherwise
+    im2col: ``cols = gather(X) (9 Ci, P_out)`` then ``y = W (Co, 9 Ci) @ cols``.
+    """
+    ci, n, h, wd = xc.shape
+    co, k = w.shape[0], w.shape[2]
+    dt = xc.dtype
+    w = w.astype(dt, copy=False)
+    if k == 1:
+        y = np.empty((co, n, h, wd), dt)                                      # (Co, N, H, W)
+        np.matmul(w.reshape(co, ci), _mat(xc), out=_mat(y))                   # y = W x
+        return y
+    ho, wo = conv_out_size(h, 3, stride, 1), conv_out_size(wd, 3, stride, 1)
+    y = np.empty((co, n, ho, wo), dt)                                         # (Co, N, Ho, Wo)
+    if stride == 1 and co <= ci:
+        taps = _ws("conv.taps", (9, co, n, h, wd), dt)                        # (9, Co, N, H, W)
+        np.matmul(_w_taps(w), _mat(xc), out=taps.reshape(9 * co, -1))         # T = W_taps x
+        _run(_k.scatter_taps, taps.size, taps, y, 1, False)                                    # y = sum_t shift_t(T_t)
+    else:
+        cols = _ws("conv.cols", (9, ci, n, ho, wo), dt)                       # (9, Ci, N, Ho, Wo)
+        _run(_k.gather_taps, xc.size, xc, cols, stride)                                      # cols = im2col(x)
+        np.matmul(_w_im2col(w), cols.reshape(9 * ci, -1), out=_mat(y))       # y = W cols
+    return y
+
+
+def conv_c_backward(dyc, xc, w, stride, dw, need_dx):
+    """Backward of :func:`conv_c_forward`: adds into ``dw``, returns ``dx (Ci, N, H, W)`` or None."""
+    ci, n, h, wd = xc.shape
+    co, k = w.shape[0], w.shape[2]
+    dt = xc.dtype
+    w = w.astype(dt, copy=False)
+    dym = _mat(dyc)                                                           # (Co, P_out)
+    if k == 1:
+        dw += np.matmul(dym, _mat(xc).T).reshape(co, ci, 1, 1).astype(dw.dtype, copy=False)  # y = W x
+        if not need_dx:
+            return None
+        dx = np.empty_like(xc)
+        np.matmul(w.reshape(co, ci).T, dym, out=_mat(dx))                     # y = W x
+        return dx
+    if stride == 1 and co <= ci:
+        g = _ws("conv.dtaps", (9, co, n, h, wd), dt)                          # (9, Co, N, H, W)
+        _run(_k.gather_taps, dyc.size, dyc, g, 1)                                             # G_t = shift_t(dy)
+        gm = g.reshape(9 * co, -1)
+        dw += _dw_taps(np.matmul(gm, _mat(xc).T), co, ci).astype(dw.dtype, copy=False)   # T = W_taps x
+        if not need_dx:
+            return None
+        dx = np.empty_like(xc)
+        np.matmul(_w_taps(w).T, gm, out=_mat(dx))                             # T = W_taps x
+        return dx
+    ho, wo = dyc.shape[2], dyc.shape[3]
+    cols = _ws("conv.cols", (9, ci, n, ho, wo), dt)
+    _run(_k.gather_taps, xc.size, xc, cols, stride)                                          # cols = im2col(x)
+    cm = cols.reshape(9 * ci, -1)
+    dw += _dw_im2col(np.matmul(dym, cm.T), co, ci).astype(dw.dtype, copy=False)   # y = W cols
+    if not need_dx:
+        return None
+    np.matmul(_w_im2col(w).T, dym, out=cm)                                    # dcols = W^T dy
+    dx = np.empty_like(xc)
+    _run(_k.scatter_taps, cols.size, cols, dx, stride, False)                                  # cols = im2col(x)
+    return dx
+
+
+def conv_transpose_c_forward(xc, w):
+    """Transposed convolution (3×3, stride 2, padding 1, output padding 1) on the internal layout.
+
+    ``T = W_t (9 Co, Ci) @ X`` then ``y = scatter(T)`` at stride 2: ``(Co, N, 2H, 2W)``.
+    """
+    ci, n, h, wd = xc.shape
+    co = w.shape[1]
+    dt = xc.dtype
+    taps = _ws("convt.taps", (9, co, n, h, wd), dt)                           # (9, Co, N, H, W)
+    np.matmul(_wt_taps(w.astype(dt, copy=False)), _mat(xc), out=taps.reshape(9 * co, -1))  # T = W_t x
+    y = np.empty((co, n, 2 * h, 2 * wd), dt)                                  # (Co, N, 2H, 2W)
+    _run(_k.scatter_taps, taps.size, taps, y, 2, False)                                        # y = scatter_2(T)
+    return y
+
+
+def conv_transpose_c_backward(dyc, xc, w, dw, need_dx):
+    """Backward of :func:`conv_transpose_c_forward` (``dx`` is the strided convolution of ``dy``)."""
+    ci, n, h, wd = xc.shape
+    co = w.shape[1]
+    dt = xc.dtype
+    g = _ws("convt.dtaps", (9, co, n, h, wd), dt)
+    _run(_k.gather_taps, dyc.size, dyc, g, 2)                                                 # G = gather_2(dy)
+    gm = g.reshape(9 * co, -1)
+    dw += _dwt_taps(np.matmul(gm, _mat(xc).T), ci, co).astype(dw.dtype, copy=False)   # T = W_t x
+    if not need_dx:
+        return None
+    dx = np.empty_like(xc)
+    np.matmul(_wt_taps(w.astype(dt, copy=False)).T, gm, out=_mat(dx))       # T = W_t x
+    return dx
+
+
+def dense_c_forward(hbuf, c, b1, w1, b2, w3):
+    """DenseLayer on the internal layout, in place in the block's channel buffer.
+
+    Reads ``x = hbuf[:c]`` and writes ``h = conv3x3(relu(conv1x1(relu(x + b1)) + b2))`` into
+    ``hbuf[c:c + G]``, so the concatenation ``[x, h]`` costs nothing.
+
+    Parameters
+    ----------
+    hbuf : ndarray, shape (C_total, N, H, W)
+    c : int
+        Channels already in the buffer (this layer's input width).
+    b1 (c,), w1 (B, c, 1, 1), b2 (B,), w3 (G, B, 3, 3) : ndarray
+
+    Returns
+    -------
+    cache : tuple
+        ``(a2, g1, g2)``: the bottleneck activation (B, N, H, W) and the frozen gains (or None).
+    """
+    _, n, h, wd = hbuf.shape
+    bn, gr = w1.shape[0], w3.shape[0]
+    dt = hbuf.dtype
+    p = n * h * wd
+    x3 = hbuf[:c].reshape(1, c, p)                                            # (1, c, P)
+    a1 = _ws("dense.a1", (1, c, p), dt)                                       # (1, c, P)
+    g1 = relu_apply(x3, b1, a1)                                               # a1 = relu(x + b1)
+    a2 = np.empty((bn, n, h, wd), dt)                                         # (B, N, H, W)
+    np.matmul(w1.reshape(bn, c).astype(dt, copy=False), a1[0], out=_mat(a2))  # z = W1 a1
+    a23 = a2.reshape(1, bn, p)
+    g2 = relu_apply(a23, b2, a23)                                             # a2 = relu(z + b2)
+    taps = _ws("dense.taps", (9, gr, n, h, wd), dt)                           # (9, G, N, H, W)
+    np.matmul(_w_taps(w3.astype(dt, copy=False)), _mat(a2), out=taps.reshape(9 * gr, p))  # T = W3 a2
+    _run(_k.scatter_taps, taps.size, taps, hbuf[c:c + gr], 1, False)          # h = sum_t shift_t(T_t)
+    return a2, g1, g2
+
+
+def _relu_recompute(x3, b, g, out3):
+    """The forward of :func:`relu_apply` again, without touching the gains tape."""
+    b = b.astype(x3.dtype, copy=False)
+    if g is None:
+        _run(_k.bias_relu_rows, x3.size, x3, b, out3)
+    else:
+        _run(_k.bias_gain_rows, x3.size, x3, b, g, out3)
+
+
+def dense_c_backward(dhbuf, hbuf, c, b1, w1, b2, w3, cache, db1, dw1, db2, dw3):
+    """Backward of :func:`dense_c_forward`.
+
+    Reads ``dh = dhbuf[c:c + G]`` (complete once every later layer has run its backward), adds
+    into the gradients and ADDS the input gradient into ``dhbuf[:c]``.
+    """
+    a2, g1, g2 = cache
+    _, n, h, wd = hbuf.shape
+    bn, gr = w1.shape[0], w3.shape[0]
+    dt = hbuf.dtype
+    p = n * h * wd
+    gt = _ws("dense.g", (9, gr, n, h, wd), dt)                                # (9, G, N, H, W)
+    _run(_k.gather_taps, gt.size, dhbuf[c:c + gr], gt, 1)                    # G_t = shift_t(dh)
+    gm = gt.reshape(9 * gr, p)
+    dw3 += _dw_taps(np.matmul(gm, _mat(a2).T), gr, bn).astype(dw3.dtype, copy=False)   # T = W3 a2
+    da2 = _ws("dense.da2", (1, bn, p), dt)                                    # (1, B, P)
+    np.matmul(_w_taps(w3.astype(dt, copy=False)).T, gm, out=da2[0])          # T = W3 a2
+    relu_grad(da2, a2.reshape(1, bn, p), np.zeros(bn, dt), g2, db2, da2, False)   # a2 = relu(z + b2)
+    x3 = hbuf[:c].reshape(1, c, p)
+    a1 = _ws("dense.a1", (1, c, p), dt)
+    _relu_recompute(x3, b1, g1, a1)                                           # a1 = relu(x + b1)
+    dw1 += np.matmul(da2[0], a1[0].T).reshape(bn, c, 1, 1).astype(dw1.dtype, copy=False)  # z = W1 a1
+    da1 = _ws("dense.da1", (1, c, p), dt)
+    np.matmul(w1.reshape(bn, c).astype(dt, copy=False).T, da2[0], out=da1[0])  # z = W1 a1
+    relu_grad(da1, x3, b1, g1, db1, dhbuf[:c].reshape(1, c, p), True)       # a1 = relu(x + b1)
+
+
+def filter_block_c_forward(hbuf, c, dense_params, b, w):
+    """FilterBlock on the internal layout: ``hbuf[:c]`` holds the input; returns ``(y, cache)``.
+
+    ``y = conv1x1(relu(hbuf + b))`` of shape ``(c, N, H, W)`` after every dense layer has filled
+    its rows of ``hbuf``.
+    """
+    ct, n, h, wd = hbuf.shape
+    dt = hbuf.dtype
+    p = n * h * wd
+    caches = []
+    ci = c
+    for (b1, w1, b2, w3) in dense_params:
+        caches.append(dense_c_forward(hbuf, ci, b1, w1, b2, w3))             # hbuf[ci:ci+G] = h_i
+        ci += w3.shape[0]
+    af = _ws("fb.af", (1, ct, p), dt)
+    gf = relu_apply(hbuf.reshape(1, ct, p), b, af)                            # a = relu(h + b)
+    co = w.shape[0]
+    y = np.empty((co, n, h, wd), dt)                                          # (C, N, H, W)
+    np.matmul(w.reshape(co, ct).astype(dt, copy=False), af[0], out=_mat(y))   # y = W a
+    return y, (caches, gf)
+
+
+def filter_block_c_backward(dyc, hbuf, c, dense_params, b, w, cache, dense_grads, db, dw):
+    """Backward of :func:`filter_block_c_forward`: returns ``dx`` of shape ``(c, N, H, W)``."""
+    caches, gf = cache
+    ct, n, h, wd = hbuf.shape
+    dt = hbuf.dtype
+    p = n * h * wd
+    co = w.shape[0]
+    h3 = hbuf.reshape(1, ct, p)
+    af = _ws("fb.af", (1, ct, p), dt)
+    _relu_recompute(h3, b, gf, af)                                            # a = relu(h + b)
+    dw += np.matmul(_mat(dyc), af[0].T).reshape(co, ct, 1, 1).astype(dw.dtype, copy=False)   # y = W a
+    dhbuf = np.empty((ct, n, h, wd), dt)                                      # (C_total, N, H, W)
+    np.matmul(w.reshape(co, ct).astype(dt, copy=False).T, _mat(dyc), out=_mat(dhbuf))  # y = W a
+    dh3 = dhbuf.reshape(1, ct, p)
+    relu_grad(dh3, h3, b, gf, db, dh3, False)                                 # a = relu(h + b)
+    widths = [c]
+    for (_, _, _, w3) in dense_params[:-1]:
+        widths.append(widths[-1] + w3.shape[0])
+    for i in reversed(range(len(dense_params))):
+        b1, w1, b2, w3 = dense_params[i]
+        db1, dw1, db2, dw3 = dense_grads[i]
+        dense_c_backward(dhbuf, hbuf, widths[i], b1, w1, b2, w3, caches[i], db1, dw1, db2, dw3)
+    return dhbuf[:c]
+
+
+# ---------------------------------------------------------------------------------------------
 # convolution  y[n, o, i, j] = sum_{c, a, b} w[o, c, a, b] * x[n, c, s i + a - p, s j + b - p] (+ bias[o])
 # ---------------------------------------------------------------------------------------------
 def conv2d_forward(x, w, bias=None, *, stride=1):
@@ -40,6 +334,7 @@ def conv2d_forward(x, w, bias=None, *, stride=1):
     ----------
     x : ndarray, shape (N, Ci, H, W)
     w : ndarray, shape (Co, Ci, k, k)
+        ``k`` is 1 (then ``stride`` must be 1) or 3.
     bias : ndarray, shape (Co,), optional
     stride : int
         1 or 2.
@@ -51,10 +346,13 @@ def conv2d_forward(x, w, bias=None, *, stride=1):
     cache : tuple
     """
     k = w.shape[2]
-    y = _k.conv_fwd(x, w, stride, k // 2)                          # (N, Co, Ho, Wo)
+    if k not in (1, 3) or (k == 1 and stride != 1) or stride not in (1, 2):
+        raise ValueError(f"kernel size and stride must be (1, 1), (3, 1) or (3, 2), got ({k}, {stride})")
+    xc = to_internal(x)                                                       # (Ci, N, H, W)
+    yc = conv_c_forward(xc, w, stride)                                        # (Co, N, Ho, Wo)
     if bias is not None:
-        y += bias[None, :, None, None]                             # y += b[o]
-    return y, (x, w, stride, bias is not None)
+        _run(_k.add_bias, yc.size, yc.reshape(1, yc.shape[0], -1), bias.astype(yc.dtype, copy=False))  # y += b[o]
+    return to_public(yc), (xc, w, stride, bias is not None)
 
 
 def conv2d_backward(dy, cache, dw, dbias=None, *, need_dx=True):
@@ -66,14 +364,12 @@ def conv2d_backward(dy, cache, dw, dbias=None, *, need_dx=True):
     ``dx[n, c, u, v] = sum_{o, a, b} w[o, c, a, b] dy[n, o, i, j]`` over ``s i + a - p = u``,
     ``s j + b - p = v`` (a transposed convolution of ``dy``); ``dbias[o] += sum dy[n, o]``.
     """
-    x, w, stride, has_bias = cache
-    k = w.shape[2]
+    xc, w, stride, has_bias = cache
+    dyc = to_internal(dy)                                                     # (Co, N, Ho, Wo)
     if has_bias:
-        dbias += dy.sum(axis=(0, 2, 3), dtype=np.float64).astype(dbias.dtype)   # y += b[o]
-    dw += _k.conv_dw(x, dy, stride, k // 2, k).astype(dw.dtype, copy=False)   # y = w * x (weights)
-    if not need_dx:
-        return None
-    return _k.conv_dx(dy, w, stride, k // 2, x.shape)               # y = w * x (input)
+        _run(_k.channel_sums_add, dyc.size, dyc.reshape(1, dyc.shape[0], -1), dbias)  # y += b[o]
+    dxc = conv_c_backward(dyc, xc, w, stride, dw, need_dx)                   # y = w * x
+    return None if dxc is None else to_public(dxc)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -81,12 +377,12 @@ def conv2d_backward(dy, cache, dw, dbias=None, *, need_dx=True):
 # (the input-gradient of a convolution; PyTorch's ConvTranspose2d, output_padding chosen so Ho = 2H)
 # ---------------------------------------------------------------------------------------------
 def conv_transpose2d_forward(x, w):
-    """Transposed convolution, stride 2, padding ``k // 2``, output padding 1: output ``2H × 2W``.
+    """Transposed convolution, kernel 3, stride 2, padding 1, output padding 1: output ``2H × 2W``.
 
     Parameters
     ----------
     x : ndarray, shape (N, Ci, H, W)
-    w : ndarray, shape (Ci, Co, k, k)
+    w : ndarray, shape (Ci, Co, 3, 3)
         PyTorch's ``ConvTranspose2d`` weight layout.
 
     Returns
@@ -94,10 +390,10 @@ def conv_transpose2d_forward(x, w):
     y : ndarray, shape (N, Co, 2H, 2W)
     cache : tuple
     """
-    n, _, h, wd = x.shape
-    k = w.shape[2]
-    y = _k.conv_dx(x, w, 2, k // 2, (n, w.shape[1], 2 * h, 2 * wd))   # (N, Co, 2H, 2W)
-    return y, (x, w)
+    if w.shape[2:] != (3, 3):
+        raise ValueError(f"transposed convolution kernel must be 3×3, got {w.shape[2:]}")
+    xc = to_internal(x)                                                       # (Ci, N, H, W)
+    return to_public(conv_transpose_c_forward(xc, w)), (xc, w)
 
 
 def conv_transpose2d_backward(dy, cache, dw, *, need_dx=True):
@@ -105,20 +401,53 @@ def conv_transpose2d_backward(dy, cache, dw, *, need_dx=True):
 
     Notes
     -----
-    ``dw[c, o, a, b] += sum_{n, i, j} x[n, c, i, j] dy[n, o, 2i + a - p, 2j + b - p]`` and
-    ``dx[n, c, i, j] = sum_{o, a, b} w[c, o, a, b] dy[n, o, 2i + a - p, 2j + b - p]``.
+    ``dw[c, o, a, b] += sum_{n, i, j} x[n, c, i, j] dy[n, o, 2i + a - 1, 2j + b - 1]`` and
+    ``dx[n, c, i, j] = sum_{o, a, b} w[c, o, a, b] dy[n, o, 2i + a - 1, 2j + b - 1]``.
     """
-    x, w = cache
-    k = w.shape[2]
-    dw += _k.conv_dw(dy, x, 2, k // 2, k).astype(dw.dtype, copy=False)   # y += x w (weights)
-    if not need_dx:
+    xc, w = cache
+    dxc = conv_transpose_c_backward(to_internal(dy), xc, w, dw, need_dx)     # y = x ⋆ w
+    return None if dxc is None else to_public(dxc)
+
+
+# ---------------------------------------------------------------------------------------------
+# per-channel bias + ReLU  y = relu(x + b[c])   -- every ReLU of the engine goes through here
+# ---------------------------------------------------------------------------------------------
+def relu_apply(x3, b, out3):
+    """THE ReLU of the engine: ``out3 = relu(x3 + b)`` on ``(A, C, M)`` views, gains-aware.
+
+    Normal mode: ``max(x + b, 0)``. ``gains.record()``: the same, and the gain ``(x + b >= 0)`` is
+    appended to the tape. ``gains.frozen(tape)``: ``G (x + b)`` with the next recorded gain ``G``.
+
+    Returns
+    -------
+    ndarray or None
+        The frozen gain (what :func:`relu_grad` needs), else None.
+    """
+    mode = _gains._STATE.mode
+    b = b.astype(x3.dtype, copy=False)
+    if mode is None:
+        _run(_k.bias_relu_rows, x3.size, x3, b, out3)                                        # y = max(x + b, 0)
         return None
-    return _k.conv_fwd(dy, w, 2, k // 2)                             # y += x w (input)
+    if mode == "record":
+        _gains._record_gain(x3 + b[None, :, None])                            # G = [x + b >= 0]
+        _run(_k.bias_relu_rows, x3.size, x3, b, out3)
+        return None
+    g = _gains._next_frozen_gain(x3.shape, x3.dtype)
+    _run(_k.bias_gain_rows, x3.size, x3, b, g, out3)                                         # y = G (x + b)
+    return g
 
 
-# ---------------------------------------------------------------------------------------------
-# per-channel bias + ReLU  y = relu(x + b[c])   (every ReLU of the engine; see gains.py)
-# ---------------------------------------------------------------------------------------------
+def relu_grad(dy3, x3, b, g, db, out3, accumulate):
+    """Backward of :func:`relu_apply` given its input ``x3`` (or its output with ``b = 0``).
+
+    ``dz = dy [x + b > 0]`` (or ``dy G`` when frozen); ``db += sum dz``; ``out3 = dz`` (or ``+=``).
+    """
+    if g is None:
+        _run(_k.relu_backward_rows, dy3.size, dy3, x3, b.astype(x3.dtype, copy=False), db, out3, accumulate)
+    else:
+        _run(_k.gain_backward_rows, dy3.size, dy3, g, db, out3, accumulate)
+
+
 def bias_relu_forward(x, b):
     """``y = relu(x + b)`` per channel, or the recorded/frozen gain version (see :mod:`.gains`).
 
@@ -131,29 +460,22 @@ def bias_relu_forward(x, b):
     -------
     y : ndarray, shape (N, C, H, W)
     cache : tuple
-        ``(y, g)``: the mask of the backward is ``y > 0`` (normal) or the frozen gain ``g``.
     """
-    mode = _gains._STATE.mode
-    if mode is None:
-        y = _k.bias_relu(x, b)                                      # y = max(x + b, 0)
-        return y, (y, None)
-    z = x + b[None, :, None, None].astype(x.dtype)                  # z = x + b
-    if mode == "record":
-        _gains._record_gain(z)
-        y = np.maximum(z, 0)
-        return y, (y, None)
-    g = _gains._next_frozen_gain(z.shape, z.dtype)
-    return g * z, (None, g)                                         # y = G z
+    n, c = x.shape[:2]
+    x = np.ascontiguousarray(x)
+    y = np.empty_like(x)
+    g = relu_apply(x.reshape(n, c, -1), b, y.reshape(n, c, -1))              # y = relu(x + b)
+    return y, (x, b, g)
 
 
 def bias_relu_backward(dy, cache, db):
     """Backward of :func:`bias_relu_forward`; adds into ``db``, returns ``dx``."""
-    y, g = cache
-    if g is None:
-        return _k.relu_backward(dy, y, db)                          # dz = dy [z > 0]; db += sum dz
-    dz = dy * g                                                     # y = G z
-    db += dz.sum(axis=(0, 2, 3), dtype=np.float64).astype(db.dtype)   # z = x + b
-    return dz
+    x, b, g = cache
+    n, c = x.shape[:2]
+    dx = np.empty_like(x)
+    relu_grad(np.ascontiguousarray(dy).reshape(n, c, -1), x.reshape(n, c, -1), b, g, db,
+              dx.reshape(n, c, -1), False)                                    # y = relu(x + b)
+    return dx
 
 
 # ---------------------------------------------------------------------------------------------
@@ -217,17 +539,28 @@ def upsample2x_forward(x, h):
     input, cropped to ``y[q] = z[q + 7]``.
     """
     xp = np.pad(x, ((0, 0), (0, 0), (2, 2), (2, 2)), mode="symmetric")   # (N, C, H+4, W+4)
-    y = _k.upsample2x_fwd(xp, h)                                    # (N, C, 2H, 2W)
+    n, c, hh, ww = x.shape
+    y = np.empty((n, c, 2 * hh, 2 * ww), x.dtype)                  # (N, C, 2H, 2W)
+    _run(_k.upsample2x_fwd_kernel, xp.size * 64, xp, h.astype(x.dtype, copy=False), y)
     return y, (xp, h, x.shape)
 
 
 def upsample2x_backward(dy, cache, dh, *, need_dx=True):
     """Backward of :func:`upsample2x_forward`; adds into ``dh``, returns ``dx``."""
     xp, h, xshape = cache
-    dxp = _k.upsample2x_bwd(dy, xp, h, dh, need_dx)                 # y = sum xp h
+    dy = np.ascontiguousarray(dy)
+    dh64 = np.zeros(h.shape)
+    _run(_k.upsample2x_dh_kernel, dy.size * 4, dy, xp, dh64)                           # y = sum xp h  (weights)
+    dh += dh64.astype(dh.dtype)
     if not need_dx:
         return None
-    return _k.unpad_symmetric_adjoint(dxp, xshape[2], xshape[3])    # xp = pad(x)
+    dxp = np.empty_like(xp)
+    _run(_k.upsample2x_dxp_kernel, dy.size * 16, dy, h.astype(xp.dtype, copy=False), dxp)   # y = sum xp h  (input)
+    rows = np.pad(np.arange(xshape[2]), 2, mode="symmetric")
+    cols = np.pad(np.arange(xshape[3]), 2, mode="symmetric")
+    dx = np.empty(xshape, xp.dtype)
+    _run(_k.fold_symmetric_kernel, dxp.size, dxp, rows, cols, dx)                   # xp = pad(x)
+    return dx
 
 
 # ---------------------------------------------------------------------------------------------
@@ -243,9 +576,11 @@ def mae_forward(pred, target):
     """
     if pred.shape != target.shape:
         raise ValueError(f"pred and target must have the same shape, got {pred.shape} and {target.shape}")
-    d = pred - target.astype(pred.dtype, copy=False)
-    loss = float(np.abs(d).sum(dtype=np.float64) / d.size)
-    return loss, (np.sign(d), d.size)
+    pred = np.ascontiguousarray(pred)
+    target = np.ascontiguousarray(target, dtype=pred.dtype)
+    sign = np.empty_like(pred)
+    total = _k.mae_kernel(pred.reshape(-1), target.reshape(-1), sign.reshape(-1))   # sum |pred - target|
+    return float(total / pred.size), (sign, pred.size)
 
 
 def mae_backward(cache, scale=1.0):

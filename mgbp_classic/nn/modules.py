@@ -124,25 +124,29 @@ class DenseLayer:
         self.b2 = store.add(f"{name}.bias2", (bottleneck,), zeros)
         self.w3 = store.add(f"{name}.conv3.weight", (growth, bottleneck, 3, 3), he_normal(9 * bottleneck))
 
+    def params(self):
+        """``(b1, w1, b2, w3)`` views."""
+        s = self.store
+        return s[self.b1], s[self.w1], s[self.b2], s[self.w3]
+
+    def grads(self):
+        """``(db1, dw1, db2, dw3)`` views."""
+        s = self.store
+        return s.grad(self.b1), s.grad(self.w1), s.grad(self.b2), s.grad(self.w3)
+
     def forward(self, x):
         _check_input(x, self.c, self.name)
-        s = self.store
-        a1, c1 = L.bias_relu_forward(x, s[self.b1])                  # (N, C, H, W)
-        z, c2 = L.conv2d_forward(a1, s[self.w1])                     # (N, B, H, W)
-        a2, c3 = L.bias_relu_forward(z, s[self.b2])                  # (N, B, H, W)
-        h, c4 = L.conv2d_forward(a2, s[self.w3])                     # (N, G, H, W)
-        return L.concat_forward([x, h]), (c1, c2, c3, c4)           # (N, C + G, H, W)
+        n, c, h, w = x.shape
+        hbuf = np.empty((c + self.growth, n, h, w), x.dtype)                  # (C + G, N, H, W)
+        L.to_internal(x, out=hbuf[:c])                                        # hbuf[:C] = x
+        cache = L.dense_c_forward(hbuf, c, *self.params())                    # hbuf[C:] = h
+        return L.to_public(hbuf), (hbuf, cache)                               # out = [x, h]
 
     def backward(self, dy, cache, *, need_dx=True):
-        s = self.store
-        c1, c2, c3, c4 = cache
-        dx_direct, dh = L.concat_backward(dy, [self.c, self.growth])  # out = [x, h]
-        da2 = L.conv2d_backward(dh, c4, s.grad(self.w3))            # h = conv3x3(a2)
-        dz = L.bias_relu_backward(da2, c3, s.grad(self.b2))          # a2 = relu(z + b2)
-        da1 = L.conv2d_backward(dz, c2, s.grad(self.w1))             # z = conv1x1(a1)
-        dx = L.bias_relu_backward(da1, c1, s.grad(self.b1))          # a1 = relu(x + b1)
-        dx += dx_direct
-        return dx if need_dx else None
+        hbuf, cd = cache
+        dhbuf = L.to_internal(dy)                                             # out = [x, h]
+        L.dense_c_backward(dhbuf, hbuf, self.c, *self.params(), cd, *self.grads())
+        return L.to_public(dhbuf[:self.c]) if need_dx else None
 
 
 class FilterBlock:
@@ -166,24 +170,21 @@ class FilterBlock:
 
     def forward(self, x):
         _check_input(x, self.c, self.name)
+        n, c, h, w = x.shape
         s = self.store
-        caches = []
-        h = x
-        for d in self.dense:
-            h, cd = d.forward(h)                                     # (N, C + (i+1) G, H, W)
-            caches.append(cd)
-        a, ca = L.bias_relu_forward(h, s[self.b])                    # (N, C + 3G, H, W)
-        y, cy = L.conv2d_forward(a, s[self.w])                       # (N, C, H, W)
-        return y, (caches, ca, cy)
+        hbuf = np.empty((self.ct, n, h, w), x.dtype)                          # (C + 3G, N, H, W)
+        L.to_internal(x, out=hbuf[:c])                                        # hbuf[:C] = x
+        yc, cache = L.filter_block_c_forward(hbuf, c, [d.params() for d in self.dense],
+                                             s[self.b], s[self.w])            # (C, N, H, W)
+        return L.to_public(yc), (hbuf, cache)
 
     def backward(self, dy, cache, *, need_dx=True):
         s = self.store
-        caches, ca, cy = cache
-        da = L.conv2d_backward(dy, cy, s.grad(self.w))               # y = conv1x1(a)
-        dh = L.bias_relu_backward(da, ca, s.grad(self.b))            # a = relu(h + b)
-        for d, cd in zip(reversed(self.dense), reversed(caches)):
-            dh = d.backward(dh, cd)                                  # h_{i+1} = dense_i(h_i)
-        return dh if need_dx else None
+        hbuf, cf = cache
+        dxc = L.filter_block_c_backward(L.to_internal(dy), hbuf, self.c, [d.params() for d in self.dense],
+                                        s[self.b], s[self.w], cf, [d.grads() for d in self.dense],
+                                        s.grad(self.b), s.grad(self.w))
+        return L.to_public(dxc) if need_dx else None
 
 
 class Upsample2x:
