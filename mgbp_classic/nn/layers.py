@@ -77,6 +77,17 @@ def to_public(xc):
     return to_internal(xc)
 
 
+def _abt(a, b):
+    """``a @ b.T`` for two wide ``(M, P)`` and ``(K, P)`` matrices (a weight gradient, sum over P).
+
+    Computed as ``(b @ a.T).T`` when ``b`` has more rows: OpenBLAS splits the product over its
+    rows, and the taller orientation measured 1.5x faster for (48, P) @ (P, 96).
+    """
+    if b.shape[0] > a.shape[0]:
+        return np.matmul(b, a.T).T
+    return np.matmul(a, b.T)
+
+
 def _mat(x):
     """``(C, N, H, W)`` as the ``(C, N H W)`` matrix (a view)."""
     return x.reshape(x.shape[0], -1)
@@ -146,7 +157,7 @@ def conv_c_backward(dyc, xc, w, stride, dw, need_dx):
     w = w.astype(dt, copy=False)
     dym = _mat(dyc)                                                           # (Co, P_out)
     if k == 1:
-        dw += np.matmul(dym, _mat(xc).T).reshape(co, ci, 1, 1).astype(dw.dtype, copy=False)  # y = W x
+        dw += _abt(dym, _mat(xc)).reshape(co, ci, 1, 1).astype(dw.dtype, copy=False)  # y = W x
         if not need_dx:
             return None
         dx = np.empty_like(xc)
@@ -156,7 +167,7 @@ def conv_c_backward(dyc, xc, w, stride, dw, need_dx):
         g = _ws("conv.dtaps", (9, co, n, h, wd), dt)                          # (9, Co, N, H, W)
         _run(_k.gather_taps, dyc.size, dyc, g, 1)                                             # G_t = shift_t(dy)
         gm = g.reshape(9 * co, -1)
-        dw += _dw_taps(np.matmul(gm, _mat(xc).T), co, ci).astype(dw.dtype, copy=False)   # T = W_taps x
+        dw += _dw_taps(_abt(gm, _mat(xc)), co, ci).astype(dw.dtype, copy=False)   # T = W_taps x
         if not need_dx:
             return None
         dx = np.empty_like(xc)
@@ -166,7 +177,7 @@ def conv_c_backward(dyc, xc, w, stride, dw, need_dx):
     cols = _ws("conv.cols", (9, ci, n, ho, wo), dt)
     _run(_k.gather_taps, xc.size, xc, cols, stride)                                          # cols = im2col(x)
     cm = cols.reshape(9 * ci, -1)
-    dw += _dw_im2col(np.matmul(dym, cm.T), co, ci).astype(dw.dtype, copy=False)   # y = W cols
+    dw += _dw_im2col(_abt(dym, cm), co, ci).astype(dw.dtype, copy=False)   # y = W cols
     if not need_dx:
         return None
     np.matmul(_w_im2col(w).T, dym, out=cm)                                    # dcols = W^T dy
@@ -198,7 +209,7 @@ def conv_transpose_c_backward(dyc, xc, w, dw, need_dx):
     g = _ws("convt.dtaps", (9, co, n, h, wd), dt)
     _run(_k.gather_taps, dyc.size, dyc, g, 2)                                                 # G = gather_2(dy)
     gm = g.reshape(9 * co, -1)
-    dw += _dwt_taps(np.matmul(gm, _mat(xc).T), ci, co).astype(dw.dtype, copy=False)   # T = W_t x
+    dw += _dwt_taps(_abt(gm, _mat(xc)), ci, co).astype(dw.dtype, copy=False)   # T = W_t x
     if not need_dx:
         return None
     dx = np.empty_like(xc)
@@ -264,14 +275,14 @@ def dense_c_backward(dhbuf, hbuf, c, b1, w1, b2, w3, cache, db1, dw1, db2, dw3):
     gt = _ws("dense.g", (9, gr, n, h, wd), dt)                                # (9, G, N, H, W)
     _run(_k.gather_taps, gt.size, dhbuf[c:c + gr], gt, 1)                    # G_t = shift_t(dh)
     gm = gt.reshape(9 * gr, p)
-    dw3 += _dw_taps(np.matmul(gm, _mat(a2).T), gr, bn).astype(dw3.dtype, copy=False)   # T = W3 a2
+    dw3 += _dw_taps(_abt(gm, _mat(a2)), gr, bn).astype(dw3.dtype, copy=False)   # T = W3 a2
     da2 = _ws("dense.da2", (1, bn, p), dt)                                    # (1, B, P)
     np.matmul(_w_taps(w3.astype(dt, copy=False)).T, gm, out=da2[0])          # T = W3 a2
     relu_grad(da2, a2.reshape(1, bn, p), np.zeros(bn, dt), g2, db2, da2, False)   # a2 = relu(z + b2)
     x3 = hbuf[:c].reshape(1, c, p)
     a1 = _ws("dense.a1", (1, c, p), dt)
     _relu_recompute(x3, b1, g1, a1)                                           # a1 = relu(x + b1)
-    dw1 += np.matmul(da2[0], a1[0].T).reshape(bn, c, 1, 1).astype(dw1.dtype, copy=False)  # z = W1 a1
+    dw1 += _abt(da2[0], a1[0]).reshape(bn, c, 1, 1).astype(dw1.dtype, copy=False)  # z = W1 a1
     da1 = _ws("dense.da1", (1, c, p), dt)
     np.matmul(w1.reshape(bn, c).astype(dt, copy=False).T, da2[0], out=da1[0])  # z = W1 a1
     relu_grad(da1, x3, b1, g1, db1, dhbuf[:c].reshape(1, c, p), True)       # a1 = relu(x + b1)
@@ -309,7 +320,7 @@ def filter_block_c_backward(dyc, hbuf, c, dense_params, b, w, cache, dense_grads
     h3 = hbuf.reshape(1, ct, p)
     af = _ws("fb.af", (1, ct, p), dt)
     _relu_recompute(h3, b, gf, af)                                            # a = relu(h + b)
-    dw += np.matmul(_mat(dyc), af[0].T).reshape(co, ct, 1, 1).astype(dw.dtype, copy=False)   # y = W a
+    dw += _abt(_mat(dyc), af[0]).reshape(co, ct, 1, 1).astype(dw.dtype, copy=False)   # y = W a
     dhbuf = np.empty((ct, n, h, wd), dt)                                      # (C_total, N, H, W)
     np.matmul(w.reshape(co, ct).astype(dt, copy=False).T, _mat(dyc), out=_mat(dhbuf))  # y = W a
     dh3 = dhbuf.reshape(1, ct, p)
