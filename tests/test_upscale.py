@@ -5,7 +5,6 @@ import pytest
 import mgbp_classic
 from mgbp_classic import upscale as up
 from mgbp_classic.io import read_image
-from mgbp_classic.metrics import make_lr, mod_crop, protocol_scores
 from mgbp_classic.resize import imresize
 from mgbp_classic.upscale import upscale
 
@@ -71,17 +70,18 @@ def test_back_projection_enforces_the_downscaling_model(rgb):
     assert lr_residual(upscale(rgb, levels=2, method="ibp", iterations=20)) < 0.2 * bicubic
 
 
-def test_classic_methods_beat_bicubic_on_a_real_image(data_dir):
-    hr = mod_crop(read_image(data_dir / "test" / "Set5" / "butterfly.png")[64:192, 64:192], 4)
-    lr = make_lr(hr, 4)
+def test_classic_methods_beat_bicubic_on_set5(data_dir):
+    """Mean PSNR and SSIM over Set5 at ×4 under the standard protocol (the benchmark's claim, small)."""
+    images = [read_image(p) for p in sorted((data_dir / "test" / "Set5").glob("*.png"))]
     scores = {}
     for method, mu in (("bicubic", 2), ("ibp", 2), ("mgbp", 1), ("mgbp", 2)):
-        sr = np.round(upscale(lr, levels=2, method=method, mu=mu) * 255) / 255
-        scores[method, mu] = protocol_scores(hr, sr, 4)
+        runs = [up.evaluate_image(hr, scale=4, method=method, mu=mu) for hr in images]
+        scores[method, mu] = (np.mean([r["psnr"] for r in runs]), np.mean([r["ssim"] for r in runs]))
     base_psnr, base_ssim = scores["bicubic", 2]
+    assert base_psnr == pytest.approx(28.42, abs=0.015)       # ../shared/data/README.md
     for key, (psnr, ssim) in scores.items():
         if key[0] != "bicubic":
-            assert psnr > base_psnr + 0.2 and ssim > base_ssim, (key, psnr, ssim, base_psnr, base_ssim)
+            assert psnr > base_psnr + 0.3 and ssim > base_ssim + 0.005, (key, psnr, ssim, base_psnr, base_ssim)
 
 
 # ------------------------------------------------------------------------------------------------
