@@ -30,6 +30,7 @@ import functools
 import math
 import numbers
 
+import numba
 import numpy as np
 import scipy.sparse as sp
 from numba import njit, prange
@@ -201,7 +202,10 @@ class _Csr:
 # ----------------------------------------------------------------------------------------------
 @njit(cache=True, parallel=True)
 def _csr_axis0(indptr, indices, data, x, out):
-    """out[i, m] = sum_k data[k] * x[indices[k], m] over row i of the CSR matrix. x: (N, M)."""
+    """out[i, m] = sum_k data[k] * x[indices[k], m] over row i of the CSR matrix.
+
+    x: (N, M), out: (n_out, M), zero on entry.
+    """
     n_out, m = out.shape
     for i in prange(n_out):
         for k in range(indptr[i], indptr[i + 1]):
@@ -211,49 +215,97 @@ def _csr_axis0(indptr, indices, data, x, out):
                 out[i, j] += w * x[r, j]
 
 
-@njit(cache=True, parallel=True)
-def _csr_axis1(indptr, indices, data, x, out):
-    """out[h, i, c] = sum_k data[k] * x[h, indices[k], c]. x: (H, N, C)."""
-    h, n_out, c = out.shape
-    for a in prange(h):
-        for i in range(n_out):
-            for k in range(indptr[i], indptr[i + 1]):
-                w = data[k]
-                col = indices[k]
-                for ch in range(c):
-                    out[a, i, ch] += w * x[a, col, ch]
-
-
-@njit(cache=True, parallel=True)
-def _csr_axis1_c1(indptr, indices, data, x, out):
-    """Single-channel specialisation of :func:`_csr_axis1`. x: (H, N), out: (H, n_out)."""
-    h, n_out = out.shape
-    for a in prange(h):
-        for i in range(n_out):
-            acc = 0.0
-            for k in range(indptr[i], indptr[i + 1]):
-                acc += data[k] * x[a, indices[k]]
-            out[a, i] = acc
-
-
-@njit(cache=True, parallel=True)
-def _csr_axis1_c3(indptr, indices, data, x, out):
-    """Three-channel specialisation of :func:`_csr_axis1`. x: (H, N, 3)."""
-    h, n_out, _ = out.shape
-    for a in prange(h):
+@njit(cache=True)
+def _gather_row(indptr, indices, data, src, dst):
+    """dst[i, c] = sum_k data[k] * src[indices[k], c] over row i. src: (N, C), dst: (n_out, C)."""
+    n_out, c = dst.shape
+    if c == 3:
         for i in range(n_out):
             s0 = 0.0
             s1 = 0.0
             s2 = 0.0
             for k in range(indptr[i], indptr[i + 1]):
                 w = data[k]
-                col = indices[k]
-                s0 += w * x[a, col, 0]
-                s1 += w * x[a, col, 1]
-                s2 += w * x[a, col, 2]
-            out[a, i, 0] = s0
-            out[a, i, 1] = s1
-            out[a, i, 2] = s2
+                q = indices[k]
+                s0 += w * src[q, 0]
+                s1 += w * src[q, 1]
+                s2 += w * src[q, 2]
+            dst[i, 0] = s0
+            dst[i, 1] = s1
+            dst[i, 2] = s2
+    else:
+        for i in range(n_out):
+            for ch in range(c):
+                acc = 0.0
+                for k in range(indptr[i], indptr[i + 1]):
+                    acc += data[k] * src[indices[k], ch]
+                dst[i, ch] = acc
+
+
+@njit(cache=True, parallel=True)
+def _csr_axis1(indptr, indices, data, x, out):
+    """out[h, i, c] = sum_k data[k] * x[h, indices[k], c]. x: (H, N, C), out: (H, n_out, C)."""
+    for a in prange(x.shape[0]):
+        _gather_row(indptr, indices, data, x[a], out[a])
+
+
+@njit(cache=True, parallel=True)
+def _fused_axis0_first(ip0, ix0, d0, ip1, ix1, d1, x, out, band):
+    """Both passes, rows first: out[i] = M1 · (sum_k M0[i, k] x[k]), one output row at a time.
+
+    Same arithmetic as ``_csr_axis0`` followed by ``_csr_axis1`` without the intermediate
+    array. x: (Hi, Wi, C), out: (Ho, Wo, C).
+    """
+    hi, wi, c = x.shape
+    ho = out.shape[0]
+    m = wi * c
+    xf = x.reshape((hi, m))
+    for b in prange((ho + band - 1) // band):
+        tmp = np.empty(m, dtype=x.dtype)
+        for i in range(b * band, min(ho, (b + 1) * band)):
+            for j in range(m):
+                tmp[j] = 0.0
+            for k in range(ip0[i], ip0[i + 1]):
+                w = d0[k]
+                r = ix0[k]
+                for j in range(m):
+                    tmp[j] += w * xf[r, j]
+            _gather_row(ip1, ix1, d1, tmp.reshape((wi, c)), out[i])
+
+
+@njit(cache=True, parallel=True)
+def _fused_axis1_first(ip0, ix0, d0, ip1, ix1, d1, x, out, band, ring_size):
+    """Both passes, columns first: out[i] = sum_k M0[i, k] · (M1 · x[k]).
+
+    Resized input rows live in a small per-thread ring (FIFO); every tap is consumed at once,
+    so any ring size is correct and a ring larger than a row's taps makes each resized row
+    computed about once per band. Same arithmetic as ``_csr_axis1`` followed by
+    ``_csr_axis0``. x: (Hi, Wi, C), out: (Ho, Wo, C), zero on entry.
+    """
+    c = x.shape[2]
+    ho, wo = out.shape[0], out.shape[1]
+    m = wo * c
+    of = out.reshape((ho, m))
+    for b in prange((ho + band - 1) // band):
+        ring = np.empty((ring_size, m), dtype=x.dtype)
+        ids = np.full(ring_size, -1, dtype=np.int64)
+        nxt = 0
+        for i in range(b * band, min(ho, (b + 1) * band)):
+            for k in range(ip0[i], ip0[i + 1]):
+                r = ix0[k]
+                slot = -1
+                for t in range(ring_size):
+                    if ids[t] == r:
+                        slot = t
+                        break
+                if slot < 0:
+                    slot = nxt
+                    nxt = (nxt + 1) % ring_size
+                    ids[slot] = r
+                    _gather_row(ip1, ix1, d1, x[r], ring[slot].reshape((wo, c)))
+                w = d0[k]
+                for j in range(m):
+                    of[i, j] += w * ring[slot, j]
 
 
 def _apply_axis(mat, x, axis, *, backend="numba"):
@@ -279,25 +331,22 @@ def _apply_axis(mat, x, axis, *, backend="numba"):
     out = np.zeros(shape, dtype=x.dtype)
     if axis == 0:
         _csr_axis0(indptr, indices, data, x.reshape(x.shape[0], -1), out.reshape(n_out, -1))
-    elif x.ndim == 2:
-        _csr_axis1_c1(indptr, indices, data, x, out)
-    elif x.shape[2] == 3:
-        _csr_axis1_c3(indptr, indices, data, x, out)
-    elif x.shape[2] == 1:
-        _csr_axis1_c1(indptr, indices, data, x[:, :, 0], out[:, :, 0])
     else:
-        _csr_axis1(indptr, indices, data, x, out)
+        _csr_axis1(indptr, indices, data, x.reshape(x.shape[0], x.shape[1], -1),
+                   out.reshape(out.shape[0], n_out, -1))
     return out
 
 
 _GATHER_COST = 3.0  # a pass along axis 1 (a gather) costs ~3x a pass along axis 0 per output
 
 
-def _separable(m0, m1, x, *, first=None):
+def _separable(m0, m1, x, *, first=None, backend="fused"):
     """Apply ``m0`` along axis 0 and ``m1`` along axis 1 (the operator ``m0 · x · m1ᵀ``).
 
     The two passes commute mathematically; ``first`` (0 or 1) fixes the order, ``None`` picks
     the cheaper one from the number of multiply-adds, the axis-1 pass being the slower kind.
+    The fused kernels never build the intermediate array (``backend="twopass"`` does, with
+    bit-for-bit the same result).
     """
     if first is None:
         h_in, w_in = x.shape[:2]
@@ -305,9 +354,24 @@ def _separable(m0, m1, x, *, first=None):
         cost0 = nnz0 * w_in + _GATHER_COST * m0.shape[0] * nnz1    # axis 0, then axis 1
         cost1 = _GATHER_COST * h_in * nnz1 + nnz0 * m1.shape[0]    # axis 1, then axis 0
         first = 0 if cost0 <= cost1 else 1
+    if backend == "twopass":
+        if first == 0:
+            return _apply_axis(m1, _apply_axis(m0, x, 0), 1)
+        return _apply_axis(m0, _apply_axis(m1, x, 1), 0)
+    if m0.shape[1] != x.shape[0] or m1.shape[1] != x.shape[1]:
+        raise ValueError(f"matrices of shapes {m0.shape}, {m1.shape} cannot act on an array of "
+                         f"shape {x.shape}")
+    x3 = x.reshape(x.shape[0], x.shape[1], -1)
+    out = np.zeros((m0.shape[0], m1.shape[0], x3.shape[2]), dtype=x.dtype)
+    band = max(8, -(-m0.shape[0] // (4 * numba.get_num_threads())))
+    args = (m0.indptr, m0.indices, m0.data(x.dtype), m1.indptr, m1.indices, m1.data(x.dtype),
+            x3, out, band)
     if first == 0:
-        return _apply_axis(m1, _apply_axis(m0, x, 0), 1)
-    return _apply_axis(m0, _apply_axis(m1, x, 1), 0)
+        _fused_axis0_first(*args)
+    else:
+        ring = int(np.max(np.diff(m0.indptr), initial=0)) + 2
+        _fused_axis1_first(*args, ring)
+    return out.reshape((m0.shape[0], m1.shape[0]) + x.shape[2:])
 
 
 def _as_image(image, name="image"):
