@@ -115,3 +115,16 @@ def upscale_net(image, *, levels, mu=2, model=None, tile=DEFAULT_TILE, margin=DE
     rgb = np.repeat(image[:, :, None], 3, axis=2) if grey else image
     outs = upscale_rgb(net, rgb, levels=levels, mu=mu, tile=tile, margin=margin, progress=progress)
     return [o.mean(axis=2) for o in outs] if grey else outs
+
+
+def _net_method(image, *, levels, mu, model=None, tile=DEFAULT_TILE, margin=DEFAULT_MARGIN, progress=None):
+    return upscale_net(image, levels=levels, mu=mu, model=model, tile=tile, margin=margin, progress=progress)
+
+
+def _register():
+    from .upscale import register_method
+    register_method("net", _net_method, options=("model", "tile", "margin", "progress"), replace=True,
+                    description="the learned MGBP network (default: the pretrained model in the package)")
+
+
+_register()
