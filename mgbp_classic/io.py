@@ -175,8 +175,8 @@ def _encode_png16(ints):
                 + struct.pack(">I", zlib.crc32(tag + data) & 0xFFFFFFFF))
 
     ihdr = struct.pack(">IIBBBBB", w, h, 16, ctype, 0, 0, 0)
-    return (_PNG_SIGNATURE + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(lines.tobytes(), 6))
-            + chunk(b"IEND", b""))
+    idat = zlib.compress(lines.tobytes(), 6)
+    return _PNG_SIGNATURE + chunk(b"IHDR", ihdr) + chunk(b"IDAT", idat) + chunk(b"IEND", b"")
 
 
 # ----------------------------------------------------------------------------------------------

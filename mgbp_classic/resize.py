@@ -152,7 +152,7 @@ def _extend(pos, n, mode):
 
 
 def _matrix(positions, weights, n_in, mode):
-    """CSR ``(n_out, n_in)`` matrix with ``out[r] = sum_k weights[r, k] * in[ext(positions[r, k])]``.
+    """CSR ``(n_out, n_in)`` matrix: ``out[r] = sum_k weights[r, k] * in[ext(positions[r, k])]``.
 
     Entries are listed row by row, taps left to right; zero weights and (for ``constant``)
     positions outside the input are dropped, repeated columns are summed.
@@ -566,7 +566,8 @@ class _Resampler:
             func, support = _get_kernel(kernel)
             taps, org = (_named_down_taps if self._role == "g" else _named_up_taps)(
                 func, support, s)
-            self.kernel = kernel if isinstance(kernel, str) else getattr(kernel, "__name__", "custom")
+            self.kernel = (kernel if isinstance(kernel, str)
+                           else getattr(kernel, "__name__", "custom"))
             self.taps = taps
             self.filter2d = np.outer(taps, taps)
             if origin is not None:
@@ -700,7 +701,7 @@ class Downscale(_Resampler):
         return self._mat(("pad", n_in, axis), build)
 
     def __call__(self, y):
-        """Apply D to an ``(H, W)`` or ``(H, W, C)`` image; returns ``(ceil(H/s), ceil(W/s)[, C])``."""
+        """Apply D to an ``(H, W[, C])`` image; returns ``(ceil(H/s), ceil(W/s)[, C])``."""
         y = _as_image(y, "y")
         if self.separable:
             return _separable(self._axis_matrix(y.shape[0], 0),
@@ -813,7 +814,7 @@ class Upscale(_Resampler):
             k = -(-taps.size // s)
             j = np.arange(n_out)[:, None]
             r = np.mod(j - o, s)                              # first tap of this output's phase
-            t = r + s * (k - 1 - np.arange(k))[None, :]       # taps, decreasing -> inputs increasing
+            t = r + s * (k - 1 - np.arange(k))[None, :]     # taps decreasing: inputs increasing
             valid = t < taps.size
             w = np.where(valid, taps[np.minimum(t, taps.size - 1)], 0.0)
             pos = (j - o - t) // s
@@ -821,7 +822,7 @@ class Upscale(_Resampler):
         return self._mat(("p", n_in, axis), build)
 
     def _geometry(self, n_in, axis):
-        """Extended coarse range ``[i_lo, i_hi)`` and fine buffer ``[f_lo, f_hi)`` for 2-D filters."""
+        """Extended coarse range ``[i_lo, i_hi)`` and fine buffer ``[f_lo, f_hi)`` (2-D filters)."""
         s, o, length = self.scale, self.origin[axis], self.filter2d.shape[axis]
         i_lo = (-o - length) // s + 1
         i_hi = (s * n_in - 1 - o) // s + 1

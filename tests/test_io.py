@@ -155,7 +155,8 @@ def test_write_round_trip(tmp_path, shape, bit_depth):
     ints = np.clip(np.round(img * m), 0, m).astype(np.uint16)
     back, info = read_image(path, return_info=True)
     assert info["bit_depth"] == bit_depth
-    np.testing.assert_array_equal(back, np.squeeze(ints, axis=2) / m if shape[-1] == 1 else ints / m)
+    expected = np.squeeze(ints, axis=2) if shape[-1] == 1 else ints
+    np.testing.assert_array_equal(back, expected / m)
     ref = iio.imread(path)                                   # an outside decoder agrees
     if bit_depth == 8 or len(shape) == 2 or shape[2] == 1:
         np.testing.assert_array_equal(ref, np.squeeze(ints) if shape[-1] == 1 else ints)

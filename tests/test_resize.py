@@ -29,7 +29,8 @@ def matlab_triangle(x):
 
 def matlab_lanczos3(x):
     eps = 2.220446049250313e-16
-    f = (math.sin(math.pi * x) * math.sin(math.pi * x / 3) + eps) / ((math.pi ** 2 * x ** 2 / 3) + eps)
+    f = ((math.sin(math.pi * x) * math.sin(math.pi * x / 3) + eps)
+         / ((math.pi ** 2 * x ** 2 / 3) + eps))
     return f * (abs(x) < 3)
 
 
@@ -221,7 +222,7 @@ _NP_PAD = {"reflect": "symmetric", "mirror": "reflect", "wrap": "wrap", "nearest
 
 
 def reference_down(y, g, s, origin, mode):
-    """x[i, j] = sum_ab g[a, b] y[ext(s i + o0 + a), ext(s j + o1 + b)], by loops (np.pad extends)."""
+    """x[i, j] = sum_ab g[a, b] y[ext(s i + o0 + a), ext(s j + o1 + b)] by loops; np.pad extends."""
     pad = 4 * (g.shape[0] + g.shape[1] + s) + max(y.shape)
     yp = np.pad(y, ((pad, pad), (pad, pad)), mode=_NP_PAD[mode])
     n0, n1 = -(-y.shape[0] // s), -(-y.shape[1] // s)
@@ -230,7 +231,8 @@ def reference_down(y, g, s, origin, mode):
         for j in range(n1):
             for a in range(g.shape[0]):
                 for b in range(g.shape[1]):
-                    x[i, j] += g[a, b] * yp[pad + s * i + origin[0] + a, pad + s * j + origin[1] + b]
+                    x[i, j] += g[a, b] * yp[pad + s * i + origin[0] + a,
+                                            pad + s * j + origin[1] + b]
     return x
 
 
@@ -268,7 +270,8 @@ def test_operators_follow_documented_convention(mode, kind):
 @pytest.mark.parametrize("kernel", ["cubic", "lanczos3", "box", "taps", "nonseparable"])
 @pytest.mark.parametrize("s", [2, 3])
 def test_adjoint_identities(mode, kernel, s):
-    k = {"taps": RNG.standard_normal(7), "nonseparable": RNG.standard_normal((6, 5))}.get(kernel, kernel)
+    k = {"taps": RNG.standard_normal(7),
+         "nonseparable": RNG.standard_normal((6, 5))}.get(kernel, kernel)
     D = Downscale(s, kernel=k, mode=mode)
     P = Upscale(s, kernel=k, mode=mode)
     for shape in [(4 * s, 3 * s, 3), (4 * s + 1, 3 * s - 1)]:   # also sizes not divisible by s
@@ -299,14 +302,16 @@ def test_wrap_mode_fourier_symbols(s):
     D, P = Downscale(s, mode="wrap"), Upscale(s, mode="wrap")
     y = RNG.standard_normal((1, n))
     k = np.arange(n)
-    g_hat = np.sum(D.taps[:, None] * np.exp(-2j * np.pi * k[None, :] * (np.arange(D.taps.size)[:, None] + D.origin[1]) / n), axis=0)
+    t = np.arange(D.taps.size)[:, None]
+    g_hat = np.sum(D.taps[:, None] * np.exp(-2j * np.pi * k * (t + D.origin[1]) / n), axis=0)
     c_hat = np.conj(g_hat) * np.fft.fft(y[0])
     x_hat = np.mean([c_hat[np.arange(n // s) + r * n // s] for r in range(s)], axis=0)
     np.testing.assert_allclose(np.fft.fft(D(y)[0]), x_hat, atol=1e-12)
     x = RNG.standard_normal((1, n))
     m = s * n
     k = np.arange(m)
-    p_hat = np.sum(P.taps[:, None] * np.exp(-2j * np.pi * k[None, :] * (np.arange(P.taps.size)[:, None] + P.origin[1]) / m), axis=0)
+    t = np.arange(P.taps.size)[:, None]
+    p_hat = np.sum(P.taps[:, None] * np.exp(-2j * np.pi * k * (t + P.origin[1]) / m), axis=0)
     np.testing.assert_allclose(np.fft.fft(P(x)[0]), p_hat * np.fft.fft(x[0])[k % n], atol=1e-12)
 
 
