@@ -35,6 +35,18 @@ PUBLISHED_BICUBIC = {("Set5", 2): (33.66, 0.930), ("Set5", 4): (28.42, 0.810), (
                      ("BSD100", 8): (23.67, 0.544)}
 
 
+def net_available():
+    """Whether the learned network is registered and its default model loads."""
+    if "net" not in up.available_methods():
+        return False
+    try:
+        up.upscale(np.full((8, 8, 3), 0.5), levels=1, method="net")
+    except Exception as exc:                      # e.g. ModelFileError: no trained model yet
+        print(f"net is registered but not usable, left out: {exc}", file=sys.stderr)
+        return False
+    return True
+
+
 def parse_method(text):
     """``"mgbp:mu=1,iterations=2"`` -> ``("mgbp:mu=1,iterations=2", "mgbp", {"mu": 1, "iterations": 2})``."""
     name, _, rest = text.partition(":")
@@ -137,7 +149,7 @@ def main(argv=None):
     sets = [s for s in args.sets.split(",") if s]
     scales = [int(s) for s in args.scales.split(",") if s]
     if args.methods is None:
-        texts = list(DEFAULT_METHODS) + (["net"] if "net" in up.available_methods() else [])
+        texts = list(DEFAULT_METHODS) + (["net"] if net_available() else [])
     else:
         texts = [t.replace("+", ",") for t in args.methods.split(",") if t]
     specs = [parse_method(t) for t in texts]

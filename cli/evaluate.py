@@ -14,7 +14,8 @@ import numpy as np
 from mgbp_classic import upscale as _up
 
 from ._common import library_errors, one_line, progress, read_image_or_fail
-from .upscale import PARAM_HINTS, iterations_option, method_option, mu_option
+from .upscale import (PARAM_HINTS, iterations_option, method_kwargs, method_option, mu_option, net_options,
+                      resolve_method)
 
 #: File name endings read from ``--dataset``.
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
@@ -35,17 +36,20 @@ def dataset_images(folder):
               help="Number of 2x levels (must equal log2 of --scale when both are given).")
 @mu_option()
 @iterations_option()
+@net_options()
 @click.option("--csv", "csv_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Also write the per-image scores and the mean as CSV.")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Also write the settings, per-image scores and the mean as JSON.")
-def command(dataset, scale, method, levels, mu, iterations, csv_path, json_path):
+def command(dataset, scale, method, levels, mu, iterations, model, tile, csv_path, json_path):
     """PSNR/SSIM of METHOD on every image of DATASET under the standard protocol.
 
     HR is mod-cropped to a multiple of s, LR = MATLAB bicubic imresize(HR, 1/s) rounded to 8 bit,
     SR = method(LR) rounded to 8 bit; PSNR and SSIM on the luma channel (BT.601) with s pixels cropped
     from every border. Prints a per-image table, the mean and the run time of the method.
     """
+    method = resolve_method(method)
+    options = method_kwargs(method, model, tile)
     if scale is None and levels is None:
         raise click.UsageError("Missing option '--scale' (or '--levels').")
     if scale is None:
@@ -71,7 +75,7 @@ def command(dataset, scale, method, levels, mu, iterations, csv_path, json_path)
             hr = read_image_or_fail(path)
             with library_errors({**PARAM_HINTS, "scale": "'--scale'"}, where=path.name):
                 score = _up.evaluate_image(hr, scale=scale, method=method, levels=levels, mu=mu,
-                                           iterations=iterations)
+                                           iterations=iterations, **options)
             rows.append({"image": path.name, **score})
 
     mean = {key: float(np.mean([r[key] for r in rows])) for key in ("psnr", "ssim", "seconds")}

@@ -1,4 +1,5 @@
 """``mgbp-classic upscale``: upscale one or many images by 2**levels."""
+import sys
 from pathlib import Path
 
 import click
@@ -10,7 +11,7 @@ from ._common import (ensure_directory, image_paths_argument, library_errors, ou
 
 #: Library argument name (first word of its ValueError messages) -> command-line option.
 PARAM_HINTS = {"levels": "'--levels'", "mu": "'--mu'", "iterations": "'--iterations'",
-               "method": "'--method'"}
+               "method": "'--method'", "model": "'--model'", "tile": "'--tile'"}
 
 DEFAULT_LEVELS = 2
 
@@ -33,14 +34,19 @@ class MethodChoice(click.Choice):
         pass
 
 
-def method_option(default=None):
-    """``--method``: one of the registered methods (default: :data:`mgbp_classic.upscale.DEFAULT_METHOD`,
-    read when the command runs)."""
+def method_option():
+    """``--method``: one of the registered methods; default :data:`mgbp_classic.upscale.DEFAULT_METHOD`
+    (read when the command runs; resolve ``None`` with :func:`resolve_method`)."""
     return click.option(
-        "--method", type=MethodChoice(), default=default or (lambda: _up.DEFAULT_METHOD),
-        show_default=_up.DEFAULT_METHOD if default is None else default,
+        "--method", type=MethodChoice(), default=None,
         help="Upscaling method (bicubic: MATLAB imresize; ibp: Iterative Back-Projection; "
-             "mgbp: classic Multi-Grid Back-Projection; further registered methods such as net).")
+             "mgbp: classic Multi-Grid Back-Projection; further registered methods such as net). "
+             f"[default: {_up.DEFAULT_METHOD}]")
+
+
+def resolve_method(method):
+    """The method to use: the one given, else the library's current default."""
+    return method if method is not None else _up.DEFAULT_METHOD
 
 
 def mu_option():
@@ -52,6 +58,53 @@ def iterations_option():
     return click.option("--iterations", type=click.IntRange(min=0), default=None,
                         help="Iterations of iterative methods (default: the method's own; "
                              f"ibp {_up.IBP_DEFAULT_ITERATIONS}, mgbp {_up.MGBP_DEFAULT_ITERATIONS}).")
+
+
+def net_options():
+    """``--model`` and ``--tile``, options of the learned network (``--method net``)."""
+    def decorate(f):
+        f = click.option("--tile", type=click.IntRange(min=1), default=None,
+                         help="net: side of the low-resolution tiles processed at a time (bounded memory).")(f)
+        return click.option("--model", type=click.Path(dir_okay=False, path_type=Path), default=None,
+                            help="net: model file (default: the pretrained model in the package).")(f)
+    return decorate
+
+
+def method_kwargs(method, model, tile):
+    """The method options given on the command line, for ``upscale(**kwargs)`` (absent ones are not
+    passed); ``click.BadParameter`` when ``method`` does not take one of them."""
+    given = {k: v for k, v in (("model", model), ("tile", tile)) if v is not None}
+    for key in given:
+        options = _up.get_method(method).options
+        if options is not None and key not in options:
+            takers = [m for m in _up.available_methods()
+                      if _up.get_method(m).options is not None and key in _up.get_method(m).options]
+            raise click.BadParameter(f"is only used by method {' or '.join(takers) or '(none registered)'}, "
+                                     f"got --method {method}", param_hint=f"'--{key}'")
+    return given
+
+
+class TileProgress:
+    """A ``progress(done, total)`` callback showing a click progress bar over tiles (when several)."""
+
+    def __init__(self, label):
+        self.label = label
+        self.bar = None
+        self.done = 0
+
+    def __call__(self, done, total):
+        if total < 2:
+            return
+        if self.bar is None:
+            self.bar = click.progressbar(length=total, label=self.label, file=sys.stderr, show_pos=True)
+            self.bar.__enter__()
+        self.bar.update(done - self.done)
+        self.done = done
+
+    def close(self):
+        if self.bar is not None:
+            self.bar.__exit__(None, None, None)
+            self.bar = None
 
 
 def output_name(path, levels):
@@ -69,8 +122,9 @@ def output_name(path, levels):
                "Default: <stem>_x<2**N>.png beside each input.")
 @click.option("--save-levels", is_flag=True,
               help="Also write every intermediate level's image (<stem>_x2.png, <stem>_x4.png, ...).")
+@net_options()
 @image_paths_argument()
-def command(levels, mu, method, iterations, output, save_levels, images):
+def command(levels, mu, method, iterations, output, save_levels, model, tile, images):
     """Upscale IMAGES by 2**LEVELS (greyscale, RGB, RGBA, palette; 8- or 16-bit).
 
     Colour is processed as RGB; an alpha channel is upscaled with bicubic interpolation. A 16-bit
@@ -88,13 +142,22 @@ def command(levels, mu, method, iterations, output, save_levels, images):
 
     plans = plan_outputs(images, output, lambda p: output_name(p, levels), extra=extra)
     ensure_directory(output, len(images))
+    method = resolve_method(method)
     written = []
+    options = method_kwargs(method, model, tile)
+    tiles = None
+    if len(images) == 1 and "progress" in (_up.get_method(method).options or ()):
+        tiles = options["progress"] = TileProgress(f"upscaling x{2 ** levels} (tiles)")
     with progress(list(zip(images, plans)), f"upscaling x{2 ** levels}") as items:
         for src, (main, more) in items:
             image, info = read_image_or_fail(src, return_info=True)
-            with library_errors(PARAM_HINTS, where=src.name):
-                result = _up.upscale(image, levels=levels, method=method, mu=mu, iterations=iterations,
-                                     return_levels=save_levels)
+            try:
+                with library_errors(PARAM_HINTS, where=src.name):
+                    result = _up.upscale(image, levels=levels, method=method, mu=mu, iterations=iterations,
+                                         return_levels=save_levels, **options)
+            finally:
+                if tiles is not None:
+                    tiles.close()
             outs = result if save_levels else [result]
             targets = [*more, main]
             bit_depth = 16 if info.get("bit_depth") == 16 else 8

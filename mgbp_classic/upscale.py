@@ -13,6 +13,7 @@ the paper (``bicubic``, ``ibp``, ``mgbp``); others (the learned network, ``net``
 :func:`register_method` and then appear automatically in the command line's ``--method`` choices.
 """
 import math
+import os
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -307,8 +308,10 @@ def upscale(image, *, levels, method=None, mu=DEFAULT_MU, iterations=None, retur
         for key in method_options:
             if key not in entry.options:
                 allowed = ", ".join(entry.options) or "none"
+                value = method_options[key]
+                shown = str(value) if isinstance(value, os.PathLike) else repr(value)
                 raise ValueError(f"{key} is not an option of method {entry.name!r} (options: {allowed}), "
-                                 f"got {key}={method_options[key]!r}")
+                                 f"got {key}={shown}")
     options = dict(method_options)
     if entry.default_iterations is not None:
         options["iterations"] = int(entry.default_iterations if iterations is None else iterations)

@@ -220,6 +220,20 @@ def test_upscale_iterations_for_bicubic(sample):
                           "--iterations", "bicubic", code=2)
 
 
+def test_upscale_net_options_need_the_net(sample):
+    assert_one_line_error(run("upscale", "--method", "mgbp", "--tile", 32, sample), "--tile", "--method mgbp",
+                          code=2)
+    assert_one_line_error(run("upscale", "--method", "ibp", "--model", "m.npz", sample), "--model", code=2)
+    assert_one_line_error(run("upscale", "--tile", 0, sample), "--tile", code=2)
+
+
+def test_upscale_missing_model_file(sample, tmp_path):
+    if "net" not in up.available_methods():
+        pytest.skip("the learned network is not registered")
+    assert_one_line_error(run("upscale", "--method", "net", "--model", tmp_path / "none.npz", sample),
+                          "none.npz", code=1)
+
+
 def test_upscale_refuses_to_overwrite_input(sample, tmp_path):
     before = sample.read_bytes()
     assert_one_line_error(run("upscale", "-o", sample, sample), "overwrite", "gulls.png", code=2)
