@@ -4,7 +4,9 @@ Every layer on the network's real shapes (batch 16), a whole FilterBlock(48) and
 forward and forward+backward times, GFLOP/s, and -- side by side in the same run, with the same
 weights and the same number of threads -- PyTorch's times, the ratio (PyTorch time / ours, > 1
 means we are faster) and the largest difference of outputs and gradients from PyTorch (relative to
-the largest PyTorch value). PyTorch is optional: without it those columns are skipped.
+the largest PyTorch value). The last two columns give each float32 result's error against PyTorch in
+float64 on the same weights and inputs (the exact answer to ~1e-15), which says whose rounding a
+difference comes from. PyTorch is optional: without it those columns are skipped.
 
 Times are the minimum over ``--repeat`` interleaved runs (ours, PyTorch, ours, ...), which is the
 most stable statistic on a shared machine. The last line is
@@ -92,10 +94,17 @@ def make_module_case(label, make_ours, xshape, flops, torch_fn, seed=0):
             return [y, dx] + [store.grad(n).copy() for n in store.names]
 
         if torch is None or torch_fn is None:
-            return ours_fwd, ours_fb, None, None, ours_result, None
+            return ours_fwd, ours_fb, None, None, ours_result, None, None
         tp = {n: _t(store[n], True) for n in store.names}
         tx = _t(x, True)
         tdy = _t(dy)
+
+        def torch64_result():
+            p64 = {n: _t(store[n].astype(np.float64), True) for n in store.names}
+            x64 = _t(x.astype(np.float64), True)
+            y = torch_fn(x64, p64)
+            y.backward(_t(dy.astype(np.float64)))
+            return [y.detach().numpy(), x64.grad.numpy()] + [p64[n].grad.numpy() for n in store.names]
 
         def torch_fwd():
             with torch.no_grad():
@@ -112,7 +121,7 @@ def make_module_case(label, make_ours, xshape, flops, torch_fn, seed=0):
             y = torch_fb()
             return [y.detach().numpy(), tx.grad.numpy()] + [tp[n].grad.numpy() for n in store.names]
 
-        return ours_fwd, ours_fb, torch_fwd, torch_fb, ours_result, torch_result
+        return ours_fwd, ours_fb, torch_fwd, torch_fb, ours_result, torch_result, torch64_result
 
     return Case(label, xshape, flops, build)
 
@@ -202,6 +211,38 @@ def max_rel_diff(ours, theirs):
     return worst
 
 
+COLD_START = """
+import time
+t0 = time.perf_counter()
+import numpy as np
+from mgbp_classic import nn
+t1 = time.perf_counter()
+store = nn.ParamStore(seed=0)
+fb = nn.FilterBlock(store, "fb", 48)
+up = nn.Upsample2x(store, "up", 3)
+cv = nn.Conv2d(store, "c", 48, 48, 3, stride=2)
+ct = nn.ConvTranspose2d(store, "t", 48, 48, 3)
+store.finalize()
+x = np.random.default_rng(0).standard_normal((16, 48, 64, 64)).astype(np.float32)
+def once():
+    y, c = fb.forward(x); fb.backward(y, c)
+    y, c = cv.forward(x); cv.backward(y, c)
+    y, c = ct.forward(x[:, :, :16, :16]); ct.backward(y, c)
+    y, c = up.forward(x[:, :3]); up.backward(y, c)
+t2 = time.perf_counter(); once(); t3 = time.perf_counter(); once(); t4 = time.perf_counter()
+print(f"{t1 - t0:.2f} {t3 - t2:.2f} {t4 - t3:.2f}")
+"""
+
+
+def cold_start():
+    """Import time and first-call time in a fresh process (Numba cache warm) against a second call."""
+    import subprocess
+    subprocess.run([sys.executable, "-c", COLD_START], check=True, capture_output=True)   # warm the cache
+    out = subprocess.run([sys.executable, "-c", COLD_START], check=True, capture_output=True, text=True)
+    imp, first, second = (float(v) for v in out.stdout.split())
+    return imp, first, second
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--threads", type=int, default=2)
@@ -216,15 +257,17 @@ def main(argv=None):
           f"torch={torch.__version__ if have_torch else 'absent'} repeat={args.repeat} (min of interleaved runs)")
     hdr = (f"{'layer':30s} {'input shape':18s} {'fwd ms':>8s} {'f+b ms':>8s} {'GFLOP/s':>8s}"
            + (f" {'torch fwd':>9s} {'torch f+b':>9s} {'ratio fwd':>9s} {'ratio f+b':>9s} {'max rel diff':>12s}"
-              if have_torch else ""))
+              + f" {'ours err':>9s} {'torch err':>9s}" if have_torch else ""))
     print(hdr)
     print("-" * len(hdr))
     final = None
     for case in cases(args.quick):
-        ours_fwd, ours_fb, t_fwd, t_fb, ours_res, t_res = case.build()
+        ours_fwd, ours_fb, t_fwd, t_fb, ours_res, t_res, t_res64 = case.build()
         if have_torch and t_fwd is not None:
             of, ob, tf, tb = best_times([ours_fwd, ours_fb, t_fwd, t_fb], args.repeat)
-            diff = max_rel_diff(ours_res(), t_res())
+            mine, theirs, exact = ours_res(), t_res(), t_res64()
+            diff = max_rel_diff(mine, theirs)
+            err_ours, err_torch = max_rel_diff(mine, exact), max_rel_diff(theirs, exact)
         else:
             of, ob = best_times([ours_fwd, ours_fb], args.repeat)
             tf = tb = diff = None
@@ -232,12 +275,16 @@ def main(argv=None):
         line = (f"{case.label:30s} {str(case.shape):18s} {of * 1e3:8.1f} {ob * 1e3:8.1f} "
                 f"{gflops:8.1f}")
         if tf is not None:
-            line += f" {tf * 1e3:9.1f} {tb * 1e3:9.1f} {tf / of:9.2f} {tb / ob:9.2f} {diff:12.1e}"
+            line += (f" {tf * 1e3:9.1f} {tb * 1e3:9.1f} {tf / of:9.2f} {tb / ob:9.2f} {diff:12.1e}"
+                     f" {err_ours:9.1e} {err_torch:9.1e}")
             if diff > 1e-4:
-                line += "  > 1e-4 !"
+                line += "  (> 1e-4: see the float64 errors)"
         print(line, flush=True)
         if case.label == "FilterBlock(48)" and case.shape[2] == (32 if args.quick else 64):
             final = (tb / ob if tb is not None else float("nan"), gflops)
+    imp, first, second = cold_start()
+    print(f"cold start (new process, warm Numba cache): import {imp:.2f} s; first FilterBlock(48)+convs+upscaler "
+          f"forward+backward {first:.2f} s, second {second:.2f} s -> {first - second:.2f} s of loading")
     ratio, gflops = final
     print(f"filterblock_ratio_vs_torch={ratio:.2f} filterblock_gflops={gflops:.1f}")
 

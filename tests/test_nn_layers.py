@@ -91,13 +91,15 @@ def ref_imresize2x(x):
 
 
 # ------------------------------------------------------------------------------ convolution
-@pytest.mark.parametrize("k,stride,bias,shape", [(3, 1, False, (2, 3, 5, 7)), (3, 1, True, (1, 2, 6, 5)),
-                                                 (1, 1, True, (2, 3, 5, 3)), (3, 2, False, (2, 3, 7, 6)),
-                                                 (3, 2, True, (1, 2, 6, 9))])
-def test_conv2d_forward_matches_scipy(k, stride, bias, shape):
+@pytest.mark.parametrize("k,stride,bias,shape,co", [(3, 1, False, (2, 3, 5, 7), 4), (3, 1, True, (1, 2, 6, 5), 4),
+                                                    (3, 1, False, (2, 6, 5, 7), 4), (3, 1, True, (1, 5, 4, 3), 2),
+                                                    (1, 1, True, (2, 3, 5, 3), 4), (3, 2, False, (2, 3, 7, 6), 4),
+                                                    (3, 2, True, (1, 2, 6, 9), 4)])
+def test_conv2d_forward_matches_scipy(k, stride, bias, shape, co):
+    """Both 3×3 paths: im2col (Co > Ci or stride 2) and multiply-then-shift (Co <= Ci)."""
     x = RNG.standard_normal(shape)
-    w = RNG.standard_normal((4, shape[1], k, k))
-    b = RNG.standard_normal(4) if bias else None
+    w = RNG.standard_normal((co, shape[1], k, k))
+    b = RNG.standard_normal(co) if bias else None
     y, _ = L.conv2d_forward(x, w, b, stride=stride)
     np.testing.assert_allclose(y, ref_conv2d(x, w, b, stride), rtol=1e-12, atol=1e-12)
     y32, _ = L.conv2d_forward(x.astype(np.float32), w.astype(np.float32),
@@ -106,11 +108,12 @@ def test_conv2d_forward_matches_scipy(k, stride, bias, shape):
     np.testing.assert_allclose(y32, y, rtol=1e-4, atol=1e-5)
 
 
-@pytest.mark.parametrize("k,stride,bias,shape", [(3, 1, True, (2, 3, 5, 7)), (1, 1, True, (2, 3, 3, 5)),
+@pytest.mark.parametrize("k,stride,bias,shape", [(3, 1, True, (2, 3, 5, 7)), (3, 1, False, (1, 2, 5, 3)),
+                                                 (1, 1, True, (2, 3, 3, 5)),
                                                  (3, 2, True, (2, 2, 7, 6)), (3, 2, False, (1, 3, 5, 5))])
 def test_conv2d_backward_finite_differences(k, stride, bias, shape):
     x = RNG.standard_normal(shape)
-    w = RNG.standard_normal((3, shape[1], k, k))
+    w = RNG.standard_normal((3, shape[1], k, k))      # Co = 3: multiply-then-shift for Ci = 3, im2col for Ci = 2
     b = RNG.standard_normal(3) if bias else None
     arrays = [x, w] + ([b] if bias else [])
 
@@ -268,6 +271,30 @@ def test_filter_block_gradients_and_reference():
     ref = np.einsum("oc,nchw->nohw", store["fb.conv.weight"][:, :, 0, 0], a)
     np.testing.assert_allclose(mod.forward(x)[0], ref, rtol=1e-12, atol=1e-12)
     assert mod.forward(x)[0].shape == (2, 3, 5, 3)
+
+
+def test_filter_block_wider_than_its_bottleneck():
+    """c > bottleneck (as FilterBlock(96) with B = 64): forward against the formulas, gradients by FD."""
+    store, mod = _module_check(lambda s: nn.FilterBlock(s, "fb", 5, growth=2, bottleneck=3, layers=2),
+                               (1, 5, 3, 4))
+    x = RNG.standard_normal((2, 5, 4, 3))
+    h = ref_dense(store, "fb.dense1", ref_dense(store, "fb.dense0", x))
+    a = np.maximum(h + store["fb.bias"][None, :, None, None], 0)
+    ref = np.einsum("oc,nchw->nohw", store["fb.conv.weight"][:, :, 0, 0], a)
+    np.testing.assert_allclose(mod.forward(x)[0], ref, rtol=1e-12, atol=1e-12)
+
+
+def test_large_inputs_use_the_parallel_kernels():
+    """Above the serial threshold the same numbers come out (float64, against the references)."""
+    x = RNG.standard_normal((4, 8, 33, 35))
+    w = RNG.standard_normal((6, 8, 3, 3))
+    y, cache = L.conv2d_forward(x, w)
+    np.testing.assert_allclose(y, ref_conv2d(x, w, None, 1), rtol=1e-11, atol=1e-11)
+    wt = RNG.standard_normal((8, 5, 3, 3))
+    yt, _ = L.conv_transpose2d_forward(x, wt)
+    np.testing.assert_allclose(yt, ref_conv_transpose2d(x, wt), rtol=1e-11, atol=1e-11)
+    b = RNG.standard_normal(8)
+    np.testing.assert_array_equal(L.bias_relu_forward(x, b)[0], np.maximum(x + b[None, :, None, None], 0))
 
 
 def test_conv_modules_gradients():

@@ -1,7 +1,18 @@
 """Hand-written network engine: layers with their backward passes, a parameter store, Adam.
 
-Layout at the API boundary: every tensor is a C-contiguous ``(N, C, H, W)`` array, float32 in
-training (float64 accepted everywhere for gradient checks).
+LAYOUT. At the API boundary every tensor is a C-contiguous ``(N, C, H, W)`` array (float32 in
+training; float64 accepted everywhere, for gradient checks). Internally each layer works in
+``(C, N, H, W)`` order, where a convolution over the whole batch is ONE matrix product: measured on
+this 2-core machine, the dense layer's (144 × 64) @ (64 × 16·64·64) product runs at ~26 GFLOP/s as one
+BLAS call and at ~3 GFLOP/s as 16 per-image calls in (N, C, H·W) order. Each public call converts
+once on the way in and once on the way out (a copy at memory speed); ``FilterBlock`` converts only at
+its entry and exit. Caches hold references to their inputs: do not modify an input array in place
+between a forward and its backward.
+
+THREADS. Convolutions run in NumPy's BLAS (its own threads); the other kernels are Numba
+``parallel=True`` (``numba.set_num_threads``) and fall back to one thread below ~32k elements,
+where waking the thread pool costs more than the work. The engine keeps module-level scratch
+buffers: use it from one Python thread at a time.
 
 Quick tour::
 
