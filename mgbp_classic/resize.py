@@ -308,6 +308,25 @@ def _fused_axis1_first(ip0, ix0, d0, ip1, ix1, d1, x, out, band, ring_size):
                     of[i, j] += w * ring[slot, j]
 
 
+# Below this many multiply-adds a kernel runs on the calling thread only: waking the thread
+# pool costs microseconds on an idle machine but up to a scheduler time slice (milliseconds)
+# on a busy one, which would dominate the many small resizes of IBP/MGBP.
+_PARALLEL_MIN_WORK = 1 << 24
+
+
+def _run(kernel, args, work):
+    """Call a parallel Numba kernel, single-threaded when ``work`` is small."""
+    if work >= _PARALLEL_MIN_WORK or numba.get_num_threads() == 1:
+        kernel(*args)
+        return
+    previous = numba.get_num_threads()
+    numba.set_num_threads(1)
+    try:
+        kernel(*args)
+    finally:
+        numba.set_num_threads(previous)
+
+
 def _apply_axis(mat, x, axis, *, backend="numba"):
     """Apply the CSR matrix ``mat`` along ``axis`` (0 or 1) of a C-contiguous 2-D/3-D array.
 
@@ -329,11 +348,13 @@ def _apply_axis(mat, x, axis, *, backend="numba"):
         return np.ascontiguousarray(np.moveaxis(res, 0, axis))
     data, indptr, indices = mat.data(x.dtype), mat.indptr, mat.indices
     out = np.zeros(shape, dtype=x.dtype)
+    work = int(indptr[-1]) * (x.size // x.shape[axis])
     if axis == 0:
-        _csr_axis0(indptr, indices, data, x.reshape(x.shape[0], -1), out.reshape(n_out, -1))
+        _run(_csr_axis0, (indptr, indices, data, x.reshape(x.shape[0], -1),
+                          out.reshape(n_out, -1)), work)
     else:
-        _csr_axis1(indptr, indices, data, x.reshape(x.shape[0], x.shape[1], -1),
-                   out.reshape(out.shape[0], n_out, -1))
+        _run(_csr_axis1, (indptr, indices, data, x.reshape(x.shape[0], x.shape[1], -1),
+                          out.reshape(out.shape[0], n_out, -1)), work)
     return out
 
 
@@ -348,11 +369,11 @@ def _separable(m0, m1, x, *, first=None, backend="fused"):
     The fused kernels never build the intermediate array (``backend="twopass"`` does, with
     bit-for-bit the same result).
     """
+    h_in, w_in = x.shape[:2]
+    nnz0, nnz1 = int(m0.indptr[-1]), int(m1.indptr[-1])
+    cost0 = nnz0 * w_in + _GATHER_COST * m0.shape[0] * nnz1    # axis 0, then axis 1
+    cost1 = _GATHER_COST * h_in * nnz1 + nnz0 * m1.shape[0]    # axis 1, then axis 0
     if first is None:
-        h_in, w_in = x.shape[:2]
-        nnz0, nnz1 = m0.indptr[-1], m1.indptr[-1]
-        cost0 = nnz0 * w_in + _GATHER_COST * m0.shape[0] * nnz1    # axis 0, then axis 1
-        cost1 = _GATHER_COST * h_in * nnz1 + nnz0 * m1.shape[0]    # axis 1, then axis 0
         first = 0 if cost0 <= cost1 else 1
     if backend == "twopass":
         if first == 0:
@@ -366,11 +387,12 @@ def _separable(m0, m1, x, *, first=None, backend="fused"):
     band = max(8, -(-m0.shape[0] // (4 * numba.get_num_threads())))
     args = (m0.indptr, m0.indices, m0.data(x.dtype), m1.indptr, m1.indices, m1.data(x.dtype),
             x3, out, band)
+    work = int(cost0 if first == 0 else cost1) * x3.shape[2]
     if first == 0:
-        _fused_axis0_first(*args)
+        _run(_fused_axis0_first, args, work)
     else:
         ring = int(np.max(np.diff(m0.indptr), initial=0)) + 2
-        _fused_axis1_first(*args, ring)
+        _run(_fused_axis1_first, args + (ring,), work)
     return out.reshape((m0.shape[0], m1.shape[0]) + x.shape[2:])
 
 

@@ -353,6 +353,16 @@ def test_operator_call_errors():
         Downscale(2)(np.zeros(4))
 
 
+def test_parallel_and_serial_paths_agree(monkeypatch):
+    import mgbp_classic.resize as rz
+    img = RNG.random((40, 30, 3))
+    serial = [imresize(img, 2.5), imresize(img, 0.3), Upscale(2).adjoint(img[:, :, :2])]
+    monkeypatch.setattr(rz, "_PARALLEL_MIN_WORK", 0)
+    parallel = [imresize(img, 2.5), imresize(img, 0.3), Upscale(2).adjoint(img[:, :, :2])]
+    for a, b in zip(serial, parallel):
+        np.testing.assert_array_equal(a, b)
+
+
 @pytest.mark.parametrize("shape", [(9, 7), (9, 7, 1), (9, 7, 2), (9, 7, 3), (9, 7, 5)])
 @pytest.mark.parametrize("axis", [0, 1])
 def test_numba_kernels_match_numpy_reference(shape, axis):
