@@ -592,12 +592,14 @@ class _Resampler:
                            else getattr(kernel, "__name__", "custom"))
             self.taps = taps
             self.filter2d = np.outer(taps, taps)
-            if origin is not None:
-                org = self._check_origin(origin)[0]
-            self.origin = (org, org)
+            self.origin = (org, org) if origin is None else self._check_origin(origin)
         else:
-            arr = np.asarray(kernel, dtype=np.float64)
-            if arr.ndim not in (1, 2) or arr.size == 0 or not np.all(np.isfinite(arr)):
+            try:
+                arr = np.asarray(kernel, dtype=np.float64)
+            except (TypeError, ValueError):
+                arr = None
+            if arr is None or arr.ndim not in (1, 2) or arr.size == 0 \
+                    or not np.all(np.isfinite(arr)):
                 raise ValueError("kernel must be a kernel name, a finite 1-D array (separable) "
                                  f"or a finite 2-D array, got {type(kernel).__name__} of shape "
                                  f"{getattr(arr, 'shape', None)}")
@@ -612,6 +614,9 @@ class _Resampler:
                 self.origin = tuple(_default_origin(n, s) for n in self.filter2d.shape)
             else:
                 self.origin = self._check_origin(origin)
+        for arr in (self.taps, self.filter2d):      # the cached matrices depend on them
+            if arr is not None:
+                arr.setflags(write=False)
         self._cache = {}
 
     @staticmethod

@@ -328,6 +328,9 @@ def test_operators_float32_and_shapes():
     Dn = Downscale(2, kernel=np.ones((2, 3)) / 6)
     assert Dn(y.astype(np.float32)).dtype == np.float32 and Dn.origin == (0, -1)
     assert Downscale(2).taps.sum() == pytest.approx(1) and Upscale(3).taps.sum() == pytest.approx(3)
+    assert Downscale(2, origin=(-3, -2)).origin == (-3, -2)
+    with pytest.raises(ValueError, match="read-only"):     # cached matrices depend on the taps
+        Downscale(2).taps[0] = 1.0
 
 
 @pytest.mark.parametrize("factory, kwargs, match", [
@@ -337,6 +340,7 @@ def test_operators_float32_and_shapes():
     (Upscale, dict(scale=2, kernel="spline"), "kernel must be one of"),
     (Upscale, dict(scale=2, kernel=np.zeros((2, 2, 2))), "kernel must be"),
     (Downscale, dict(scale=2, kernel=[1.0, np.nan]), "kernel must be"),
+    (Downscale, dict(scale=2, kernel={"taps": 1}), "kernel must be"),
     (Downscale, dict(scale=2, kernel=[1.0, 1.0], origin=0.5), "origin must be"),
 ])
 def test_operator_errors(factory, kwargs, match):
