@@ -13,9 +13,11 @@ PJIT = njit(cache=True, fastmath=set(FASTMATH), nogil=True, parallel=True)
 
 import numba as _numba
 
-#: Work (elements touched) below which a parallel kernel runs on one thread: waking the thread
-#: pool costs ~10-50 µs on an idle machine and milliseconds on a loaded one, more than the work.
-SERIAL_BELOW = 1 << 15
+#: Work (elements touched) below which a parallel kernel runs on one thread. Waking the thread pool
+#: costs ~10-50 µs on an idle machine but was measured at 1-45 ms per call on this shared 2-core
+#: machine under load, while a memory-bound pass over 1M float32 takes ~0.5 ms on one core: the
+#: threads only pay off on the large tensors of the batch-16 layers.
+SERIAL_BELOW = 1 << 20
 
 
 def run(kernel, work, *args):
