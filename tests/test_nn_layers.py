@@ -284,8 +284,11 @@ def test_filter_block_wider_than_its_bottleneck():
     np.testing.assert_allclose(mod.forward(x)[0], ref, rtol=1e-12, atol=1e-12)
 
 
-def test_large_inputs_use_the_parallel_kernels():
-    """Above the serial threshold the same numbers come out (float64, against the references)."""
+@pytest.mark.parametrize("serial_below", [0, 1 << 40])
+def test_parallel_and_serial_kernels_agree(serial_below, monkeypatch):
+    """Kernels forced onto the thread pool (threshold 0) or onto one thread give the reference numbers."""
+    from mgbp_classic.nn import _numba
+    monkeypatch.setattr(_numba, "SERIAL_BELOW", serial_below)
     x = RNG.standard_normal((4, 8, 33, 35))
     w = RNG.standard_normal((6, 8, 3, 3))
     y, cache = L.conv2d_forward(x, w)
@@ -295,6 +298,17 @@ def test_large_inputs_use_the_parallel_kernels():
     np.testing.assert_allclose(yt, ref_conv_transpose2d(x, wt), rtol=1e-11, atol=1e-11)
     b = RNG.standard_normal(8)
     np.testing.assert_array_equal(L.bias_relu_forward(x, b)[0], np.maximum(x + b[None, :, None, None], 0))
+    store = nn.ParamStore(seed=3, dtype=np.float64)
+    mod = nn.FilterBlock(store, "fb", 3, growth=2, bottleneck=4)
+    store.finalize()
+    store.params[...] += 0.1 * RNG.standard_normal(store.size)
+    xb = RNG.standard_normal((2, 3, 6, 5))
+    h = xb
+    for i in range(3):
+        h = ref_dense(store, f"fb.dense{i}", h)
+    a = np.maximum(h + store["fb.bias"][None, :, None, None], 0)
+    np.testing.assert_allclose(mod.forward(xb)[0], np.einsum("oc,nchw->nohw", store["fb.conv.weight"][:, :, 0, 0], a),
+                               rtol=1e-12, atol=1e-12)
 
 
 def test_conv_modules_gradients():
