@@ -55,6 +55,15 @@ def test_registration_errors():
         store.add("b", (1,), nn.zeros)
     with pytest.raises(ValueError, match="dtype must be float32 or float64, got int32"):
         nn.ParamStore(dtype=np.int32)
+    other = nn.ParamStore()
+    with pytest.raises(ValueError, match=r"k must be one of \(1, 3\), got 5"):
+        nn.Conv2d(other, "c", 3, 3, 5)
+    with pytest.raises(ValueError, match="stride must be 1 for a 1×1 convolution, got 2"):
+        nn.Conv2d(other, "c", 3, 3, 1, stride=2)
+    conv = nn.Conv2d(other, "c", 3, 4, 3)
+    other.finalize()
+    with pytest.raises(ValueError, match=r"c: x must have 3 channels, got shape \(1, 2, 5, 5\)"):
+        conv.forward(np.zeros((1, 2, 5, 5), np.float32))
 
 
 def test_save_load_roundtrip_with_config_and_optimizer(tmp_path):

@@ -14,6 +14,12 @@ Usage::
 
 Outside both context managers a ReLU is ``max(z, 0)`` with backward mask ``z > 0``; checking the
 mode costs one attribute read per ReLU call.
+
+Each recorded gain has the shape of the array the ReLU saw: ``(N, C, H, W)`` for ``BiasReLU``, and
+``(1, C, N·H·W)`` (channel-major, the engine's internal layout) for the ReLUs inside ``DenseLayer``
+and ``FilterBlock``; ``gain.reshape(C, N, H, W).transpose(1, 0, 2, 3)`` turns the latter into images.
+Call order inside a FilterBlock: dense0 (``relu(x + b1)``, ``relu(z + b2)``), dense1, dense2, then
+the block's ``relu(h + b)``.
 """
 from contextlib import contextmanager
 

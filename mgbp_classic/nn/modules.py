@@ -51,8 +51,10 @@ class Conv2d:
     def __init__(self, store, name, cin, cout, k, *, stride=1, bias=False, init_std=None):
         self.store, self.name = store, name
         self.cin, self.cout = _positive_int(cin, "cin"), _positive_int(cout, "cout")
-        self.k = _positive_int(k, "k", (1, 3, 5, 7))
+        self.k = _positive_int(k, "k", (1, 3))
         self.stride = _positive_int(stride, "stride", (1, 2))
+        if self.k == 1 and self.stride != 1:
+            raise ValueError(f"stride must be 1 for a 1×1 convolution, got {stride}")
         init = he_normal(cin * k * k) if init_std is None else _normal(init_std)
         self.w = store.add(f"{name}.weight", (cout, cin, k, k), init)
         self.b = store.add(f"{name}.bias", (cout,), zeros) if bias else None
