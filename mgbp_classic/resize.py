@@ -32,7 +32,6 @@ import numbers
 
 import numba
 import numpy as np
-import scipy.sparse as sp
 from numba import njit, prange
 
 __all__ = [
@@ -161,39 +160,69 @@ def _matrix(positions, weights, n_in, mode):
     cols = _extend(positions, n_in, mode)
     rows = np.repeat(np.arange(n_out, dtype=np.int64), k).reshape(n_out, k)
     keep = (weights != 0) & (cols >= 0)
-    mat = sp.coo_matrix((weights[keep], (rows[keep], cols[keep])), shape=(n_out, n_in))
-    mat = mat.tocsr()
-    mat.sum_duplicates()
-    mat.sort_indices()
-    return _Csr(mat)
+    return _Csr.from_coo(rows[keep], cols[keep], np.asarray(weights, np.float64)[keep],
+                         (n_out, n_in))
 
 
 class _Csr:
-    """A CSR matrix prepared for the Numba kernels: int64 index arrays, data per dtype, and
-    its transpose, all computed once."""
+    """A CSR matrix for the Numba kernels: int64 ``indptr``/``indices``, float64 ``values``
+    (cast once per dtype on demand) and its transpose, built once and cached."""
 
-    __slots__ = ("mat", "shape", "indptr", "indices", "_data", "_t")
+    __slots__ = ("shape", "indptr", "indices", "values", "_data", "_t")
 
-    def __init__(self, mat):
-        self.mat = mat
-        self.shape = mat.shape
-        self.indptr = mat.indptr.astype(np.int64)
-        self.indices = mat.indices.astype(np.int64)
+    def __init__(self, indptr, indices, values, shape):
+        self.shape = (int(shape[0]), int(shape[1]))
+        self.indptr = np.ascontiguousarray(indptr, dtype=np.int64)
+        self.indices = np.ascontiguousarray(indices, dtype=np.int64)
+        self.values = np.ascontiguousarray(values, dtype=np.float64)
         self._data = {}
         self._t = None
+
+    @classmethod
+    def from_coo(cls, rows, cols, values, shape):
+        """Entries sorted by (row, column); repeated entries summed in their listed order."""
+        order = np.lexsort((cols, rows))                    # stable: keeps the listed order
+        rows, cols, values = rows[order], cols[order], values[order]
+        if rows.size:
+            first = np.ones(rows.size, dtype=bool)
+            first[1:] = (rows[1:] != rows[:-1]) | (cols[1:] != cols[:-1])
+            starts = np.flatnonzero(first)
+            values = np.add.reduceat(values, starts)
+            rows, cols = rows[starts], cols[starts]
+        indptr = np.zeros(shape[0] + 1, dtype=np.int64)
+        np.cumsum(np.bincount(rows, minlength=shape[0]), out=indptr[1:])
+        return cls(indptr, cols, values, shape)
+
+    @classmethod
+    def from_any(cls, mat):
+        """From a ``_Csr`` or any object with ``tocsr()`` (e.g. a SciPy sparse matrix)."""
+        if isinstance(mat, cls):
+            return mat
+        csr = mat.tocsr()
+        coo = csr.tocoo()
+        return cls.from_coo(np.asarray(coo.row, np.int64), np.asarray(coo.col, np.int64),
+                            np.asarray(coo.data, np.float64), csr.shape)
+
+    def rows(self):
+        """Row index of every stored entry."""
+        return np.repeat(np.arange(self.shape[0], dtype=np.int64), np.diff(self.indptr))
+
+    def toarray(self):
+        dense = np.zeros(self.shape)
+        np.add.at(dense, (self.rows(), self.indices), self.values)
+        return dense
 
     def data(self, dtype):
         d = self._data.get(dtype)
         if d is None:
-            d = self._data[dtype] = self.mat.data.astype(dtype)
+            d = self._data[dtype] = self.values.astype(dtype)
         return d
 
     @property
     def T(self):
         if self._t is None:
-            t = self.mat.T.tocsr()
-            t.sort_indices()
-            self._t = _Csr(t)
+            self._t = _Csr.from_coo(self.indices, self.rows(), self.values,
+                                    (self.shape[1], self.shape[0]))
         return self._t
 
 
@@ -330,10 +359,9 @@ def _run(kernel, args, work):
 def _apply_axis(mat, x, axis, *, backend="numba"):
     """Apply the CSR matrix ``mat`` along ``axis`` (0 or 1) of a C-contiguous 2-D/3-D array.
 
-    ``backend="numpy"`` is the plain SciPy reference path used by the tests.
+    ``backend="numpy"`` is the plain NumPy (dense matrix) reference path used by the tests.
     """
-    if not isinstance(mat, _Csr):
-        mat = _Csr(sp.csr_matrix(mat))
+    mat = _Csr.from_any(mat)
     if mat.shape[1] != x.shape[axis]:   # the kernels trust their indices: never skip this
         raise ValueError(f"matrix with {mat.shape[1]} columns cannot act on axis {axis} of "
                          f"length {x.shape[axis]}")
@@ -343,7 +371,7 @@ def _apply_axis(mat, x, axis, *, backend="numba"):
     if backend == "numpy":
         moved = np.moveaxis(x, axis, 0)
         flat = moved.reshape(moved.shape[0], -1)
-        res = (mat.mat.astype(np.float64) @ flat.astype(np.float64)).astype(x.dtype)
+        res = (mat.toarray() @ flat.astype(np.float64)).astype(x.dtype)
         res = res.reshape((n_out,) + moved.shape[1:])
         return np.ascontiguousarray(np.moveaxis(res, 0, axis))
     data, indptr, indices = mat.data(x.dtype), mat.indptr, mat.indices

@@ -6,8 +6,8 @@ import pytest
 import scipy.sparse as sp
 
 from mgbp_classic.resize import (
-    BOUNDARY_MODES, KERNELS, Downscale, Upscale, _apply_axis, _resize_matrix, _separable, box,
-    cubic, imresize, lanczos2, lanczos3, linear,
+    BOUNDARY_MODES, KERNELS, Downscale, Upscale, _apply_axis, _Csr, _resize_matrix, _separable,
+    box, cubic, imresize, lanczos2, lanczos3, linear,
 )
 
 RNG = np.random.default_rng(20190127)
@@ -376,5 +376,22 @@ def test_numba_kernels_match_numpy_reference(shape, axis):
         xx = np.ascontiguousarray(x, dtype=dtype)
         fast = _apply_axis(mat, xx, axis)
         ref = _apply_axis(mat, xx, axis, backend="numpy")
-        assert fast.dtype == dtype
-        np.testing.assert_allclose(fast, ref, atol=tol)
+        dense = np.moveaxis(np.tensordot(mat.toarray(), np.moveaxis(x, axis, 0), axes=1), 0, axis)
+        assert fast.dtype == dtype and ref.dtype == dtype
+        np.testing.assert_allclose(fast, dense, atol=tol)
+        np.testing.assert_allclose(ref, dense, atol=tol)
+
+
+def test_sparse_builder_sums_repeats_and_transposes():
+    rows = np.array([2, 0, 2, 1, 0, 2])
+    cols = np.array([1, 3, 1, 0, 3, 0])
+    vals = np.array([1.0, 2.0, 3.0, 4.0, 5.0, 6.0])
+    mat = _Csr.from_coo(rows, cols, vals, (4, 5))
+    dense = np.zeros((4, 5))
+    np.add.at(dense, (rows, cols), vals)
+    np.testing.assert_array_equal(mat.toarray(), dense)
+    np.testing.assert_array_equal(mat.T.toarray(), dense.T)
+    np.testing.assert_array_equal(mat.indptr, [0, 1, 2, 4, 4])         # row 3 is empty
+    np.testing.assert_array_equal(mat.indices, [3, 0, 0, 1])            # sorted within rows
+    with pytest.raises(ValueError, match="cannot act on axis 0"):
+        _apply_axis(mat, np.zeros((4, 2)), 0)
