@@ -110,6 +110,9 @@ def plan_outputs(inputs, output, name, *, extra=None):
         raise click.BadParameter(
             f"must be a directory when several images are given, got the existing file '{output}'",
             param_hint="'-o' / '--output'")
+    if output is not None and len(inputs) == 1 and not output.is_dir() and output.suffix.lower() != ".png":
+        raise click.BadParameter(f"must be a .png file or an existing directory, got '{output}'",
+                                 param_hint="'-o' / '--output'")
     plans = []
     for path in inputs:
         if output is None:

@@ -261,6 +261,11 @@ def test_upscale_several_images_into_existing_file(sample, tmp_path):
     assert existing.read_bytes() == b"keep"
 
 
+def test_upscale_output_must_be_png(sample, tmp_path):
+    assert_one_line_error(run("upscale", "-o", tmp_path / "out.jpg", sample), ".png", "out.jpg", code=2)
+    assert_one_line_error(run("downscale", "--scale", 2, "-o", tmp_path / "results", sample), ".png", code=2)
+
+
 def test_upscale_unwritable_output(sample, tmp_path):
     assert_one_line_error(run("upscale", "--method", "bicubic", "-o", tmp_path / "no" / "such" / "dir.png",
                               sample), "dir.png", code=1)
