@@ -85,8 +85,8 @@ def test_upscale_sample_levels3_mu2_is_8x_larger(sample):
     assert out.is_file() and str(out) in result.output
     image, info = read_image(out, return_info=True)
     assert image.shape == (576, 768, 3) and info["bit_depth"] == 8
-    # the output is the library's result, rounded to 8 bit
-    expected = up.upscale(read_image(sample), levels=3, mu=2, method="mgbp")
+    # the output is the library's result with the default method, rounded to 8 bit
+    expected = up.upscale(read_image(sample), levels=3, mu=2, method=up.DEFAULT_METHOD)
     assert np.abs(image - expected).max() <= 0.5 / 255 + 1e-12
 
 
@@ -110,7 +110,7 @@ def test_upscale_output_file_and_directory(sample, tmp_path):
 
 
 def test_upscale_save_levels(sample, tmp_path):
-    result = run("upscale", "--levels", 3, "--mu", 1, "--save-levels", sample)
+    result = run("upscale", "--levels", 3, "--mu", 1, "--method", "mgbp", "--save-levels", sample)
     assert result.exit_code == 0, result.output
     levels = [read_image(sample.with_name(f"gulls_x{2 ** k}.png")) for k in (1, 2, 3)]
     assert [lv.shape[:2] for lv in levels] == [(144, 192), (288, 384), (576, 768)]
@@ -133,27 +133,29 @@ def test_upscale_greyscale_rgba_palette_16bit(tmp_path, rgb8):
     palette = np.array([[0, 0, 0], [255, 0, 0], [0, 128, 255], [250, 250, 250]], np.uint8)
     index = (rgb8[..., 0] // 64).astype(np.uint8)
     pal = write_png(tmp_path / "pal.png", index, palette=palette)
-    result = run("upscale", "--levels", 2, "--mu", 1, grey, rgba, deep, pal)
+    result = run("upscale", "--levels", 2, "--mu", 1, "--method", "mgbp", grey, rgba, deep, pal)
     assert result.exit_code == 0, result.output
 
     out, info = read_image(tmp_path / "grey_x4.png", return_info=True)
     assert out.shape == (96, 128) and info["bit_depth"] == 8
-    assert np.abs(out - up.upscale(rgb8[..., 1] / 255.0, levels=2, mu=1)).max() <= 0.5 / 255 + 1e-12
+    want = up.upscale(rgb8[..., 1] / 255.0, levels=2, mu=1, method="mgbp")
+    assert np.abs(out - want).max() <= 0.5 / 255 + 1e-12
 
     out = read_image(tmp_path / "rgba_x4.png")
     assert out.shape == (96, 128, 4)
     want_alpha = np.clip(imresize(alpha / 255.0, 4), 0, 1)
     assert np.abs(out[..., 3] - want_alpha).max() <= 0.5 / 255 + 1e-12
-    assert np.abs(out[..., :3] - up.upscale(rgb8 / 255.0, levels=2, mu=1)).max() <= 0.5 / 255 + 1e-12
+    want = up.upscale(rgb8 / 255.0, levels=2, mu=1, method="mgbp")
+    assert np.abs(out[..., :3] - want).max() <= 0.5 / 255 + 1e-12
 
     out, info = read_image(tmp_path / "deep_x4.png", return_info=True)
     assert out.shape == (96, 128, 3) and info["bit_depth"] == 16
-    want = up.upscale((rgb8.astype(np.uint16) * 257 + 3) / 65535.0, levels=2, mu=1)
+    want = up.upscale((rgb8.astype(np.uint16) * 257 + 3) / 65535.0, levels=2, mu=1, method="mgbp")
     assert np.abs(out - want).max() <= 0.5 / 65535 + 1e-12
 
     out = read_image(tmp_path / "pal_x4.png")
     assert out.shape == (96, 128, 3)
-    want = up.upscale(palette[index] / 255.0, levels=2, mu=1)
+    want = up.upscale(palette[index] / 255.0, levels=2, mu=1, method="mgbp")
     assert np.abs(out - want).max() <= 0.5 / 255 + 1e-12
 
 
