@@ -4,8 +4,9 @@ Every layer on the network's real shapes (batch 16), a whole FilterBlock(48) and
 forward and forward+backward times, GFLOP/s, and -- side by side in the same run, with the same
 weights and the same number of threads -- PyTorch's times, the ratio (PyTorch time / ours, > 1
 means we are faster) and the largest difference of outputs and gradients from PyTorch (relative to
-the largest PyTorch value). The last two columns give each float32 result's error against PyTorch in
-float64 on the same weights and inputs (the exact answer to ~1e-15), which says whose rounding a
+the largest PyTorch value: "out diff" for the output, "grad diff" for the input and parameter
+gradients, "grad L2" the same with ||ours - torch|| / ||torch||). The last two columns give each
+float32 result's gradient error against PyTorch in float64 on the same weights and inputs (the exact answer to ~1e-15), which says whose rounding a
 difference comes from. PyTorch is optional: without it those columns are skipped.
 
 Times are the minimum over ``--repeat`` interleaved runs (ours, PyTorch, ours, ...), which is the
@@ -92,6 +93,20 @@ def make_module_case(label, make_ours, xshape, flops, torch_fn, seed=0):
         def ours_result():
             y, dx = ours_fb()
             return [y, dx] + [store.grad(n).copy() for n in store.names]
+
+        def relu_flips():
+            """ReLU decisions of our float32 forward that differ from the same forward in float64."""
+            s64 = nn.ParamStore(seed=seed, dtype=np.float64)
+            m64 = make_ours(s64)
+            s64.finalize()
+            s64.params[...] = store.params
+            with nn.gains.record() as t32:
+                mod.forward(x)
+            with nn.gains.record() as t64:
+                m64.forward(x.astype(np.float64))
+            return sum(int((a != b).sum()) for a, b in zip(t32, t64)), sum(a.size for a in t32)
+
+        ours_result.relu_flips = relu_flips
 
         if torch is None or torch_fn is None:
             return ours_fwd, ours_fb, None, None, ours_result, None, None
@@ -203,11 +218,21 @@ def best_times(fns, repeat):
 
 
 def max_rel_diff(ours, theirs):
+    """Largest over the output and every gradient of ``max |a - b| / max |b|`` (max norm)."""
     worst = 0.0
     for a, b in zip(ours, theirs):
         a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
         scale = max(np.abs(b).max(), 1e-30)
         worst = max(worst, float(np.abs(a - b).max() / scale))
+    return worst
+
+
+def l2_rel_diff(ours, theirs):
+    """Largest over the output and every gradient of ``||a - b|| / ||b||`` (Frobenius norm)."""
+    worst = 0.0
+    for a, b in zip(ours, theirs):
+        a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+        worst = max(worst, float(np.linalg.norm(a - b) / max(np.linalg.norm(b), 1e-300)))
     return worst
 
 
@@ -256,18 +281,21 @@ def main(argv=None):
     print(f"threads={args.threads} numba={numba.__version__} numpy={np.__version__} "
           f"torch={torch.__version__ if have_torch else 'absent'} repeat={args.repeat} (min of interleaved runs)")
     hdr = (f"{'layer':30s} {'input shape':18s} {'fwd ms':>8s} {'f+b ms':>8s} {'GFLOP/s':>8s}"
-           + (f" {'torch fwd':>9s} {'torch f+b':>9s} {'ratio fwd':>9s} {'ratio f+b':>9s} {'max rel diff':>12s}"
-              + f" {'ours err':>9s} {'torch err':>9s}" if have_torch else ""))
+           + (f" {'torch fwd':>9s} {'torch f+b':>9s} {'ratio fwd':>9s} {'ratio f+b':>9s}"
+              + f" {'out diff':>9s} {'grad diff':>9s} {'grad L2':>9s} {'ours err':>9s} {'torch err':>9s}"
+              if have_torch else ""))
     print(hdr)
     print("-" * len(hdr))
     final = None
+    notes = []
     for case in cases(args.quick):
         ours_fwd, ours_fb, t_fwd, t_fb, ours_res, t_res, t_res64 = case.build()
         if have_torch and t_fwd is not None:
             of, ob, tf, tb = best_times([ours_fwd, ours_fb, t_fwd, t_fb], args.repeat)
             mine, theirs, exact = ours_res(), t_res(), t_res64()
-            diff = max_rel_diff(mine, theirs)
-            err_ours, err_torch = max_rel_diff(mine, exact), max_rel_diff(theirs, exact)
+            dout = max_rel_diff(mine[:1], theirs[:1])
+            diff, l2 = max_rel_diff(mine[1:], theirs[1:]), l2_rel_diff(mine[1:], theirs[1:])
+            err_ours, err_torch = max_rel_diff(mine[1:], exact[1:]), max_rel_diff(theirs[1:], exact[1:])
         else:
             of, ob = best_times([ours_fwd, ours_fb], args.repeat)
             tf = tb = diff = None
@@ -275,16 +303,24 @@ def main(argv=None):
         line = (f"{case.label:30s} {str(case.shape):18s} {of * 1e3:8.1f} {ob * 1e3:8.1f} "
                 f"{gflops:8.1f}")
         if tf is not None:
-            line += (f" {tf * 1e3:9.1f} {tb * 1e3:9.1f} {tf / of:9.2f} {tb / ob:9.2f} {diff:12.1e}"
-                     f" {err_ours:9.1e} {err_torch:9.1e}")
+            line += (f" {tf * 1e3:9.1f} {tb * 1e3:9.1f} {tf / of:9.2f} {tb / ob:9.2f} {dout:9.1e}"
+                     f" {diff:9.1e} {l2:9.1e} {err_ours:9.1e} {err_torch:9.1e}")
             if diff > 1e-4:
-                line += "  (> 1e-4: see the float64 errors)"
+                flips, total = ours_res.relu_flips()
+                notes.append(f"{case.label} {case.shape}: gradient max-norm difference {diff:.1e} (L2 {l2:.1e}) "
+                             f"with outputs equal to {dout:.1e}: gradients jump where a ReLU input lies within "
+                             f"float32 rounding of 0 and the two float32 passes, summing in different orders, "
+                             f"decide differently. Against float64: ours {err_ours:.1e} ({flips} of {total} "
+                             f"ReLU decisions differ), PyTorch {err_torch:.1e}.")
         print(line, flush=True)
         if case.label == "FilterBlock(48)" and case.shape[2] == (32 if args.quick else 64):
             final = (tb / ob if tb is not None else float("nan"), gflops)
+    for note in notes:
+        print("note:", note)
     imp, first, second = cold_start()
-    print(f"cold start (new process, warm Numba cache): import {imp:.2f} s; first FilterBlock(48)+convs+upscaler "
-          f"forward+backward {first:.2f} s, second {second:.2f} s -> {first - second:.2f} s of loading")
+    print(f"cold start (new process, warm Numba cache): import {imp:.2f} s; first FilterBlock(48) + strided conv"
+          f" + transposed conv + upscaler forward+backward (batch 2) {first:.2f} s, second {second:.2f} s"
+          f" -> {first - second:.2f} s of loading")
     ratio, gflops = final
     print(f"filterblock_ratio_vs_torch={ratio:.2f} filterblock_gflops={gflops:.1f}")
 

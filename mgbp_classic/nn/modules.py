@@ -29,7 +29,8 @@ def _check_input(x, channels, who):
 
 def _positive_int(value, what, allowed=None):
     if not isinstance(value, (int, np.integer)) or value <= 0 or (allowed is not None and value not in allowed):
-        raise ValueError(f"{what} must be {'one of ' + str(allowed) if allowed else 'a positive integer'}, got {value!r}")
+        wanted = f"one of {allowed}" if allowed else "a positive integer"
+        raise ValueError(f"{what} must be {wanted}, got {value!r}")
     return int(value)
 
 

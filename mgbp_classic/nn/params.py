@@ -262,7 +262,8 @@ class ParamStore:
         if layout != mine:
             raise ModelFileError(f"{path}: parameters do not match the model: {_first_difference(layout, mine)}")
         if params.shape != self.params.shape:
-            raise ModelFileError(f"{path}: parameter vector has {params.size} values, the model needs {self.params.size}")
+            raise ModelFileError(f"{path}: parameter vector has {params.size} values, "
+                                 f"the model needs {self.params.size}")
         self.params[...] = params
         return config, extra
 
