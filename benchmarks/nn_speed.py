@@ -6,8 +6,8 @@ weights and the same number of threads -- PyTorch's times, the ratio (PyTorch ti
 means we are faster) and the largest difference of outputs and gradients from PyTorch (relative to
 the largest PyTorch value: "out diff" for the output, "grad diff" for the input and parameter
 gradients, "grad L2" the same with ||ours - torch|| / ||torch||). The last two columns give each
-float32 result's gradient error against PyTorch in float64 on the same weights and inputs (the exact answer to ~1e-15), which says whose rounding a
-difference comes from. PyTorch is optional: without it those columns are skipped.
+float32 result's gradient error against PyTorch in float64 on the same weights and inputs (the
+exact answer to ~1e-15), which says whose rounding a difference comes from. PyTorch is optional: without it those columns are skipped.
 
 Times are the minimum over ``--repeat`` interleaved runs (ours, PyTorch, ours, ...), which is the
 most stable statistic on a shared machine. The last line is
