@@ -87,6 +87,21 @@ def _response(op, size):
     return e0 @ f @ e1.T
 
 
+def _block_response(op, n0, n1, side, rows):
+    """Response of ``op`` on the ``(n0·side, n1·side)`` grid, gathered into alias blocks.
+
+    Returns ``(len(rows), n1, side²)``: entry ``[i, k1, b0·side + b1]`` is the response at fine
+    index ``(rows[i] + n0·b0, k1 + n1·b1)`` (the aliases of input frequency ``(rows[i], k1)``).
+    """
+    f = np.asarray(op.filter2d, dtype=np.float64)
+    o0, o1 = op.origin
+    m0 = (np.asarray(rows)[:, None] + n0 * np.arange(side)[None, :]).ravel()
+    e0 = np.exp(-2j * np.pi * np.outer(m0, np.arange(f.shape[0]) + o0) / (n0 * side))
+    e1 = np.exp(-2j * np.pi * np.outer(np.arange(n1 * side), np.arange(f.shape[1]) + o1) / (n1 * side))
+    r = (e0 @ f @ e1.T).reshape(len(rows), side, side, n1)
+    return r.transpose(0, 3, 1, 2).reshape(len(rows), n1, side * side)
+
+
 def dp_symbol(g="cubic", p="cubic", scale=2, *, shape=DEFAULT_GRID):
     """Fourier symbol ``H`` of ``D P`` on a periodic low-resolution grid.
 
@@ -230,38 +245,30 @@ def _to_blocks(a, n0, n1):
     return a.reshape(s0, n0, s1, n1).transpose(1, 3, 0, 2).reshape(n0, n1, s0 * s1)
 
 
-def _from_blocks(b, n0, n1):
-    """Inverse of :func:`_to_blocks`."""
-    side = int(round(np.sqrt(b.shape[-1])))
-    return b.reshape(n0, n1, side, side).transpose(2, 0, 3, 1).reshape(side * n0, side * n1)
-
-
 class _BlockOperators:
     """D and P between levels as per-frequency matrices, with the :func:`multigrid` protocol.
 
-    Level ``j`` (0 = input) has ``s^j × s^j`` coefficients per input frequency, stored as
-    ``(n0, n1, s^{2j})`` arrays. ``D[j]`` maps level ``j`` to ``j − 1``, ``P[j]`` the reverse.
+    Level ``j`` (0 = input) has ``2^j × 2^j`` coefficients per input frequency, stored as
+    ``(R, n1, 4^j)`` arrays for the input-frequency rows ``rows`` (``R`` of them). ``D[j]`` maps
+    level ``j`` to ``j − 1``, ``P[j]`` the reverse.
     """
 
-    def __init__(self, down, up, n0, n1, top):
+    def __init__(self, down, up, n0, n1, top, rows):
         s = down.scale
-        self.s, self.n0, self.n1 = s, n0, n1
-        self.D, self.P, self.level = {}, {}, {}
+        self.D, self.P, self.level = {}, {}, {1: 0}
         for j in range(1, top + 1):
             side, cside = s ** j, s ** (j - 1)
-            size = (n0 * side, n1 * side)
-            gb = np.conj(_to_blocks(_response(down, size), n0, n1)) / s ** 2
-            pb = _to_blocks(_response(up, size), n0, n1)
+            gb = np.conj(_block_response(down, n0, n1, side, rows)) / s ** 2
+            pb = _block_response(up, n0, n1, side, rows)
             b = np.arange(side)
             coarse = ((b[:, None] % cside) * cside + (b[None, :] % cside)).ravel()
             fine = np.arange(side * side)
-            dmat = np.zeros((n0, n1, cside * cside, side * side), complex)
-            pmat = np.zeros((n0, n1, side * side, cside * cside), complex)
+            dmat = np.zeros(gb.shape[:2] + (cside * cside, side * side), complex)
+            pmat = np.zeros(gb.shape[:2] + (side * side, cside * cside), complex)
             dmat[:, :, coarse, fine] = gb
             pmat[:, :, fine, coarse] = pb
             self.D[j], self.P[j] = dmat, pmat
             self.level[side * side] = j
-        self.level[1] = 0
 
     def initial(self, x):
         return x
@@ -284,7 +291,7 @@ class _Blocks:
     shape: tuple
 
 
-def mgbp_blocks(g="cubic", p="cubic", *, levels, mu, shape=16):
+def mgbp_blocks(g="cubic", p="cubic", *, levels, mu, shape=16, rows=None):
     """Block-diagonal Fourier form of MGBP's finest-level iteration (periodic boundaries).
 
     Parameters
@@ -297,16 +304,18 @@ def mgbp_blocks(g="cubic", p="cubic", *, levels, mu, shape=16):
         Steps µ ≥ 1 per level.
     shape : int or (int, int), optional
         Input (level-0) grid ``(n0, n1)``.
+    rows : array_like of int, optional
+        Only these input-frequency rows ``k0`` (default all ``0 … n0 − 1``); bounds memory.
 
     Returns
     -------
     E : numpy.ndarray
-        ``(n0, n1, S, S)`` with ``S = 4^{N-1}``: per input frequency ``k``, the matrix of one step
+        ``(R, n1, S, S)`` with ``S = 4^{N-1}``: per input frequency ``k``, the matrix of one step
         ``e ← E e`` of the level residual ``e = Y_N − BP_N(D u)`` on level ``N − 1`` (the level
         below the output; 0-based), acting on the DFT coefficients of ``e`` at the ``4^{N-1}``
         aliases of ``k`` (ordering of :func:`_to_blocks`).
     e0 : numpy.ndarray
-        ``(n0, n1, S)``: the level residual of the first estimate ``P(Y_N)`` of Algorithm 1 for an
+        ``(R, n1, S)``: the level residual of the first estimate ``P(Y_N)`` of Algorithm 1 for an
         input whose DFT is 1 at every frequency; for an input ``x`` multiply by ``fft2(x)[k]``.
 
     Notes
@@ -323,16 +332,18 @@ def mgbp_blocks(g="cubic", p="cubic", *, levels, mu, shape=16):
     levels = _check_int(levels, "levels", 1)
     mu = _check_int(mu, "mu", 1)
     n0, n1 = _check_shape(shape)
+    rows = np.arange(n0) if rows is None else np.asarray(rows, dtype=np.int64)
     top = levels - 1                                      # level of the residual (0-based)
-    ops = _BlockOperators(down, up, n0, n1, top)
+    ops = _BlockOperators(down, up, n0, n1, top, rows)
     side = 2 ** top
-    hn = _to_blocks(dp_symbol(down, up, shape=(n0 * side, n1 * side)), n0, n1)   # (n0, n1, S)
-    lin = np.ones((n0, n1, 1, 1), complex)
+    fine = np.conj(_block_response(down, n0, n1, 2 * side, rows)) * _block_response(up, n0, n1, 2 * side, rows)
+    hn = fine.reshape(len(rows), n1, 2, side, 2, side).sum(axis=(2, 4)).reshape(len(rows), n1, side * side) / 4
+    lin = np.ones((len(rows), n1, 1, 1), complex)
     for j in range(1, top + 1):
         step = np.eye(4 ** j) - ops.P[j] @ lin @ ops.D[j]
         lin = np.linalg.matrix_power(step, mu)
     E = np.eye(4 ** top) - lin * hn[:, :, None, :]
-    ys = multigrid(np.ones((n0, n1, 1), complex), levels=top, mu=mu, ops=ops)
+    ys = multigrid(np.ones((len(rows), n1, 1), complex), levels=top, mu=mu, ops=ops)
     e0 = ys[-1] - back_project(hn * ys[-1], levels, ys, mu, ops)
     return _Blocks(E=E, e0=e0, shape=(n0, n1))
 
@@ -342,17 +353,16 @@ def mgbp_blocks(g="cubic", p="cubic", *, levels, mu, shape=16):
 EXCITATION_THRESHOLD = 1e-10
 
 
-def _excited_radius(E, e0, threshold=EXCITATION_THRESHOLD):
-    """Per block: largest ``|λ|`` of ``E`` over the eigenmodes that ``e0`` excites.
+def _excited_radius(E, e0, total, threshold=EXCITATION_THRESHOLD):
+    """Per block: largest ``|λ|`` of ``E`` over the eigenmodes that ``e0`` excites, and over all.
 
     ``e0`` is expanded in the eigenvectors of each block, ``e0 = Σ_j c_j v_j`` (``‖v_j‖ = 1``); mode
-    ``j`` counts when ``|c_j| > threshold · ‖e0‖`` with ``‖e0‖`` over all blocks (the norm of the
-    whole residual image up to a constant).
+    ``j`` counts when ``|c_j| > threshold · total`` with ``total`` the norm of ``e0`` over all
+    blocks (the norm of the whole residual image up to a constant).
     """
     lam, vec = np.linalg.eig(E)                                       # (..., S), (..., S, S)
     coef = np.linalg.solve(vec, e0[..., None])[..., 0]
     amp = np.abs(coef) * np.linalg.norm(vec, axis=-2)
-    total = np.sqrt(np.sum(np.abs(e0) ** 2))
     excited = amp > threshold * total
     return np.where(excited, np.abs(lam), 0.0).max(axis=-1), np.abs(lam).max(axis=-1)
 
@@ -385,8 +395,8 @@ class MGBPRate:
     frequency_map: np.ndarray = field(repr=False)
 
 
-def mgbp_rate(g="cubic", p="cubic", *, levels, mu, shape=16):
-    """Predicted rate of MGBP's finest level (exact for periodic boundaries on a ``shape`` input grid).
+def mgbp_rate(g="cubic", p="cubic", *, levels, mu, shape=16, mode="wrap"):
+    """Predicted rate of MGBP's finest level on a ``shape`` input (exact for ``wrap`` and ``reflect``).
 
     Parameters
     ----------
@@ -398,12 +408,17 @@ def mgbp_rate(g="cubic", p="cubic", *, levels, mu, shape=16):
         Steps µ ≥ 1 per level.
     shape : int or (int, int), optional
         Input grid ``(n0, n1)``.
+    mode : {"wrap", "reflect"}, optional
+        Boundary mode. ``reflect`` (MATLAB ``symmetric``) is exact too for filters symmetric about
+        the pixel centres (the named kernels): an ``n0 × n1`` image with reflected boundaries
+        evolves exactly as its ``2n0 × 2n1`` mirror-symmetric extension with periodic ones,
+        whose DFT vanishes at the Nyquist indices ``n0`` and ``n1`` (the DCT-II picture).
 
     Returns
     -------
     MGBPRate
         ``per_step`` and ``per_cycle`` for the modes a generic input excites, ``full`` over all
-        modes, and the per-frequency ``frequency_map``.
+        modes, and the per-frequency ``frequency_map`` (on the doubled grid for ``reflect``).
 
     Notes
     -----
@@ -420,18 +435,40 @@ def mgbp_rate(g="cubic", p="cubic", *, levels, mu, shape=16):
     >>> r = mgbp_rate(levels=1, mu=1, shape=8)
     >>> round(r.per_step, 4)
     0.7766
+    >>> round(mgbp_rate(levels=1, mu=1, shape=8, mode="reflect").per_step, 4)
+    0.734
     """
-    blocks = mgbp_blocks(g, p, levels=levels, mu=mu, shape=shape)
-    n0, n1 = blocks.shape
-    fmap, fullmap = _excited_radius(blocks.E, blocks.e0)
-    full = float(fullmap.max())
+    n0, n1 = _check_shape(shape)
+    if mode not in ("wrap", "reflect"):
+        raise ValueError(f"mode must be 'wrap' or 'reflect' for an exact prediction, got {mode!r}")
+    grid = (n0, n1) if mode == "wrap" else (2 * n0, 2 * n1)
+    size = 4 ** (_check_int(levels, "levels", 1) - 1)
+    chunk = max(1, int(2e6 // (grid[1] * size * size)))               # rows per chunk: bounded memory
+    parts = []
+    for start in range(0, grid[0], chunk):
+        rows = np.arange(start, min(grid[0], start + chunk))
+        blocks = mgbp_blocks(g, p, levels=levels, mu=mu, shape=grid, rows=rows)
+        e0 = blocks.e0
+        if mode == "reflect":                    # the symmetric extension has no Nyquist terms
+            e0 = e0.copy()
+            e0[rows == n0] = 0
+            e0[:, n1] = 0
+        parts.append((blocks.E, e0))
+    total = np.sqrt(sum(np.sum(np.abs(e0) ** 2) for _, e0 in parts))
+    maps = [_excited_radius(E, e0, total) for E, e0 in parts]
+    fmap = np.concatenate([m[0] for m in maps])
+    full = float(max(m[1].max() for m in maps))
     per_step = float(fmap.max())
     return MGBPRate(levels=int(levels), mu=int(mu), shape=(n0, n1), per_step=per_step,
                     per_cycle=per_step ** int(mu), full=full, frequency_map=fmap)
 
 
-def predict_mgbp_history(x, *, levels, mu, cycles, g="cubic", p="cubic"):
-    """Exact finest-level residual history of periodic MGBP on ``x``, from the Fourier form.
+def _symmetric_extension(x):
+    return np.block([[x, x[:, ::-1]], [x[::-1], x[::-1, ::-1]]])
+
+
+def predict_mgbp_history(x, *, levels, mu, cycles, g="cubic", p="cubic", mode="wrap"):
+    """Exact finest-level residual history of MGBP on ``x``, from the Fourier form.
 
     Parameters
     ----------
@@ -441,17 +478,25 @@ def predict_mgbp_history(x, *, levels, mu, cycles, g="cubic", p="cubic"):
         As in :func:`mgbp_classic.multigrid.mgbp`.
     cycles : int
         Number of outer cycles.
+    g, p : optional
+        Kernel pair.
+    mode : {"wrap", "reflect"}, optional
+        Boundary mode (``reflect`` through the mirror-symmetric extension, see :func:`mgbp_rate`).
 
     Returns
     -------
     numpy.ndarray
         RMS of the level residual at the start and after each cycle (length ``cycles + 1``):
-        what ``mgbp(x, levels=levels, mu=mu, iterations=cycles, mode="wrap").histories[-1][::mu]``
-        measures.
+        what ``mgbp(x, levels=levels, mu=mu, iterations=cycles, mode=mode).histories[-1][::mu]``
+        measures (``levels=1``: the IBP history every µ steps).
     """
     x = np.asarray(x, dtype=np.float64)
     if x.ndim != 2:
         raise ValueError(f"x must be a greyscale (H, W) array, got shape {x.shape}")
+    if mode not in ("wrap", "reflect"):
+        raise ValueError(f"mode must be 'wrap' or 'reflect' for an exact prediction, got {mode!r}")
+    if mode == "reflect":
+        x = _symmetric_extension(x)
     blocks = mgbp_blocks(g, p, levels=levels, mu=mu, shape=x.shape)
     coef = np.fft.fft2(x)[:, :, None] * blocks.e0              # (n0, n1, S) DFT coefficients
     step = np.linalg.matrix_power(blocks.E, int(mu))
@@ -484,20 +529,23 @@ def _level_residual_operator(down, up, levels, mu, shape):
     return apply, image_shape
 
 
-def matrix_free_rate(g="cubic", p="cubic", *, levels, mu, shape=16, scale=2, k=6, tol=1e-13,
-                     seed=0, method="arnoldi", maxiter=5000):
+def matrix_free_rate(g="cubic", p="cubic", *, levels, mu, shape=16, scale=2, mode="wrap", k=6,
+                     tol=1e-13, seed=0, method="arnoldi", maxiter=5000):
     """Spectral radius of the level-residual step, from the actual operators (no Fourier).
 
     Parameters
     ----------
     g, p : str or array_like, optional
-        Filters; the operators are built with periodic boundaries.
+        Filters.
     levels, mu : int
         As in :func:`mgbp_rate` (``levels=1``: IBP's ``I − D P`` at factor ``scale``).
     shape : int or (int, int), optional
         Input grid.
     scale : int, optional
         Factor for ``levels=1`` (MGBP uses 2).
+    mode : str, optional
+        Boundary mode of the operators: ``wrap`` (default; the Fourier analysis is exact) or any
+        other, to see how boundaries change the rate.
     k : int, optional
         Number of eigenvalues the Arnoldi method resolves (the largest ``k`` magnitudes are
         returned in ``Notes``' sense via the second return value).
@@ -527,11 +575,11 @@ def matrix_free_rate(g="cubic", p="cubic", *, levels, mu, shape=16, scale=2, k=6
     no block is used, so agreement with :func:`mgbp_rate` (its ``full`` value) checks the Fourier
     analysis against the code.
     """
-    from scipy.sparse.linalg import LinearOperator, eigs
+    from scipy.sparse.linalg import ArpackNoConvergence, LinearOperator, eigs
     levels = _check_int(levels, "levels", 1)
     mu = _check_int(mu, "mu", 1)
     n0, n1 = _check_shape(shape)
-    down, up = _operators(g, p, scale if levels == 1 else 2, mode="wrap")
+    down, up = _operators(g, p, scale if levels == 1 else 2, mode=mode)
     apply, image_shape = _level_residual_operator(down, up, levels, mu, (n0, n1))
     dim = image_shape[0] * image_shape[1]
     rng = np.random.default_rng(seed)
@@ -555,7 +603,13 @@ def matrix_free_rate(g="cubic", p="cubic", *, levels, mu, shape=16, scale=2, k=6
     op = LinearOperator((dim, dim), matvec=lambda v: apply(np.asarray(v).reshape(image_shape)).ravel(),
                         dtype=np.float64)
     kk = max(1, min(int(k), dim - 2))
-    vals = eigs(op, k=kk, which="LM", v0=v0, tol=tol, maxiter=maxiter, return_eigenvectors=False)
+    try:
+        vals = eigs(op, k=kk, which="LM", v0=v0, tol=tol, maxiter=maxiter, ncv=min(dim, max(4 * kk + 1, 40)),
+                    return_eigenvectors=False)
+    except ArpackNoConvergence as err:                 # clustered moduli: keep the converged ones
+        vals = err.eigenvalues
+        if len(vals) == 0:
+            raise
     mags = np.sort(np.abs(vals))[::-1]
     return float(mags[0]), mags
 
@@ -651,9 +705,10 @@ def rate_table(*, levels=(1, 2, 3, 4), mu=(1, 2, 3), shape=16, cycles=None, seed
         Kernel pair.
     image : array_like, optional
         Greyscale image to measure on instead of random noise (then ``mode`` defaults to
-        ``reflect``; the prediction is still the periodic one on the image's grid).
-    mode : str, optional
-        Boundary mode of the measurement (``wrap`` for random input by default).
+        ``reflect``).
+    mode : {"wrap", "reflect"}, optional
+        Boundary mode of the measurement and of the (exact) prediction; default ``wrap`` for
+        random input, ``reflect`` for an image.
     progress : callable, optional
         Called with each finished row.
 
@@ -675,7 +730,7 @@ def rate_table(*, levels=(1, 2, 3, 4), mu=(1, 2, 3), shape=16, cycles=None, seed
     for lv in levels:
         for m in mu:
             k = _default_cycles(lv, m) if cycles is None else int(cycles)
-            pred = mgbp_rate(g, p, levels=lv, mu=m, shape=x.shape)
+            pred = mgbp_rate(g, p, levels=lv, mu=m, shape=x.shape, mode=mode)
             if lv == 1:
                 rate_step, hist = measure_ibp(x, 2, iterations=k * m, g=g, p=p, mode=mode)
                 hist = hist[::m]
