@@ -41,9 +41,9 @@ import numpy as np
 from .exceptions import ConvergenceWarning
 
 __all__ = [
-    "DEFAULT_GRID", "EXCITATION_THRESHOLD", "MGBPRate", "check_kernel_pair", "dp_symbol", "fit_rate", "ibp_contraction",
+    "DEFAULT_GRID", "EXCITATION_THRESHOLD", "MGBPRate", "check_kernel_pair", "check_mgbp_pair", "dp_symbol", "fit_rate", "ibp_contraction",
     "ibp_rate", "matrix_free_rate", "measure_ibp", "measure_mgbp", "mgbp_rate", "mgbp_blocks",
-    "predict_mgbp_history", "rate_table",
+    "plot_rate_table", "predict_mgbp_history", "rate_table",
 ]
 
 #: Low-resolution frequency grid (per axis) on which the sup over frequencies is taken when no
@@ -234,6 +234,60 @@ def check_kernel_pair(g="cubic", p="cubic", scale=2):
         warnings.warn(f"kernel pair (g, p) is not strictly contractive at scale {down.scale}: rho = {rho:.6g}; "
                       "some frequency of the residual is never reduced", ConvergenceWarning, stacklevel=3)
     return rho
+
+
+def _matched(down, up):
+    """Whether ``P = s² Dᵀ`` exactly (same origin, ``p = s² g`` as 2-D filters), e.g. every named pair."""
+    s = down.scale
+    return (tuple(down.origin) == tuple(up.origin) and down.filter2d.shape == up.filter2d.shape
+            and np.allclose(up.filter2d, s * s * down.filter2d, rtol=1e-12, atol=1e-15))
+
+
+def check_mgbp_pair(g="cubic", p="cubic", *, levels, mu):
+    """Check that every level of MGBP contracts its level residual; warn otherwise.
+
+    Parameters
+    ----------
+    g, p : str, array_like, Downscale or Upscale
+        Filters or factor-2 operators.
+    levels, mu : int
+        The MGBP configuration.
+
+    Returns
+    -------
+    float or None
+        The largest predicted rate per step over levels 2 … min(levels, 3) on an 8 × 8 periodic
+        grid, or None when no computation is needed: one level (IBP, see
+        :func:`check_kernel_pair`), or a *matched* pair (``P = s² Dᵀ``) whose ``D P`` does not
+        amplify any frequency (``0 ≤ H ≤ 1``), for which every level provably contracts
+        (lesson 4, theorem 3).
+
+    Warns
+    -----
+    ConvergenceWarning
+        Some level's back-projection makes its residual grow (rate > 1); e.g. the Lanczos-3 pair
+        (``max H ≈ 1.057``) with ``levels ≥ 2`` and odd ``mu``.
+    """
+    down, up = _operators(g, p, 2)
+    levels = _check_int(levels, "levels", 1)
+    mu = _check_int(mu, "mu", 1)
+    if levels < 2:
+        return None
+    key = ("mgbp", _pair_key(down), _pair_key(up), min(levels, 3), mu)
+    worst = _RATE_CACHE.get(key, False)
+    if worst is False:
+        h = dp_symbol(down, up, shape=DEFAULT_GRID)
+        if _matched(down, up) and h.real.max() <= 1 + 1e-12:
+            worst = None
+        else:
+            worst = max(mgbp_rate(down, up, levels=k, mu=mu, shape=8).per_step
+                        for k in range(2, min(levels, 3) + 1))
+        _RATE_CACHE[key] = worst
+    if worst is not None and worst > 1 + 1e-9:
+        warnings.warn(f"kernel pair (g, p) makes MGBP's back-projection diverge with mu={mu}: the level "
+                      f"residual grows by rho = {worst:.4g} per step (D P amplifies some frequency)",
+                      ConvergenceWarning, stacklevel=3)
+    return worst
 
 
 # ---------------------------------------------------------------------------------------------
@@ -455,6 +509,9 @@ def mgbp_rate(g="cubic", p="cubic", *, levels, mu, shape=16, mode="wrap"):
             e0[:, n1] = 0
         parts.append((blocks.E, e0))
     total = np.sqrt(sum(np.sum(np.abs(e0) ** 2) for _, e0 in parts))
+    count = sum(e0.size for _, e0 in parts)
+    if total <= 1e-12 * np.sqrt(count):               # D P = I (e.g. box pair): nothing to contract
+        total = np.inf
     maps = [_excited_radius(E, e0, total) for E, e0 in parts]
     fmap = np.concatenate([m[0] for m in maps])
     full = float(max(m[1].max() for m in maps))
@@ -751,3 +808,72 @@ def _check_int(value, name, minimum):
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
         raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
     return int(value)
+
+
+def plot_rate_table(rows, path, *, title=None):
+    """Semilog plot of the residual histories of :func:`rate_table` rows, with the predicted slopes.
+
+    Parameters
+    ----------
+    rows : list of dict
+        Rows of :func:`rate_table` (``history``, ``model_history``, ``predicted``, ``levels``, ``mu``).
+    path : str or pathlib.Path
+        Output file; the format follows the suffix (``.png``, ``.pdf``, ``.svg``).
+    title : str, optional
+        Figure title.
+
+    Returns
+    -------
+    pathlib.Path
+        ``path``.
+
+    Notes
+    -----
+    Left: the level residual that each cycle contracts (IBP: the model-(1) residual), normalised
+    by its start, against outer cycles, with the predicted rate drawn as a dashed line through
+    the middle of each curve. Right: the model-(4) residual ``X − D^N Y`` at the same instants.
+    Uses the Agg canvas directly (no global backend change).
+    """
+    from pathlib import Path
+
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    path = Path(path)
+    fig = Figure(figsize=(11, 4.4))
+    FigureCanvasAgg(fig)
+    left, right = fig.subplots(1, 2)
+    colours = {1: "black", 2: "tab:blue", 3: "tab:red", 4: "tab:green", 5: "tab:purple"}
+    styles = {1: "-", 2: "--", 3: ":", 4: "-."}
+    for row in rows:
+        h = np.asarray(row["history"], dtype=np.float64)
+        m = np.asarray(row["model_history"], dtype=np.float64)
+        if h.size == 0 or h[0] <= 0:
+            continue
+        colour = colours.get(row["levels"], "grey")
+        style = styles.get(row["mu"], "-")
+        name = "IBP" if row["levels"] == 1 else f"MGBP N={row['levels']}"
+        label = f"{name}, µ={row['mu']}"
+        t = np.arange(h.size)
+        keep = h > 1e-14 * h[0]
+        left.semilogy(t[keep], h[keep] / h[0], style, color=colour, lw=1.4, label=label)
+        mid = int(np.nonzero(keep)[0][-1] * 0.5)
+        if np.isfinite(row["predicted"]) and row["predicted"] > 0:
+            span = np.arange(max(0, mid - h.size // 4), min(h.size, mid + h.size // 4))
+            ref = h[mid] / h[0] * row["predicted"] ** (span - mid)
+            left.semilogy(span, ref, color=colour, lw=0.8, alpha=0.6, dashes=(2, 2))
+        right.semilogy(np.arange(m.size), m, style, color=colour, lw=1.4, label=label)
+    left.set_xlabel("outer cycle t (µ back-projection steps at the finest level)")
+    left.set_ylabel("level residual ‖e_t‖ / ‖e_0‖")
+    left.set_title("contracted residual (thin dashed: predicted rate)")
+    right.set_xlabel("outer cycle t")
+    right.set_ylabel("model-(4) residual RMS(X − D^N Y)")
+    right.set_title("residual of model (4)")
+    for ax in (left, right):
+        ax.grid(True, which="major", alpha=0.3)
+    left.legend(fontsize=7, ncol=2, loc="lower left")
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    return path

@@ -355,8 +355,10 @@ def mgbp(x, *, levels, mu, iterations=1, g="cubic", p="cubic", mode="reflect", t
         ``callback(k, step, u)`` after every update at every level ``k`` (1-based, as in
         :func:`back_project`), including the inner cycles.
     validate : bool, optional
-        Check the pair ``(g, p)`` before iterating (:func:`mgbp_classic.convergence.check_kernel_pair`):
-        ``ρ > 1`` raises ``ValueError``, ``ρ = 1`` warns.
+        Check the pair ``(g, p)`` before iterating: its IBP rate
+        (:func:`mgbp_classic.convergence.check_kernel_pair`; ``ρ > 1`` raises ``ValueError``,
+        ``ρ = 1`` warns) and, for pairs not covered by the contraction theorem, the rates of the
+        coarser levels (:func:`~mgbp_classic.convergence.check_mgbp_pair`; ``> 1`` warns).
 
     Returns
     -------
@@ -367,7 +369,7 @@ def mgbp(x, *, levels, mu, iterations=1, g="cubic", p="cubic", mode="reflect", t
     Warns
     -----
     ConvergenceWarning
-        ``tol`` was given and not reached.
+        ``tol`` was given and not reached, or a level's back-projection is predicted to diverge.
 
     Notes
     -----
@@ -387,7 +389,7 @@ def mgbp(x, *, levels, mu, iterations=1, g="cubic", p="cubic", mode="reflect", t
     >>> [y.shape for y in result.levels]
     [(12, 10), (24, 20), (48, 40), (96, 80)]
     """
-    from .convergence import check_kernel_pair
+    from .convergence import check_kernel_pair, check_mgbp_pair
     from .resize import Downscale, Upscale
 
     x = _check_image(x)
@@ -399,7 +401,10 @@ def mgbp(x, *, levels, mu, iterations=1, g="cubic", p="cubic", mode="reflect", t
         raise ValueError(f"callback must be callable or None, got {type(callback).__name__}")
     down = Downscale(2, kernel=g, mode=mode)
     up = Upscale(2, kernel=p, mode=mode)
-    rho = check_kernel_pair(down, up) if validate else None
+    rho = None
+    if validate:
+        rho = check_kernel_pair(down, up)
+        check_mgbp_pair(down, up, levels=levels, mu=mu)
     ops = _Recorder(ClassicOperators(down, up), mu)
     if iterations == 0:
         ys = multigrid(x, levels=levels - 1, mu=mu, ops=ops, callback=callback)
