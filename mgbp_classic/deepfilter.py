@@ -677,10 +677,10 @@ def plot_filters(output, pixels, filters, *, scale, residual=None, bicubic=None,
     output pixel's centre falls between the LR pixels.
     """
     from matplotlib.figure import Figure
-    from matplotlib.gridspec import GridSpecFromSubplotSpec
 
     filters = np.asarray(filters, dtype=np.float64)
-    pix = _check_pixels(pixels, np.asarray(output).shape[:2])
+    img = np.clip(np.asarray(output, dtype=np.float64), 0, 1)
+    pix = _check_pixels(pixels, img.shape[:2])
     k = len(pix)
     if filters.ndim != 3 or filters.shape[0] != k:
         raise ValueError(f"filters must be (K={k}, H, W) 2-D filters, got shape {filters.shape}")
@@ -694,48 +694,55 @@ def plot_filters(output, pixels, filters, *, scale, residual=None, bicubic=None,
     per = 2 if bicubic is not None else 1
     colors = [f"C{i % 10}" for i in range(k)]
 
-    img = np.clip(np.asarray(output, dtype=np.float64), 0, 1)
-    left_panels = 2 if residual is not None else 1
-    fig = Figure(figsize=(4.2 + 1.6 * columns, max(3.3 * left_panels, 1.8 * per * rows_px) + 0.5))
-    gs = fig.add_gridspec(1, 2, width_ratios=[3.6, 1.55 * columns], wspace=0.08)
-    left = GridSpecFromSubplotSpec(left_panels, 1, subplot_spec=gs[0], hspace=0.18)
-    ax = fig.add_subplot(left[0])
+    left_w, cell = 4.6, 1.45
+    aspect = img.shape[0] / img.shape[1]
+    n_left = 2 if residual is not None else 1
+    height = max(n_left * (left_w * aspect + 0.45), per * rows_px * (cell + 0.25)) + (0.45 if title else 0.1)
+    fig = Figure(figsize=(left_w + 0.9 + columns * cell, height), layout="constrained")
+    sub_l, sub_r = fig.subfigures(1, 2, width_ratios=[left_w + 0.9, columns * cell], wspace=0.02)
+    axes_l = np.atleast_1d(sub_l.subplots(n_left, 1))
+    ax = axes_l[0]
     ax.imshow(img, cmap="gray" if img.ndim == 2 else None, vmin=0, vmax=1, interpolation="lanczos")
     for i, (y, x) in enumerate(pix):
         ax.plot(x, y, "o", ms=9, mfc="none", mec=colors[i], mew=2)
         ax.annotate(str(i + 1), (x, y), xytext=(6, -6), textcoords="offset points", color=colors[i],
                     fontsize=10, fontweight="bold")
-    ax.set_title(f"output ×{scale} with the chosen pixels", fontsize=10)
+    ax.set_title(f"network output ×{scale} and the chosen pixels", fontsize=9)
     ax.set_axis_off()
     if residual is not None:
         r = np.asarray(residual, dtype=np.float64)
         r = r @ LUMA_WEIGHTS if r.ndim == 3 else r
-        v = float(np.percentile(np.abs(r), 99.5)) or 1.0
-        axr = fig.add_subplot(left[1])
-        im = axr.imshow(r, cmap="RdBu_r", vmin=-v, vmax=v, interpolation="nearest")
-        axr.set_title(f"effective residual R (luma), max |R| = {np.abs(r).max():.3f}", fontsize=10)
-        axr.set_axis_off()
-        fig.colorbar(im, ax=axr, fraction=0.046, pad=0.02)
-    right = GridSpecFromSubplotSpec(per * rows_px, columns, subplot_spec=gs[1], hspace=0.45, wspace=0.12)
+        v = float(np.percentile(np.abs(r), 99.5)) or float(np.abs(r).max()) or 1.0
+        im = axes_l[1].imshow(r, cmap="RdBu_r", vmin=-v, vmax=v, interpolation="nearest")
+        axes_l[1].set_title(f"effective residual R (luma), max |R| = {np.abs(r).max():.3f}", fontsize=9)
+        axes_l[1].set_axis_off()
+        sub_l.colorbar(im, ax=axes_l[1], shrink=0.85, pad=0.01)
+    grid = np.atleast_2d(sub_r.subplots(per * rows_px, columns, squeeze=False))
     ext = (-radius - 0.5, radius + 0.5, radius + 0.5, -radius - 0.5)
+    for a in grid.ravel():
+        a.set_axis_off()
     for i in range(k):
         r0, c0 = per * (i // columns), i % columns
         wins = [filter_window(filters[i], pix[i], scale=scale, radius=radius)]
+        sums = [filters[i].sum()]
         if bicubic is not None:
             wins.append(filter_window(bicubic[i], pix[i], scale=scale, radius=radius))
+            sums.append(np.sum(bicubic[i]))
         v = max(float(np.nanmax(np.abs(w))) for w, _ in wins) or 1.0
-        sums = [filters[i].sum()] + ([] if bicubic is None else [np.sum(bicubic[i])])
-        for j, ((win, (oy, ox)), name, total) in enumerate(zip(wins, ("MGBP", "bicubic"), sums)):
-            a = fig.add_subplot(right[r0 + j, c0])
+        for j, ((win, (oy, ox)), total) in enumerate(zip(wins, sums)):
+            a = grid[r0 + j, c0]
+            a.set_axis_on()
             a.imshow(win, cmap="RdBu_r", vmin=-v, vmax=v, extent=ext, interpolation="nearest")
             a.plot(ox, oy, "+", color="k", ms=6, mew=1)
             a.set_xticks([])
             a.set_yticks([])
-            a.set_title(f"{i + 1}: ±{v:.2f}  Σ={total:.2f}" if j == 0 else f"bicubic  Σ={total:.2f}",
-                        fontsize=7.5, color=colors[i] if j == 0 else "k")
+            a.set_title(f"{i + 1}: ±{v:.2f}, Σ = {total:.2f}" if j == 0 else f"bicubic, Σ = {total:.2f}",
+                        fontsize=7.5, color=colors[i] if j == 0 else "0.25")
             for spine in a.spines.values():
                 spine.set_edgecolor(colors[i])
-                spine.set_linewidth(1.5)
+                spine.set_linewidth(1.5 if j == 0 else 0.8)
+    sub_r.suptitle(f"effective filters over the input pixels (window ±{radius})"
+                   + (", bicubic below each" if bicubic is not None else ""), fontsize=9)
     if title:
         fig.suptitle(title, fontsize=11)
     return fig

@@ -248,3 +248,74 @@ def test_errors(tiny):
         fz.column(0, 0, 3)
     with pytest.raises(ValueError, match="scale must be an integer >= 1, got 0"):
         bicubic_filter((4, 4), [(0, 0)], scale=0)
+
+
+# ----------------------------------------------------------------------------------------------
+# the command line
+# ----------------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def cli_files(tmp_path_factory):
+    from mgbp_classic.io import write_image
+    d = tmp_path_factory.mktemp("visualize")
+    net = MGBPNet(TINY)
+    net.store.params[...] += 0.05 * np.random.default_rng(0).standard_normal(net.store.size).astype(np.float32)
+    net.save(d / "tiny.npz")
+    write_image(d / "img.png", rand_image((6, 8, 3), 12))
+    return d
+
+
+def visualize(*args):
+    from click.testing import CliRunner
+    from mgbp_classic_cli.main import cli
+    return CliRunner().invoke(cli, ["visualize", *[str(a) for a in args]])
+
+
+def test_cli_visualize_writes_figure_and_residual(cli_files):
+    d = cli_files
+    res = visualize("--levels", 2, "--mu", 1, "--pixel", "3,2", "--pixel", "31,23", "--margin", 2, "--model",
+                    d / "tiny.npz", d / "img.png", "-o", d / "fig.png", "--residual", d / "r.npy")
+    assert res.exit_code == 0, res.output
+    assert "wrote" in res.output and "2 pixels, x4, mu=1" in res.output
+    err = float(res.output.split("<= ")[1].split()[0])
+    assert err <= 1e-5                                                 # F X + R = net(X) at the pixels
+    assert (d / "fig.png").stat().st_size > 5000
+    from mgbp_classic.io import read_image
+    df = DeepFilter(MGBPNet.load(d / "tiny.npz")[0], read_image(d / "img.png"), levels=2, mu=1, margin=2)
+    np.testing.assert_allclose(np.load(d / "r.npy"), df.residual, rtol=0, atol=1e-6)
+    res = visualize("--levels", 1, "--pixel", "0,0", "--model", d / "tiny.npz", d / "img.png",
+                    "-o", d / "fig.svg", "--residual", d / "r.png")
+    assert res.exit_code == 0, res.output
+    assert read_image(d / "r.png").shape == (12, 16, 3)
+
+
+@pytest.mark.parametrize("args, words", [
+    (["--pixel", "32,0"], "'--pixel': 32,0 lies outside the 32x24 output (x in 0..31, y in 0..23)"),
+    (["--pixel", "1;2"], "'--pixel': must be two integers X,Y (column, row of the output), got '1;2'"),
+    (["--pixel", "-1,2"], "'--pixel': must be non-negative X,Y, got '-1,2'"),
+    (["--pixel", "1,2", "--levels", "0"], "'--levels'"),
+    (["--pixel", "1,2", "--levels", "12"], "'--levels': must be at most"),
+    (["--pixel", "1,2", "--mu", "0"], "'--mu'"),
+    ([], "Missing option '--pixel'"),
+])
+def test_cli_visualize_bad_options(cli_files, args, words):
+    d = cli_files
+    res = visualize(*args, "--model", d / "tiny.npz", d / "img.png", "-o", d / "bad.png")
+    assert res.exit_code == 2 and words in res.output, res.output
+    assert "Traceback" not in res.output and not (d / "bad.png").exists()
+
+
+def test_cli_visualize_bad_files(cli_files, tmp_path):
+    d = cli_files
+    res = visualize("--pixel", "1,1", "--model", d / "tiny.npz", tmp_path / "missing.png", "-o", tmp_path / "f.png")
+    assert res.exit_code == 2 and "does not exist" in res.output
+    res = visualize("--pixel", "1,1", "--model", tmp_path / "nope.npz", d / "img.png", "-o", tmp_path / "f.png")
+    assert res.exit_code == 1 and "model file not found" in res.output and len(res.output.strip().splitlines()) == 1
+    (tmp_path / "junk.png").write_bytes(b"not an image")
+    res = visualize("--pixel", "1,1", "--model", d / "tiny.npz", tmp_path / "junk.png", "-o", tmp_path / "f.png")
+    assert res.exit_code == 1 and "Traceback" not in res.output
+    res = visualize("--pixel", "1,1", "--model", d / "tiny.npz", d / "img.png", "-o", tmp_path / "f.jpg2")
+    assert res.exit_code == 2 and "'-o' / '--output': must end in one of .pdf, .png, .svg" in res.output
+    res = visualize("--pixel", "1,1", "--model", d / "tiny.npz", d / "img.png", "-o", tmp_path / "f.png",
+                    "--residual", tmp_path / "r.txt")
+    assert res.exit_code == 2 and "'--residual': must end in one of .npy, .png" in res.output
+    assert not (tmp_path / "f.png").exists()
