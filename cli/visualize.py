@@ -93,19 +93,18 @@ def command(levels, mu, pixels, model, margin, radius, residual_path, output, im
     with library_errors(PARAM_HINTS):
         net, _ = load_model(model)
     yx = [(y, x) for x, y in pixels]
-    steps = 3 + len(yx)
+    steps = 2 + len(yx)
     with click.progressbar(length=steps, label="visualize", file=sys.stderr, show_pos=True) as bar, \
             library_errors(PARAM_HINTS):
         df = DeepFilter(net, img, levels=levels, mu=mu, margin=DEFAULT_MARGIN if margin is None else margin)
         bar.update(1)                                          # gains recorded (the network's output)
+
+        def progress(done, total, start=[1]):
+            bar.update(done + 1 - start[0])
+            start[0] = done + 1
+
+        filters = df.filters(yx, progress=progress)           # one frozen pass (it gives R), one backward per row
         residual = df.residual
-        bar.update(1)                                          # R: the frozen network on X = 0
-
-        def progress(done, total, start=[0]):
-            bar.update(done - start[0])
-            start[0] = done
-
-        filters = df.filters(yx, progress=progress)           # the first call also records the frozen pass
         bar.update(steps - bar.pos)
     errors = df.pixel_errors(yx, filters)
     name = Path(model).name if model is not None else "pretrained model"

@@ -305,7 +305,11 @@ class FrozenNetwork:
 
     @property
     def residual(self):
-        """The effective residual ``R``: the frozen network on ``X = 0`` (computed once)."""
+        """The effective residual ``R``: the frozen network on ``X = 0`` (computed once).
+
+        When rows have been computed already, R is the output of the pass that recorded their
+        backward caches (see :meth:`rows`) and costs nothing more.
+        """
         if self._residual is None:
             self._residual = _to_image(self._frozen(np.zeros_like(self._x)))
         return self._residual
@@ -327,12 +331,15 @@ class FrozenNetwork:
         return _to_image(self._frozen(delta)) - self.residual
 
     def _ensure_graph(self):
+        """Record the frozen pass with its backward caches, on X = 0: its output is R."""
         if self._graph is None:
             with gains.frozen(self.tape):
                 graph = _RetainedGraph()
-                xn = graph.input(self._x, requires_grad=True)
+                xn = graph.input(np.zeros_like(self._x), requires_grad=True)
                 out = self.net.run(graph, xn, levels=self.levels, mu=self.mu)[-1]
             self._graph = (graph, xn, out)
+            if self._residual is None:
+                self._residual = _to_image(out.data)
         return self._graph
 
     def rows(self, pixels, *, weights, batch=True, progress=None):
@@ -361,7 +368,9 @@ class FrozenNetwork:
         Notes
         -----
         The first call records the frozen forward pass with its backward caches (one forward
-        pass, shared by every later row); each row then costs one backward pass. Pixels
+        pass, shared by every later row); each row then costs one backward pass. That pass runs
+        on ``X = 0``: the input gradient of an affine map does not depend on the point, and
+        the pass's output is R, which :attr:`residual` then returns without another pass. Pixels
         further apart than the network's receptive field share a backward pass: the gradient of
         the sum of their outputs is the sum of their rows, which live on disjoint boxes.
         """
@@ -672,12 +681,14 @@ def plot_filters(output, pixels, filters, *, scale, residual=None, bicubic=None,
     Notes
     -----
     Filters are drawn on the LR pixel grid with a diverging map (red positive, blue negative,
-    white zero), each on its own symmetric scale ``±v`` printed above it with the filter's sum
+    white zero, grey outside the image), each on its own symmetric scale ``±v`` printed above it with the filter's sum
     (its response to a constant image: 1 for any interpolator). A black ``+`` marks where the
     output pixel's centre falls between the LR pixels.
     """
+    from matplotlib import colormaps
     from matplotlib.figure import Figure
 
+    diverging = colormaps["RdBu_r"].with_extremes(bad="0.85")                # grey: outside the image
     filters = np.asarray(filters, dtype=np.float64)
     img = np.clip(np.asarray(output, dtype=np.float64), 0, 1)
     pix = _check_pixels(pixels, img.shape[:2])
@@ -732,7 +743,7 @@ def plot_filters(output, pixels, filters, *, scale, residual=None, bicubic=None,
         for j, ((win, (oy, ox)), total) in enumerate(zip(wins, sums)):
             a = grid[r0 + j, c0]
             a.set_axis_on()
-            a.imshow(win, cmap="RdBu_r", vmin=-v, vmax=v, extent=ext, interpolation="nearest")
+            a.imshow(win, cmap=diverging, vmin=-v, vmax=v, extent=ext, interpolation="nearest")
             a.plot(ox, oy, "+", color="k", ms=6, mew=1)
             a.set_xticks([])
             a.set_yticks([])

@@ -1,0 +1,239 @@
+"""Figures of lesson 7 (inside the network: deep filter visualisation, Theorem 1).
+
+- ``lesson7_theorem.png``: ``net(X)``, the linear part ``F X``, the residual ``R`` and
+  ``|F X + R − net(X)|`` on a crop of Set14 *baboon* at ×4;
+- ``lesson7_filters_x4.png``: effective filters at chosen pixels of that crop with the residual,
+  bicubic at the same pixels (the paper's Figure 9, 4×);
+- ``lesson7_filters_x8.png``: the same for Set5 *woman* at ×8 (face and hand, Figure 9, 8×);
+- ``lesson7_mu.png``: the same model run with µ = 1, 2, 3 (Figure 7);
+- ``lesson7_color.png``: the 3×3 colour filters of one output pixel, the luma view and bicubic.
+
+Run ``python docs/scripts/lesson7.py [--model PATH]`` to rewrite the figures in ``docs/figures/``
+(default model: the one shipped in the package); the tests call ``make_figures(tmp, small=True)``,
+which uses a tiny untrained network on the package's sample image.
+"""
+import argparse
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+from matplotlib.figure import Figure  # noqa: E402
+import numpy as np  # noqa: E402
+
+from mgbp_classic import sample_image_path  # noqa: E402
+from mgbp_classic.deepfilter import (LUMA_WEIGHTS, DeepFilter, filter_window, plot_filters)  # noqa: E402
+from mgbp_classic.io import read_image  # noqa: E402
+from mgbp_classic.metrics import make_lr  # noqa: E402
+from mgbp_classic.net import MGBPNet, NetConfig  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[2]
+FIGURES = ROOT / "docs" / "figures"
+DATA = ROOT.parent / "shared" / "data" / "test"
+DPI = 100
+DIVERGING = matplotlib.colormaps["RdBu_r"].with_extremes(bad="0.85")   # grey: outside the image
+
+# Full-size scenes: (LR crop rows, cols) and output pixels (y, x) at the scale, chosen by eye.
+BABOON_CROP = (slice(0, 48), slice(20, 68))        # LR 48×48: left eye, wrinkles, fur, nose ridge
+BABOON_PIXELS = [(22, 82), (30, 126), (62, 70), (100, 40), (150, 150), (172, 60)]
+WOMAN_PIXELS = [(150, 170), (128, 84), (236, 136), (220, 180)]   # nose tip, eye, hand, hand edge
+MU_PIXELS = [(22, 82), (62, 70)]
+
+
+def _scene(small):
+    """(net, label, x4 image, its pixels, x8 image, its pixels)."""
+    if small:
+        net = MGBPNet(NetConfig(features=4, growth=2, bottleneck=4, seed=1))
+        net.store.params[...] += (0.05 * np.random.default_rng(0).standard_normal(net.store.size)).astype(np.float32)
+        x = read_image(sample_image_path())[20:32, 30:42]
+        return net, "tiny untrained network", x, [(5, 9), (30, 20), (40, 44)], x[:6, :6], [(8, 10)]
+    baboon = make_lr(read_image(DATA / "Set14" / "baboon.png"), 4)[BABOON_CROP]
+    woman = make_lr(read_image(DATA / "Set5" / "woman.png"), 8)
+    return None, None, baboon, BABOON_PIXELS, woman, WOMAN_PIXELS
+
+
+def _luma(img):
+    return np.asarray(img, dtype=np.float64) @ LUMA_WEIGHTS
+
+
+def fig_theorem(outdir, df, label):
+    """net(X), F X, R and the error |F X + R − net(X)|."""
+    y, fx, r = df.output.astype(np.float64), df.linear_part().astype(np.float64), df.residual.astype(np.float64)
+    err = np.abs(fx + r - y).max(axis=2)
+    fig = Figure(figsize=(13, 3.6), layout="constrained")
+    axes = fig.subplots(1, 5)
+    axes[0].imshow(np.clip(df.image, 0, 1), interpolation="nearest")
+    axes[0].set_title(f"input X ({df.image.shape[1]}×{df.image.shape[0]})", fontsize=9)
+    axes[1].imshow(np.clip(y, 0, 1), interpolation="nearest")
+    axes[1].set_title(f"network output net(X), ×{df.scale}", fontsize=9)
+    axes[2].imshow(np.clip(fx, 0, 1), interpolation="nearest")
+    axes[2].set_title("linear part F X (all biases 0)", fontsize=9)
+    v = float(np.abs(_luma(r)).max()) or 1.0
+    im = axes[3].imshow(_luma(r), cmap=DIVERGING, vmin=-v, vmax=v, interpolation="nearest")
+    axes[3].set_title("residual R = frozen net(0) (luma)", fontsize=9)
+    fig.colorbar(im, ax=axes[3], shrink=0.8)
+    im = axes[4].imshow(np.log10(np.maximum(err, 1e-12)), cmap="magma", vmin=-10, vmax=-4, interpolation="nearest")
+    axes[4].set_title(f"log10 |F X + R − net(X)|, max {err.max():.1e}", fontsize=9)
+    fig.colorbar(im, ax=axes[4], shrink=0.8)
+    for a in axes:
+        a.set_axis_off()
+    fig.suptitle(f"Theorem 1: freezing the ReLU gains makes the network affine and exact ({label}, float32)",
+                 fontsize=10)
+    path = outdir / "lesson7_theorem.png"
+    fig.savefig(path, dpi=DPI)
+    return path
+
+
+def fig_filters(outdir, df, pixels, label, name):
+    rows = df.filters(pixels)                                             # (K, H, W, 3): output luma
+    error = df.pixel_errors(pixels, rows).max()
+    fig = plot_filters(df.output, pixels, rows.sum(axis=3), scale=df.scale, residual=df.residual,
+                       bicubic=df.bicubic(pixels), columns=3 if len(pixels) > 4 else 2,
+                       title=f"Effective filters and residual, ×{df.scale}, µ = {df.frozen.mu} ({label}); "
+                             f"|F X + R − net(X)| ≤ {error:.0e} at the pixels")
+    path = outdir / name
+    fig.savefig(path, dpi=DPI)
+    return path
+
+
+def fig_color(outdir, df, pixel, label):
+    """The 3×3 grid F[c_out, c_in] at one pixel, its luma view, and bicubic."""
+    grid = df.filters([pixel], color=True)[0]                             # (out, H, W, in)
+    luma = np.einsum("o,oyxc->yxc", LUMA_WEIGHTS, grid).sum(axis=2)
+    bic = df.bicubic([pixel])[0]
+    radius = 5
+    wins = [[filter_window(grid[o, :, :, i], pixel, scale=df.scale, radius=radius)[0] for i in range(3)]
+            for o in range(3)]
+    v = max(float(np.nanmax(np.abs(w))) for row in wins for w in row)
+    ext = (-radius - 0.5, radius + 0.5, radius + 0.5, -radius - 0.5)
+    fig = Figure(figsize=(10.5, 6.2), layout="constrained")
+    sub_l, sub_r = fig.subfigures(1, 2, width_ratios=[3, 2])
+    axes = sub_l.subplots(3, 3)
+    names = ["R", "G", "B"]
+    for o in range(3):
+        for i in range(3):
+            a = axes[o, i]
+            im = a.imshow(wins[o][i], cmap=DIVERGING, vmin=-v, vmax=v, extent=ext, interpolation="nearest")
+            a.set_xticks([])
+            a.set_yticks([])
+            total = grid[o, :, :, i].sum()
+            a.set_title(f"out {names[o]} ← in {names[i]}, Σ = {total:.2f}", fontsize=8)
+    sub_l.colorbar(im, ax=axes, shrink=0.6)
+    sub_l.suptitle(f"colour filters F[c_out, c_in] of output pixel (y={pixel[0]}, x={pixel[1]})", fontsize=9)
+    axes2 = sub_r.subplots(2, 1)
+    (lw, off), (bw, _) = (filter_window(luma, pixel, scale=df.scale, radius=radius),
+                          filter_window(bic, pixel, scale=df.scale, radius=radius))
+    vv = max(float(np.nanmax(np.abs(lw))), float(np.nanmax(np.abs(bw))))
+    for a, w, t in ((axes2[0], lw, f"luma view: output Y from a grey δ, Σ = {luma.sum():.2f}"),
+                    (axes2[1], bw, f"bicubic ×{df.scale} at the same pixel, Σ = {bic.sum():.2f}")):
+        a.imshow(w, cmap=DIVERGING, vmin=-vv, vmax=vv, extent=ext, interpolation="nearest")
+        a.plot(off[1], off[0], "+", color="k", ms=7)
+        a.set_xticks([])
+        a.set_yticks([])
+        a.set_title(t, fontsize=8)
+    fig.suptitle(f"One output pixel, three output channels from three input channels ({label})", fontsize=10)
+    path = outdir / "lesson7_color.png"
+    fig.savefig(path, dpi=DPI)
+    return path
+
+
+def fig_mu(outdir, net, image, pixels, label, margin):
+    """Figure 7: the same model and image run with µ = 1, 2, 3."""
+    mus = (1, 2, 3)
+    runs = []
+    for mu in mus:
+        df = DeepFilter(net, image, levels=2, mu=mu, margin=margin)
+        runs.append((df.output, df.residual, df.filters(pixels).sum(axis=3)))
+    s = 4
+    bic = df.bicubic(pixels)
+    radius = 6
+    ext = (-radius - 0.5, radius + 0.5, radius + 0.5, -radius - 0.5)
+    fig = Figure(figsize=(12.5, 9.2), layout="constrained")
+    axes = fig.subplots(len(mus) + 1, 2 + len(pixels))
+    vf = [max(float(np.nanmax(np.abs(filter_window(f[k], pixels[k], scale=s, radius=radius)[0])))
+              for _, _, f in runs) for k in range(len(pixels))]
+    vr = max(float(np.abs(_luma(r)).max()) for _, r, _ in runs) or 1.0
+    colors = ["C0", "C1", "C2", "k"]
+    for row, (mu, (out, r, f)) in enumerate(zip(mus, runs)):
+        ax = axes[row, 0]
+        ax.imshow(np.clip(out, 0, 1), interpolation="nearest")
+        for k, (y, x) in enumerate(pixels):
+            ax.plot(x, y, "o", ms=8, mfc="none", mec="w", mew=1.5)
+            ax.annotate(chr(ord("A") + k), (x, y), xytext=(5, -5), textcoords="offset points", color="w", fontsize=9)
+        ax.set_title(f"µ = {mu}: output ×{s}", fontsize=9)
+        im_r = axes[row, 1].imshow(_luma(r), cmap=DIVERGING, vmin=-vr, vmax=vr, interpolation="nearest")
+        axes[row, 1].set_title(f"residual R (luma), max |R| = {np.abs(_luma(r)).max():.3f}", fontsize=9)
+        for k in range(len(pixels)):
+            w, off = filter_window(f[k], pixels[k], scale=s, radius=radius)
+            a = axes[row, 2 + k]
+            a.imshow(w, cmap=DIVERGING, vmin=-vf[k], vmax=vf[k], extent=ext, interpolation="nearest")
+            a.plot(off[1], off[0], "+", color="k", ms=6)
+            a.set_title(f"filter {chr(ord('A') + k)}: Σ|f| = {np.abs(f[k]).sum():.2f}", fontsize=9)
+    fig.colorbar(im_r, ax=axes[:len(mus), 1], shrink=0.5)
+    # bottom row: bicubic at the pixels, and a central profile of filter A for every µ
+    for k in range(len(pixels)):
+        w, off = filter_window(bic[k], pixels[k], scale=s, radius=radius)
+        a = axes[-1, 2 + k]
+        a.imshow(w, cmap=DIVERGING, vmin=-vf[k], vmax=vf[k], extent=ext, interpolation="nearest")
+        a.plot(off[1], off[0], "+", color="k", ms=6)
+        a.set_title(f"bicubic at {chr(ord('A') + k)}: Σ|f| = {np.abs(bic[k]).sum():.2f}", fontsize=9)
+    prof = axes[-1, 0]
+    xs = np.arange(-radius, radius + 1)
+    for (mu, (_, _, f)), c in zip(zip(mus, runs), colors):
+        w, _ = filter_window(f[0], pixels[0], scale=s, radius=radius)
+        prof.plot(xs, w[radius], "o-", ms=3, color=c, label=f"µ = {mu}")
+    w, _ = filter_window(bic[0], pixels[0], scale=s, radius=radius)
+    prof.plot(xs, w[radius], "s--", ms=3, color=colors[-1], label="bicubic")
+    prof.axhline(0, color="0.6", lw=0.6)
+    prof.set_title("filter A, central row", fontsize=9)
+    prof.set_xlabel("LR pixels from the centre", fontsize=8)
+    prof.legend(fontsize=7)
+    prof.tick_params(labelsize=7)
+    prof2 = axes[-1, 1]
+    for (mu, (_, _, f)), c in zip(zip(mus, runs), colors):
+        w, _ = filter_window(f[-1], pixels[-1], scale=s, radius=radius)
+        prof2.plot(xs, w[radius], "o-", ms=3, color=c, label=f"µ = {mu}")
+    w, _ = filter_window(bic[-1], pixels[-1], scale=s, radius=radius)
+    prof2.plot(xs, w[radius], "s--", ms=3, color=colors[-1], label="bicubic")
+    prof2.axhline(0, color="0.6", lw=0.6)
+    prof2.set_title(f"filter {chr(ord('A') + len(pixels) - 1)}, central row", fontsize=9)
+    prof2.tick_params(labelsize=7)
+    for a in axes[:, 2:].ravel().tolist() + axes[:len(mus), :2].ravel().tolist():
+        a.set_xticks([])
+        a.set_yticks([])
+    fig.suptitle(f"The effect of µ (back-projection steps) on filters and residual, one model ({label})",
+                 fontsize=10)
+    path = outdir / "lesson7_mu.png"
+    fig.savefig(path, dpi=DPI)
+    return path
+
+
+def make_figures(outdir, *, small=False, model=None):
+    """Write the lesson's figures into ``outdir``; returns their paths."""
+    outdir = Path(outdir)
+    outdir.mkdir(parents=True, exist_ok=True)
+    net, label, x4, px4, x8, px8 = _scene(small)
+    if net is None:
+        from mgbp_classic.inference import default_model_path, load_model
+        path = Path(model or default_model_path())
+        net, meta = load_model(path)
+        label = f"{path.name}, {meta.get('steps', '?')} training steps"
+    margin = 2 if small else 16
+    df = DeepFilter(net, x4, levels=2, mu=2, margin=margin)
+    paths = [fig_theorem(outdir, df, label)]
+    paths.append(fig_filters(outdir, df, px4, label, "lesson7_filters_x4.png"))
+    paths.append(fig_color(outdir, df, px4[0], label))
+    del df
+    paths.append(fig_mu(outdir, net, x4 if small else x4[:32, 8:40], px4[:2] if small else
+                        [(y, x - 32) for y, x in MU_PIXELS], label, margin))
+    df8 = DeepFilter(net, x8, levels=1 if small else 3, mu=2, margin=margin)
+    paths.append(fig_filters(outdir, df8, px8, label, "lesson7_filters_x8.png"))
+    return paths
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description="Write the figures of lesson 7 into docs/figures/.")
+    parser.add_argument("--model", default=None, help="model file (default: the shipped pretrained model)")
+    args = parser.parse_args()
+    for p in make_figures(FIGURES, model=args.model):
+        print(p)
