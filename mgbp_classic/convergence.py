@@ -41,9 +41,9 @@ import numpy as np
 from .exceptions import ConvergenceWarning
 
 __all__ = [
-    "DEFAULT_GRID", "EXCITATION_THRESHOLD", "MGBPRate", "check_kernel_pair", "check_mgbp_pair", "dp_symbol", "fit_rate", "ibp_contraction",
-    "ibp_rate", "matrix_free_rate", "measure_ibp", "measure_mgbp", "mgbp_rate", "mgbp_blocks",
-    "plot_rate_table", "predict_mgbp_history", "rate_table",
+    "DEFAULT_GRID", "EXCITATION_THRESHOLD", "MGBPRate", "check_kernel_pair", "check_mgbp_pair",
+    "dp_symbol", "fit_rate", "ibp_contraction", "ibp_rate", "matrix_free_rate", "measure_ibp",
+    "measure_mgbp", "mgbp_blocks", "mgbp_rate", "plot_rate_table", "predict_mgbp_history", "rate_table",
 ]
 
 #: Low-resolution frequency grid (per axis) on which the sup over frequencies is taken when no
@@ -293,12 +293,6 @@ def check_mgbp_pair(g="cubic", p="cubic", *, levels, mu):
 # ---------------------------------------------------------------------------------------------
 # MGBP: the block-diagonal Fourier form
 # ---------------------------------------------------------------------------------------------
-def _to_blocks(a, n0, n1):
-    """``(n0 S, n1 S[, ...])`` coefficients -> ``(n0, n1, S·S)`` blocks (index ``m = k + n b``)."""
-    s0, s1 = a.shape[0] // n0, a.shape[1] // n1
-    return a.reshape(s0, n0, s1, n1).transpose(1, 3, 0, 2).reshape(n0, n1, s0 * s1)
-
-
 class _BlockOperators:
     """D and P between levels as per-frequency matrices, with the :func:`multigrid` protocol.
 
@@ -367,7 +361,7 @@ def mgbp_blocks(g="cubic", p="cubic", *, levels, mu, shape=16, rows=None):
         ``(R, n1, S, S)`` with ``S = 4^{N-1}``: per input frequency ``k``, the matrix of one step
         ``e ← E e`` of the level residual ``e = Y_N − BP_N(D u)`` on level ``N − 1`` (the level
         below the output; 0-based), acting on the DFT coefficients of ``e`` at the ``4^{N-1}``
-        aliases of ``k`` (ordering of :func:`_to_blocks`).
+        aliases of ``k``: entry ``b0·2^{N-1} + b1`` is the coefficient at ``(k0 + n0·b0, k1 + n1·b1)``.
     e0 : numpy.ndarray
         ``(R, n1, S)``: the level residual of the first estimate ``P(Y_N)`` of Algorithm 1 for an
         input whose DFT is 1 at every frequency; for an input ``x`` multiply by ``fft2(x)[k]``.
@@ -740,11 +734,11 @@ def measure_mgbp(x, *, levels, mu, cycles=60, g="cubic", p="cubic", mode="wrap",
 
 
 def _default_cycles(levels, mu):
-    """Cycles that reach the asymptotic regime on a 16 × 16 periodic input (see lesson 4)."""
+    """Cycles that reach the asymptotic regime on an 8 × 8 periodic input (see lesson 4)."""
     return {1: 60}.get(levels, 200 if levels % 2 else 400)
 
 
-def rate_table(*, levels=(1, 2, 3, 4), mu=(1, 2, 3), shape=16, cycles=None, seed=0, g="cubic",
+def rate_table(*, levels=(1, 2, 3, 4), mu=(1, 2, 3), shape=8, cycles=None, seed=0, g="cubic",
                p="cubic", image=None, mode=None, progress=None):
     """Predicted and measured rates per outer cycle, side by side.
 

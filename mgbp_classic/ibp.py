@@ -96,8 +96,8 @@ def ibp(x, scale, *, iterations=30, tol=1e-4, g="cubic", p="cubic", mode="reflec
         Maximum number of back-projection steps (≥ 0). Default 30.
     tol : float or None, optional
         Stop as soon as the RMS residual ``‖x − D(y)‖`` is at most ``tol``; ``None`` always runs
-        ``iterations`` steps and never warns. Default 1e-4 (a quarter of an 8-bit grey level
-        is 1e-3).
+        ``iterations`` steps and never warns. Default 1e-4 (one 8-bit grey level is
+        1/255 ≈ 4e-3).
     g, p : str or array_like, optional
         Down-scaling filter ``g`` of ``D`` and upscaling filter ``p`` of ``P``: a kernel name
         (``"cubic"`` default, ``"linear"``, ``"lanczos2"``, ``"lanczos3"``, ``"box"``; MATLAB
