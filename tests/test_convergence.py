@@ -247,3 +247,21 @@ def test_cli_unreadable_image(tmp_path):
     result = CliRunner().invoke(cli, ["convergence", str(bad)])
     assert result.exit_code == 1 and "Traceback" not in result.output
     assert result.output.strip().splitlines()[-1].startswith("Error:")
+
+
+def test_non_separable_pair_through_the_block_form():
+    # a matched but non-separable pair: the blocks use the 2-D filters, not products of 1-D ones
+    g = Downscale(2).filter2d.copy()
+    g[3, 4] += 0.02
+    g[4, 2] -= 0.01
+    g /= g.sum()
+    down = Downscale(2, kernel=g, mode="wrap", origin=(-3, -3))
+    up = Upscale(2, kernel=4 * g, mode="wrap", origin=(-3, -3))
+    assert down.taps is None and C.ibp_rate(down, up) < 1
+    x = RNG.random((6, 6))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        run = mgbp(x, levels=2, mu=1, iterations=5, g=g, p=4 * g, mode="wrap", validate=False)
+    # mgbp builds its own operators with the default origin of an 8-tap filter: (-3, -3) as here
+    predicted = C.predict_mgbp_history(x, levels=2, mu=1, cycles=5, g=down, p=up)
+    np.testing.assert_allclose(run.histories[-1], predicted, rtol=1e-10)
