@@ -24,4 +24,4 @@ RESUME=()
 exec mgbp-classic train --data ../shared/data/train --levels 3 --mu 2 --patch 64 --batch 16 \
     --steps "$STEPS" --lr 1e-3 --lr-decay 500 --seed 0 --out "$CKPT" \
     --log benchmarks/training/mgbp_x2x4x8.log.jsonl \
-    --validate ../shared/data/test/Set5 --val-every 100 --checkpoint-minutes 5 "${RESUME[@]}"
+    --validate ../shared/data/test/Set5 --val-every 20 --checkpoint-minutes 5 "${RESUME[@]}"

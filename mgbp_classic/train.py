@@ -283,5 +283,4 @@ def export_model(checkpoint, destination):
     """Copy a checkpoint without its optimiser state (what ships in the package)."""
     net, meta = MGBPNet.load(checkpoint)
     net.save(destination, meta=meta)
-    os.chmod(destination, 0o644)          # an installed asset, readable by everyone
     return destination

@@ -138,3 +138,17 @@ def test_adam_matches_the_formula():
     np.testing.assert_allclose(store.params, p, rtol=1e-5, atol=1e-6)
     with pytest.raises(ValueError, match=r"betas must be in \[0, 1\), got \(1.0, 0.5\)"):
         nn.Adam(store, betas=(1.0, 0.5))
+
+
+def test_saved_file_has_normal_permissions(tmp_path):
+    """Atomic saving goes through a private temporary file; the result must not stay 0600."""
+    import os
+    store = nn.ParamStore(seed=0)
+    store.add("w", (2, 2), nn.zeros)
+    store.finalize()
+    mask = os.umask(0o022)
+    try:
+        store.save(tmp_path / "p.npz")
+    finally:
+        os.umask(mask)
+    assert (tmp_path / "p.npz").stat().st_mode & 0o777 == 0o644

@@ -224,6 +224,7 @@ class ParamStore:
         folder = path.parent if str(path.parent) else Path(".")
         fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=folder)
         try:
+            os.chmod(tmp, 0o666 & ~_umask())        # mkstemp makes it 0600; a saved model is a normal file
             with os.fdopen(fd, "wb") as fh:
                 np.savez(fh, **arrays)
                 fh.flush()
@@ -270,6 +271,12 @@ class ParamStore:
     def load_params(self, path):
         """Alias of :meth:`load` kept for symmetry with :meth:`save`."""
         return self.load(path)
+
+
+def _umask():
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def _first_difference(stored, wanted):
