@@ -10,16 +10,13 @@ def cli():
     """Multi-Grid Back-Projection super-resolution (AAAI 2019) on the CPU."""
 
 
+COMMANDS = ("upscale", "downscale", "evaluate", "convergence", "train", "info", "visualize")
+
+
 def _register():
     import importlib
-    for name in ("upscale", "downscale", "evaluate", "convergence", "train", "info", "visualize"):
-        try:
-            module = importlib.import_module(f"mgbp_classic_cli.{name}")
-        except ModuleNotFoundError as exc:
-            if exc.name != f"mgbp_classic_cli.{name}":
-                raise
-            continue
-        cli.add_command(module.command)
+    for name in COMMANDS:
+        cli.add_command(importlib.import_module(f"mgbp_classic_cli.{name}").command)
 
 
 _register()

@@ -1,0 +1,73 @@
+"""Command line of the learned network: train, info, upscale --method net (CliRunner)."""
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from mgbp_classic import sample_image_path
+from mgbp_classic.inference import default_model_path
+from mgbp_classic.io import read_image, write_image
+from mgbp_classic.net import MGBPNet, NetConfig
+from mgbp_classic_cli.main import cli
+
+
+def run(*args):
+    return CliRunner().invoke(cli, [str(a) for a in args])
+
+
+def test_info_on_the_shipped_model():
+    res = run("info")
+    assert res.exit_code == 0, res.output
+    net, meta = MGBPNet.load(default_model_path())
+    assert "263,859" in res.output
+    assert f"training steps   {meta['steps']}" in res.output
+    assert meta["steps"] >= 1 and "git_revision" in meta
+    assert meta["data"]["images"] == 291 and "test" not in " ".join(meta["data"]["roots"])
+
+
+def test_info_errors_are_one_line(tmp_path):
+    bad = tmp_path / "bad.npz"
+    bad.write_bytes(b"not a zip file")
+    for path, text in [(bad, "bad.npz"), (tmp_path / "none.npz", "not found")]:
+        res = run("info", path)
+        assert res.exit_code == 1
+        assert text in res.output and len(res.output.strip().splitlines()) == 1
+        assert "Traceback" not in res.output
+
+
+def test_upscale_with_the_shipped_model(tmp_path):
+    out = tmp_path / "gulls_x4.png"
+    res = run("upscale", "--method", "net", "--levels", "2", "--mu", "2", sample_image_path(), "-o", out)
+    assert res.exit_code == 0, res.output
+    img = read_image(out)
+    assert img.shape == (288, 384, 3)
+    # close to bicubic in the large (the network corrects the classic upscaler)
+    from mgbp_classic.resize import imresize
+    ref = imresize(read_image(sample_image_path()), 4)
+    assert np.abs(img - ref).mean() < 0.05
+
+
+def test_upscale_net_with_a_mismatched_model(tmp_path):
+    other = MGBPNet(NetConfig(features=4, growth=2, bottleneck=3, dense_layers=1))
+    path = tmp_path / "other.npz"
+    other.store.save(path, config={"network": NetConfig().to_dict(), "meta": {}})
+    res = run("upscale", "--method", "net", "--model", path, "--levels", "1", sample_image_path(),
+              "-o", tmp_path / "o.png")
+    assert res.exit_code != 0
+    assert "do not match" in res.output and "Traceback" not in res.output
+    assert not (tmp_path / "o.png").exists()
+
+
+def test_train_error_paths(tmp_path):
+    res = run("train", "--data", tmp_path / "missing", "--out", tmp_path / "m.npz")
+    assert res.exit_code == 2 and "does not exist" in res.output
+    folder = tmp_path / "imgs"
+    folder.mkdir()
+    write_image(folder / "a.png", np.random.default_rng(0).random((20, 20, 3)))
+    res = run("train", "--data", folder, "--out", tmp_path / "m.npz", "--resume")
+    assert res.exit_code == 2 and "no checkpoint to resume" in res.output
+    res = run("train", "--data", folder, "--out", tmp_path / "m.npz", "--patch", "12")
+    assert res.exit_code == 2 and "patch must be a positive multiple of 8" in res.output
+    res = run("train", "--data", folder, "--out", tmp_path / "m.npz", "--mu", "0")
+    assert res.exit_code == 2 and "mu must be >= 1" in res.output
+    res = run("train", "--data", folder, "--out", tmp_path / "m.npz", "--patch", "64")
+    assert res.exit_code != 0 and "at least 64" in res.output and "Traceback" not in res.output
