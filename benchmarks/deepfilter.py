@@ -1,24 +1,26 @@
 """Deep filter visualisation: exactness of Theorem 1 on Set5 at ×4 and the cost of a row of F.
 
-Three tables, measured in one run:
+Three tables, measured in one run (the figure command first, in a fresh process, so that the
+memory of the other two does not add to its own):
 
-1. Exactness (float32, µ = 2, ×4, reflection margin 16 as inference uses): for every Set5 image,
+1. The whole-figure command ``mgbp-classic visualize`` for 8 pixels of one Set14 image (its
+   protocol LR image, bicubic ×1/4) at ×4, timed as a separate process.
+2. Exactness (float32, µ = 2, ×4, reflection margin 16 as inference uses): for every Set5 image,
    ``‖F X + R − net(X)‖∞`` over the whole output, with ``F X`` (the bias-free frozen pass) and
    ``R`` (the frozen pass on a black image) computed separately from ``net(X)``; and at a few
    pixels from their rows (one backward pass each): ``|⟨row, X⟩ + R − net(X)|`` of the output luma.
-2. Cost on one Set14 image: one forward pass of the network, the frozen forward pass that records
-   the backward caches (once per image), one row (one backward pass), and the ratio
-   row / forward.
-3. The whole-figure command ``mgbp-classic visualize`` for 8 pixels of that image at ×4, timed
-   as a separate process.
+3. Cost on that Set14 image: one forward pass of the network, the forward pass that records the
+   gains, the frozen pass that records the backward caches (once per image; its output is R), one
+   row (one backward pass), and the ratio row / forward.
 
-Last line: ``max_abs_error=<x> row_cost_ratio=<y>`` (the largest error of table 1; row cost over
-forward cost from table 2).
+Last line: ``max_abs_error=<x> row_cost_ratio=<y>`` (the largest error of table 2; row cost over
+forward cost from table 3).
 
 Usage: python benchmarks/deepfilter.py [--model PATH] [--image baboon] [--quick] [--no-figure]
 (``--quick``: 40×40 LR crops, for trying the script out).
 """
 import argparse
+import os
 import resource
 import subprocess
 import sys
@@ -63,7 +65,7 @@ def lr_of(path, quick):
 
 
 def exactness(net, quick):
-    print(f"## 1. Theorem 1 on Set5, x{2 ** LEVELS}, mu = {MU}, float32, margin {DEFAULT_MARGIN}\n")
+    print(f"## 2. Theorem 1 on Set5, x{2 ** LEVELS}, mu = {MU}, float32, margin {DEFAULT_MARGIN}\n")
     print("| image | LR size | max abs(F X + R - net(X)), whole output | max abs at 3 pixels (rows) "
           "| max abs(R) | time |")
     print("|---|---|---|---|---|---|")
@@ -89,7 +91,7 @@ def cost(net, path, quick):
     m = DEFAULT_MARGIN
     padded = np.pad(lr, ((m, m), (m, m), (0, 0)), mode="symmetric")
     x = np.ascontiguousarray(padded.transpose(2, 0, 1)[None], dtype=np.float32)
-    print(f"## 2. Cost on {path.name} at x{2 ** LEVELS} (LR {lr.shape[1]}x{lr.shape[0]}, "
+    print(f"## 3. Cost on {path.name} at x{2 ** LEVELS} (LR {lr.shape[1]}x{lr.shape[0]}, "
           f"{padded.shape[1]}x{padded.shape[0]} with the margin), mu = {MU}\n")
     net.forward(x[:, :, :24, :24], levels=LEVELS, mu=MU)           # warm up (JIT caches)
     t = time.perf_counter()
@@ -132,7 +134,7 @@ def figure(model, path, quick):
         t = time.perf_counter()
         done = subprocess.run(cmd, capture_output=True, text=True)
         dt = time.perf_counter() - t
-    print(f"## 3. Whole-figure command, 8 pixels of {path.name} (LR {lr.shape[1]}x{lr.shape[0]}) at x{s}\n")
+    print(f"## 1. Whole-figure command, 8 pixels of {path.name} (LR {lr.shape[1]}x{lr.shape[0]}) at x{s}\n")
     print(f"`mgbp-classic visualize --levels {LEVELS} --mu {MU} --pixel X,Y (x8) {path.stem}_lr.png -o fig.png`: "
           f"{dt:.1f} s (exit status {done.returncode})")
     print(f"output: {done.stdout.strip() or done.stderr.strip()[-300:]}\n")
@@ -148,12 +150,13 @@ def main():
     args = parser.parse_args()
     model = args.model or default_model_path()
     net, meta = load_model(model)
-    print(f"model: {model} ({meta.get('steps', '?')} training steps)\n")
-    worst = float("nan") if args.no_exactness else exactness(net, args.quick)
+    print(f"model: {model} ({meta.get('steps', '?')} training steps); load average at start "
+          f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs\n")
     path = DATA / "Set14" / f"{args.image}.png"
-    ratio = cost(net, path, args.quick)
     if not args.no_figure:
         figure(model, path, args.quick)
+    worst = float("nan") if args.no_exactness else exactness(net, args.quick)
+    ratio = cost(net, path, args.quick)
     print(f"max_abs_error={worst:.3g} row_cost_ratio={ratio:.2f}")
 
 

@@ -705,12 +705,14 @@ def plot_filters(output, pixels, filters, *, scale, residual=None, bicubic=None,
     per = 2 if bicubic is not None else 1
     colors = [f"C{i % 10}" for i in range(k)]
 
-    left_w, cell = 4.6, 1.45
+    left_w = 4.6
     aspect = img.shape[0] / img.shape[1]
     n_left = 2 if residual is not None else 1
-    height = max(n_left * (left_w * aspect + 0.45), per * rows_px * (cell + 0.25)) + (0.45 if title else 0.1)
-    fig = Figure(figsize=(left_w + 0.9 + columns * cell, height), layout="constrained")
-    sub_l, sub_r = fig.subfigures(1, 2, width_ratios=[left_w + 0.9, columns * cell], wspace=0.02)
+    left_h = n_left * (left_w * aspect + 0.45)
+    cell = float(np.clip(left_h / (per * rows_px) - 0.35, 1.45, 2.4))          # panel side, inches
+    height = max(left_h, per * rows_px * (cell + 0.35)) + (0.45 if title else 0.1)
+    fig = Figure(figsize=(left_w + 0.9 + max(columns * cell, 3.2), height), layout="constrained")
+    sub_l, sub_r = fig.subfigures(1, 2, width_ratios=[left_w + 0.9, max(columns * cell, 3.2)], wspace=0.02)
     axes_l = np.atleast_1d(sub_l.subplots(n_left, 1))
     ax = axes_l[0]
     ax.imshow(img, cmap="gray" if img.ndim == 2 else None, vmin=0, vmax=1, interpolation="lanczos")
@@ -752,8 +754,7 @@ def plot_filters(output, pixels, filters, *, scale, residual=None, bicubic=None,
             for spine in a.spines.values():
                 spine.set_edgecolor(colors[i])
                 spine.set_linewidth(1.5 if j == 0 else 0.8)
-    sub_r.suptitle(f"effective filters over the input pixels (window ±{radius})"
-                   + (", bicubic below each" if bicubic is not None else ""), fontsize=9)
+    sub_r.suptitle(f"effective filters on the input grid (±{radius} pixels)", fontsize=9)
     if title:
         fig.suptitle(title, fontsize=11)
     return fig
