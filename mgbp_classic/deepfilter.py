@@ -647,8 +647,8 @@ def mass_radius(filt, pixel, *, scale, mass=0.99):
     return int(np.searchsorted(np.cumsum(per), mass * total))
 
 
-def plot_filters(output, pixels, filters, *, scale, residual=None, bicubic=None, radius=None,
-                 title=None, columns=4):
+def plot_filters(output, pixels, filters, *, scale, residual=None, bicubic=None, difference=False,
+                 radius=None, title=None, columns=4):
     """Figure 9 of the paper: the output with marked pixels, each pixel's effective filter, the residual.
 
     Parameters
@@ -666,6 +666,9 @@ def plot_filters(output, pixels, filters, *, scale, residual=None, bicubic=None,
     bicubic : ndarray, optional
         (K, H, W) bicubic filters at the same pixels, drawn under each effective filter on the
         same colour scale.
+    difference : bool
+        With ``bicubic``: also draw ``filter − bicubic`` under each pair, on its own scale (what the
+        network changes with respect to the classic upscaler; ``Σ|Δ|`` printed above it).
     radius : int, optional
         Half-width of the filter windows in LR pixels; default: the largest over the pixels of
         the window holding 99 % of the filter's absolute sum (between 3 and 24).
@@ -681,9 +684,9 @@ def plot_filters(output, pixels, filters, *, scale, residual=None, bicubic=None,
     Notes
     -----
     Filters are drawn on the LR pixel grid with a diverging map (red positive, blue negative,
-    white zero, grey outside the image), each on its own symmetric scale ``±v`` printed above it with the filter's sum
-    (its response to a constant image: 1 for any interpolator). A black ``+`` marks where the
-    output pixel's centre falls between the LR pixels.
+    white zero, grey outside the image), each on its own symmetric scale ``±v`` printed above it
+    with the filter's sum (its response to a constant image: 1 for any interpolator). A black ``+``
+    marks where the output pixel's centre falls between the LR pixels.
     """
     from matplotlib import colormaps
     from matplotlib.figure import Figure
@@ -702,11 +705,12 @@ def plot_filters(output, pixels, filters, *, scale, residual=None, bicubic=None,
         radius = int(min(max(radius, 3), 24))
     columns = max(1, min(int(columns), k))
     rows_px = -(-k // columns)
-    per = 2 if bicubic is not None else 1
+    difference = bool(difference) and bicubic is not None
+    per = 1 + (bicubic is not None) + difference
     colors = [f"C{i % 10}" for i in range(k)]
 
-    left_w = 4.6
     aspect = img.shape[0] / img.shape[1]
+    left_w = 4.6 / max(1.0, aspect) ** 0.5
     n_left = 2 if residual is not None else 1
     left_h = n_left * (left_w * aspect + 0.45)
     cell = float(np.clip(left_h / (per * rows_px) - 0.35, 1.45, 2.4))          # panel side, inches
@@ -742,15 +746,21 @@ def plot_filters(output, pixels, filters, *, scale, residual=None, bicubic=None,
             wins.append(filter_window(bicubic[i], pix[i], scale=scale, radius=radius))
             sums.append(np.sum(bicubic[i]))
         v = max(float(np.nanmax(np.abs(w))) for w, _ in wins) or 1.0
-        for j, ((win, (oy, ox)), total) in enumerate(zip(wins, sums)):
+        titles = [f"{i + 1}: ±{v:.2f}, Σ = {sums[0]:.2f}"] + [f"bicubic, Σ = {t:.2f}" for t in sums[1:]]
+        scales = [v] * len(wins)
+        if difference:
+            delta = filters[i] - np.asarray(bicubic[i], dtype=np.float64)
+            wins.append(filter_window(delta, pix[i], scale=scale, radius=radius))
+            scales.append(float(np.nanmax(np.abs(wins[-1][0]))) or 1.0)
+            titles.append(f"{i + 1} − bicubic: ±{scales[-1]:.3f}, Σ|Δ| = {np.abs(delta).sum():.3f}")
+        for j, ((win, (oy, ox)), vj, text) in enumerate(zip(wins, scales, titles)):
             a = grid[r0 + j, c0]
             a.set_axis_on()
-            a.imshow(win, cmap=diverging, vmin=-v, vmax=v, extent=ext, interpolation="nearest")
+            a.imshow(win, cmap=diverging, vmin=-vj, vmax=vj, extent=ext, interpolation="nearest")
             a.plot(ox, oy, "+", color="k", ms=6, mew=1)
             a.set_xticks([])
             a.set_yticks([])
-            a.set_title(f"{i + 1}: ±{v:.2f}, Σ = {total:.2f}" if j == 0 else f"bicubic, Σ = {total:.2f}",
-                        fontsize=7.5, color=colors[i] if j == 0 else "0.25")
+            a.set_title(text, fontsize=7.5, color=colors[i] if j == 0 else "0.25")
             for spine in a.spines.values():
                 spine.set_edgecolor(colors[i])
                 spine.set_linewidth(1.5 if j == 0 else 0.8)

@@ -30,7 +30,7 @@ from mgbp_classic.net import MGBPNet, NetConfig  # noqa: E402
 ROOT = Path(__file__).resolve().parents[2]
 FIGURES = ROOT / "docs" / "figures"
 DATA = ROOT.parent / "shared" / "data" / "test"
-DPI = 100
+DPI = 80
 DIVERGING = matplotlib.colormaps["RdBu_r"].with_extremes(bad="0.85")   # grey: outside the image
 
 # Full-size scenes: (LR crop rows, cols) and output pixels (y, x) at the scale, chosen by eye.
@@ -88,7 +88,7 @@ def fig_filters(outdir, df, pixels, label, name):
     rows = df.filters(pixels)                                             # (K, H, W, 3): output luma
     error = df.pixel_errors(pixels, rows).max()
     fig = plot_filters(df.output, pixels, rows.sum(axis=3), scale=df.scale, residual=df.residual,
-                       bicubic=df.bicubic(pixels), columns=3 if len(pixels) > 4 else 2,
+                       bicubic=df.bicubic(pixels), difference=True, columns=3 if len(pixels) > 4 else 2,
                        title=f"Effective filters and residual, ×{df.scale}, µ = {df.frozen.mu} ({label}); "
                              f"|F X + R − net(X)| ≤ {error:.0e} at the pixels")
     path = outdir / name
@@ -106,7 +106,7 @@ def fig_color(outdir, df, pixel, label):
             for o in range(3)]
     v = max(float(np.nanmax(np.abs(w))) for row in wins for w in row)
     ext = (-radius - 0.5, radius + 0.5, radius + 0.5, -radius - 0.5)
-    fig = Figure(figsize=(10.5, 6.2), layout="constrained")
+    fig = Figure(figsize=(10.5, 7.0), layout="constrained")
     sub_l, sub_r = fig.subfigures(1, 2, width_ratios=[3, 2])
     axes = sub_l.subplots(3, 3)
     names = ["R", "G", "B"]
@@ -116,17 +116,20 @@ def fig_color(outdir, df, pixel, label):
             im = a.imshow(wins[o][i], cmap=DIVERGING, vmin=-v, vmax=v, extent=ext, interpolation="nearest")
             a.set_xticks([])
             a.set_yticks([])
-            total = grid[o, :, :, i].sum()
-            a.set_title(f"out {names[o]} ← in {names[i]}, Σ = {total:.2f}", fontsize=8)
+            f = grid[o, :, :, i]
+            a.set_title(f"out {names[o]} ← in {names[i]}: Σ = {f.sum():.2f}, max {np.abs(f).max():.3f}", fontsize=7.5)
     sub_l.colorbar(im, ax=axes, shrink=0.6)
     sub_l.suptitle(f"colour filters F[c_out, c_in] of output pixel (y={pixel[0]}, x={pixel[1]})", fontsize=9)
-    axes2 = sub_r.subplots(2, 1)
-    (lw, off), (bw, _) = (filter_window(luma, pixel, scale=df.scale, radius=radius),
-                          filter_window(bic, pixel, scale=df.scale, radius=radius))
+    axes2 = sub_r.subplots(3, 1)
+    (lw, off), (bw, _), (dw, _) = (filter_window(luma, pixel, scale=df.scale, radius=radius),
+                                   filter_window(bic, pixel, scale=df.scale, radius=radius),
+                                   filter_window(luma - bic, pixel, scale=df.scale, radius=radius))
     vv = max(float(np.nanmax(np.abs(lw))), float(np.nanmax(np.abs(bw))))
-    for a, w, t in ((axes2[0], lw, f"luma view: output Y from a grey δ, Σ = {luma.sum():.2f}"),
-                    (axes2[1], bw, f"bicubic ×{df.scale} at the same pixel, Σ = {bic.sum():.2f}")):
-        a.imshow(w, cmap=DIVERGING, vmin=-vv, vmax=vv, extent=ext, interpolation="nearest")
+    vd = float(np.nanmax(np.abs(dw))) or 1.0
+    for a, w, vmax, t in ((axes2[0], lw, vv, f"luma view: output Y from a grey δ, Σ = {luma.sum():.2f}"),
+                          (axes2[1], bw, vv, f"bicubic ×{df.scale} at the same pixel, Σ = {bic.sum():.2f}"),
+                          (axes2[2], dw, vd, f"luma view − bicubic, ±{vd:.3f}")):
+        a.imshow(w, cmap=DIVERGING, vmin=-vmax, vmax=vmax, extent=ext, interpolation="nearest")
         a.plot(off[1], off[0], "+", color="k", ms=7)
         a.set_xticks([])
         a.set_yticks([])
@@ -138,7 +141,12 @@ def fig_color(outdir, df, pixel, label):
 
 
 def fig_mu(outdir, net, image, pixels, label, margin):
-    """Figure 7: the same model and image run with µ = 1, 2, 3."""
+    """Figure 7: the same model and image run with µ = 1, 2, 3.
+
+    The filters of a lightly trained model are close to bicubic, so the panels show what each µ
+    changes: ``filter − bicubic`` (shared scale per column); the bottom row has the central rows of
+    the filters and of those differences.
+    """
     mus = (1, 2, 3)
     runs = []
     for mu in mus:
@@ -148,59 +156,51 @@ def fig_mu(outdir, net, image, pixels, label, margin):
     bic = df.bicubic(pixels)
     radius = 6
     ext = (-radius - 0.5, radius + 0.5, radius + 0.5, -radius - 0.5)
-    fig = Figure(figsize=(12.5, 9.2), layout="constrained")
+    names = [chr(ord("A") + k) for k in range(len(pixels))]
+    fig = Figure(figsize=(3.0 * (2 + len(pixels)), 9.4), layout="constrained")
     axes = fig.subplots(len(mus) + 1, 2 + len(pixels))
-    vf = [max(float(np.nanmax(np.abs(filter_window(f[k], pixels[k], scale=s, radius=radius)[0])))
-              for _, _, f in runs) for k in range(len(pixels))]
+    vd = [max(float(np.nanmax(np.abs(filter_window(f[k] - bic[k], pixels[k], scale=s, radius=radius)[0])))
+              for _, _, f in runs) or 1.0 for k in range(len(pixels))]
     vr = max(float(np.abs(_luma(r)).max()) for _, r, _ in runs) or 1.0
-    colors = ["C0", "C1", "C2", "k"]
     for row, (mu, (out, r, f)) in enumerate(zip(mus, runs)):
         ax = axes[row, 0]
         ax.imshow(np.clip(out, 0, 1), interpolation="nearest")
         for k, (y, x) in enumerate(pixels):
             ax.plot(x, y, "o", ms=8, mfc="none", mec="w", mew=1.5)
-            ax.annotate(chr(ord("A") + k), (x, y), xytext=(5, -5), textcoords="offset points", color="w", fontsize=9)
+            ax.annotate(names[k], (x, y), xytext=(5, -5), textcoords="offset points", color="w", fontsize=9)
         ax.set_title(f"µ = {mu}: output ×{s}", fontsize=9)
         im_r = axes[row, 1].imshow(_luma(r), cmap=DIVERGING, vmin=-vr, vmax=vr, interpolation="nearest")
-        axes[row, 1].set_title(f"residual R (luma), max |R| = {np.abs(_luma(r)).max():.3f}", fontsize=9)
+        axes[row, 1].set_title(f"µ = {mu}: residual R (luma), max {np.abs(_luma(r)).max():.4f}", fontsize=9)
         for k in range(len(pixels)):
-            w, off = filter_window(f[k], pixels[k], scale=s, radius=radius)
+            w, off = filter_window(f[k] - bic[k], pixels[k], scale=s, radius=radius)
             a = axes[row, 2 + k]
-            a.imshow(w, cmap=DIVERGING, vmin=-vf[k], vmax=vf[k], extent=ext, interpolation="nearest")
+            a.imshow(w, cmap=DIVERGING, vmin=-vd[k], vmax=vd[k], extent=ext, interpolation="nearest")
             a.plot(off[1], off[0], "+", color="k", ms=6)
-            a.set_title(f"filter {chr(ord('A') + k)}: Σ|f| = {np.abs(f[k]).sum():.2f}", fontsize=9)
+            a.set_title(f"µ = {mu}: filter {names[k]} − bicubic (±{vd[k]:.3f})\n"
+                        f"Σ|f| = {np.abs(f[k]).sum():.3f} (bicubic {np.abs(bic[k]).sum():.3f})", fontsize=8)
     fig.colorbar(im_r, ax=axes[:len(mus), 1], shrink=0.5)
-    # bottom row: bicubic at the pixels, and a central profile of filter A for every µ
-    for k in range(len(pixels)):
-        w, off = filter_window(bic[k], pixels[k], scale=s, radius=radius)
-        a = axes[-1, 2 + k]
-        a.imshow(w, cmap=DIVERGING, vmin=-vf[k], vmax=vf[k], extent=ext, interpolation="nearest")
-        a.plot(off[1], off[0], "+", color="k", ms=6)
-        a.set_title(f"bicubic at {chr(ord('A') + k)}: Σ|f| = {np.abs(bic[k]).sum():.2f}", fontsize=9)
-    prof = axes[-1, 0]
     xs = np.arange(-radius, radius + 1)
-    for (mu, (_, _, f)), c in zip(zip(mus, runs), colors):
-        w, _ = filter_window(f[0], pixels[0], scale=s, radius=radius)
-        prof.plot(xs, w[radius], "o-", ms=3, color=c, label=f"µ = {mu}")
-    w, _ = filter_window(bic[0], pixels[0], scale=s, radius=radius)
-    prof.plot(xs, w[radius], "s--", ms=3, color=colors[-1], label="bicubic")
-    prof.axhline(0, color="0.6", lw=0.6)
-    prof.set_title("filter A, central row", fontsize=9)
-    prof.set_xlabel("LR pixels from the centre", fontsize=8)
-    prof.legend(fontsize=7)
-    prof.tick_params(labelsize=7)
-    prof2 = axes[-1, 1]
-    for (mu, (_, _, f)), c in zip(zip(mus, runs), colors):
-        w, _ = filter_window(f[-1], pixels[-1], scale=s, radius=radius)
-        prof2.plot(xs, w[radius], "o-", ms=3, color=c, label=f"µ = {mu}")
-    w, _ = filter_window(bic[-1], pixels[-1], scale=s, radius=radius)
-    prof2.plot(xs, w[radius], "s--", ms=3, color=colors[-1], label="bicubic")
-    prof2.axhline(0, color="0.6", lw=0.6)
-    prof2.set_title(f"filter {chr(ord('A') + len(pixels) - 1)}, central row", fontsize=9)
-    prof2.tick_params(labelsize=7)
-    for a in axes[:, 2:].ravel().tolist() + axes[:len(mus), :2].ravel().tolist():
+    colors = ["C0", "C1", "C2"]
+    for k in range(min(len(pixels), 2)):
+        full, diff = axes[-1, 2 * k], axes[-1, 2 * k + 1]
+        for (mu, (_, _, f)), c in zip(zip(mus, runs), colors):
+            w, _ = filter_window(f[k], pixels[k], scale=s, radius=radius)
+            full.plot(xs, w[radius], "o-", ms=3, color=c, label=f"µ = {mu}")
+            w, _ = filter_window(f[k] - bic[k], pixels[k], scale=s, radius=radius)
+            diff.plot(xs, w[radius], "o-", ms=3, color=c, label=f"µ = {mu}")
+        w, _ = filter_window(bic[k], pixels[k], scale=s, radius=radius)
+        full.plot(xs, w[radius], "s--", ms=3, color="k", label="bicubic")
+        for a, t in ((full, f"filter {names[k]}, central row"), (diff, f"filter {names[k]} − bicubic, central row")):
+            a.axhline(0, color="0.6", lw=0.6)
+            a.set_title(t, fontsize=9)
+            a.set_xlabel("LR pixels from the centre", fontsize=8)
+            a.tick_params(labelsize=7)
+            a.legend(fontsize=7)
+    for a in axes[:len(mus)].ravel():
         a.set_xticks([])
         a.set_yticks([])
+    for a in axes[-1, 2 * min(len(pixels), 2):]:
+        a.set_axis_off()
     fig.suptitle(f"The effect of µ (back-projection steps) on filters and residual, one model ({label})",
                  fontsize=10)
     path = outdir / "lesson7_mu.png"
