@@ -49,12 +49,14 @@ def _check_suffix(path, allowed, option):
               help="LR pixels of reflection padding, as inference uses [default: 16].")
 @click.option("--radius", type=click.IntRange(min=1), default=None,
               help="Half-width of the filter panels in input pixels [default: the 99% mass of the filters].")
+@click.option("--difference", is_flag=True,
+              help="Also draw each filter minus bicubic (what the network changes), on its own scale.")
 @click.option("--residual", "residual_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Also save the effective residual R: .npy (float array, H x W x 3) or .png (16-bit, 0.5 + R).")
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True,
               help="Figure file (.png, .pdf or .svg).")
 @click.argument("image", type=click.Path(exists=True, dir_okay=False, readable=True, path_type=Path))
-def command(levels, mu, pixels, model, margin, radius, residual_path, output, image):
+def command(levels, mu, pixels, model, margin, radius, difference, residual_path, output, image):
     """Draw the network's effective filters at output pixels of IMAGE, with its effective residual.
 
     Every ReLU's gain is recorded in one forward pass and frozen, which turns the network into an
@@ -109,7 +111,7 @@ def command(levels, mu, pixels, model, margin, radius, residual_path, output, im
     errors = df.pixel_errors(yx, filters)
     name = Path(model).name if model is not None else "pretrained model"
     fig = plot_filters(df.output, yx, filters.sum(axis=3), scale=s, residual=residual, bicubic=df.bicubic(yx),
-                       radius=radius, title=f"{image.name}: effective filters ×{s}, µ = {mu} ({name})")
+                       difference=difference, radius=radius, title=f"{image.name}: effective filters ×{s}, µ = {mu} ({name})")
     with library_errors():
         fig.savefig(output, dpi=110)
         if residual_path is not None:

@@ -282,7 +282,7 @@ def test_cli_visualize_writes_figure_and_residual(cli_files):
     from mgbp_classic.io import read_image
     df = DeepFilter(MGBPNet.load(d / "tiny.npz")[0], read_image(d / "img.png"), levels=2, mu=1, margin=2)
     np.testing.assert_allclose(np.load(d / "r.npy"), df.residual, rtol=0, atol=1e-6)
-    res = visualize("--levels", 1, "--pixel", "0,0", "--model", d / "tiny.npz", d / "img.png",
+    res = visualize("--levels", 1, "--pixel", "0,0", "--difference", "--model", d / "tiny.npz", d / "img.png",
                     "-o", d / "fig.svg", "--residual", d / "r.png")
     assert res.exit_code == 0, res.output
     assert read_image(d / "r.png").shape == (12, 16, 3)
