@@ -111,7 +111,8 @@ def command(levels, mu, pixels, model, margin, radius, difference, residual_path
     errors = df.pixel_errors(yx, filters)
     name = Path(model).name if model is not None else "pretrained model"
     fig = plot_filters(df.output, yx, filters.sum(axis=3), scale=s, residual=residual, bicubic=df.bicubic(yx),
-                       difference=difference, radius=radius, title=f"{image.name}: effective filters ×{s}, µ = {mu} ({name})")
+                       difference=difference, radius=radius,
+                       title=f"{image.name}: effective filters ×{s}, µ = {mu} ({name})")
     with library_errors():
         fig.savefig(output, dpi=110)
         if residual_path is not None:
