@@ -152,6 +152,7 @@ def main():
 
     import numba
     numba.set_num_threads(args.threads)
+    from mgbp_classic.inference import DEFAULT_TILE
     from mgbp_classic.net import MGBPNet, multiscale_loss
     try:
         import torch
@@ -247,11 +248,11 @@ def main():
 
     if not args.no_memory:
         size = 64 if args.quick else 512
-        res = subprocess.run([sys.executable, __file__, "--memory-child", "3", str(size), "96"],
+        res = subprocess.run([sys.executable, __file__, "--memory-child", "3", str(size), str(DEFAULT_TILE)],
                              capture_output=True, text=True, env={**os.environ, "NUMBA_NUM_THREADS": str(args.threads)})
         if res.returncode == 0:
             info = json.loads(res.stdout.strip().splitlines()[-1])
-            print(f"\ntiled inference {size}² → {info['shape'][0]}×{info['shape'][1]} (tile 96, margin 16): "
+            print(f"\ntiled inference {size}² → {info['shape'][0]}×{info['shape'][1]} (tile {DEFAULT_TILE}, margin 16): "
                   f"peak RSS {info['max_rss_mib']:.0f} MiB, {info['seconds']:.0f} s")
         else:
             print("memory run failed:", res.stderr.strip().splitlines()[-1:])

@@ -20,7 +20,7 @@ __all__ = ["DEFAULT_MODEL", "default_model_path", "load_model", "upscale_rgb", "
 
 DEFAULT_MODEL = "mgbp_x2x4x8.npz"
 DEFAULT_MARGIN = 16          # LR pixels of context around each tile (and reflected at borders)
-DEFAULT_TILE = 96            # LR tile side
+DEFAULT_TILE = 48            # LR tile side (peak memory grows with (tile + 2·margin)² · 4^levels)
 
 
 def default_model_path():
@@ -72,7 +72,7 @@ def upscale_rgb(net, image, *, levels, mu, tile=None, margin=DEFAULT_MARGIN, pro
     Returns
     -------
     list of ndarray
-        Every level's output, (H·2^k, W·2^k, 3) float64 clipped to [0, 1], k = 1 … levels.
+        Every level's output, (H·2^k, W·2^k, 3) float32 clipped to [0, 1], k = 1 … levels.
     """
     _check_levels_mu(levels, mu)
     if image.ndim != 3 or image.shape[2] != 3:
@@ -87,7 +87,7 @@ def upscale_rgb(net, image, *, levels, mu, tile=None, margin=DEFAULT_MARGIN, pro
     th = tw = tile if tile else max(H, W)
     if tile is not None and tile < 1:
         raise ValueError(f"tile must be >= 1, got {tile}")
-    outs = [np.empty((H << k, W << k, 3), np.float64) for k in range(1, levels + 1)]
+    outs = [np.empty((H << k, W << k, 3), np.float32) for k in range(1, levels + 1)]
     starts = [(y, x) for y in range(0, H, th) for x in range(0, W, tw)]
     for n, (y, x) in enumerate(starts, 1):
         h, w = min(th, H - y), min(tw, W - x)
