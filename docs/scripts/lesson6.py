@@ -58,9 +58,9 @@ def trace(levels, mu):
     return ops.events
 
 
-def _save(fig, outdir, name, small):
+def _save(fig, outdir, name, small, dpi=90):
     path = Path(outdir) / name
-    fig.savefig(path, dpi=60 if small else 90, bbox_inches="tight")
+    fig.savefig(path, dpi=60 if small else dpi, bbox_inches="tight")
     plt.close(fig)
     return path
 
@@ -146,7 +146,7 @@ def fig_results(outdir, small):
     for ax in axes:
         ax.axis("off")
     fig.tight_layout()
-    return _save(fig, outdir, "lesson6_results.png", small)
+    return _save(fig, outdir, "lesson6_results.png", small, dpi=64)
 
 
 def make_figures(outdir, *, small=False):
