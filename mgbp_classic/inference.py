@@ -72,7 +72,8 @@ def upscale_rgb(net, image, *, levels, mu, tile=None, margin=DEFAULT_MARGIN, pro
     Returns
     -------
     list of ndarray
-        Every level's output, (H·2^k, W·2^k, 3) float32 clipped to [0, 1], k = 1 … levels.
+        Every level's output, (H·2^k, W·2^k, 3) in the network's dtype (float32 for a trained
+        model) clipped to [0, 1], k = 1 … levels.
     """
     _check_levels_mu(levels, mu)
     if image.ndim != 3 or image.shape[2] != 3:
@@ -87,7 +88,7 @@ def upscale_rgb(net, image, *, levels, mu, tile=None, margin=DEFAULT_MARGIN, pro
     th = tw = tile if tile else max(H, W)
     if tile is not None and tile < 1:
         raise ValueError(f"tile must be >= 1, got {tile}")
-    outs = [np.empty((H << k, W << k, 3), np.float32) for k in range(1, levels + 1)]
+    outs = [np.empty((H << k, W << k, 3), net.dtype) for k in range(1, levels + 1)]
     starts = [(y, x) for y in range(0, H, th) for x in range(0, W, tw)]
     for n, (y, x) in enumerate(starts, 1):
         h, w = min(th, H - y), min(tw, W - x)
