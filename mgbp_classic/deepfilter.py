@@ -667,8 +667,8 @@ def plot_filters(output, pixels, filters, *, scale, residual=None, bicubic=None,
         (K, H, W) bicubic filters at the same pixels, drawn under each effective filter on the
         same colour scale.
     difference : bool
-        With ``bicubic``: also draw ``filter − bicubic`` under each pair, on its own scale (what the
-        network changes with respect to the classic upscaler; ``Σ|Δ|`` printed above it).
+        With ``bicubic``: also draw ``Δ = filter − bicubic`` under each pair, on its own scale (what
+        the network changes with respect to the classic upscaler; ``Σ|Δ|`` printed above it).
     radius : int, optional
         Half-width of the filter windows in LR pixels; default: the largest over the pixels of
         the window holding 99 % of the filter's absolute sum (between 3 and 24).
@@ -714,7 +714,7 @@ def plot_filters(output, pixels, filters, *, scale, residual=None, bicubic=None,
     n_left = 2 if residual is not None else 1
     left_h = n_left * (left_w * aspect + 0.45)
     cell = float(np.clip(left_h / (per * rows_px) - 0.35, 1.45, 2.4))          # panel side, inches
-    height = max(left_h, per * rows_px * (cell + 0.35)) + (0.45 if title else 0.1)
+    height = max(left_h, per * rows_px * (cell + 0.35)) + (0.25 + 0.22 * title.count("\n") if title else 0.1)
     fig = Figure(figsize=(left_w + 0.9 + max(columns * cell, 3.2), height), layout="constrained")
     sub_l, sub_r = fig.subfigures(1, 2, width_ratios=[left_w + 0.9, max(columns * cell, 3.2)], wspace=0.02)
     axes_l = np.atleast_1d(sub_l.subplots(n_left, 1))
@@ -752,7 +752,7 @@ def plot_filters(output, pixels, filters, *, scale, residual=None, bicubic=None,
             delta = filters[i] - np.asarray(bicubic[i], dtype=np.float64)
             wins.append(filter_window(delta, pix[i], scale=scale, radius=radius))
             scales.append(float(np.nanmax(np.abs(wins[-1][0]))) or 1.0)
-            titles.append(f"{i + 1} − bicubic: ±{scales[-1]:.3f}, Σ|Δ| = {np.abs(delta).sum():.3f}")
+            titles.append(f"Δ = {i + 1} − bicubic: ±{scales[-1]:.3f}\nΣ|Δ| = {np.abs(delta).sum():.3f}")
         for j, ((win, (oy, ox)), vj, text) in enumerate(zip(wins, scales, titles)):
             a = grid[r0 + j, c0]
             a.set_axis_on()
