@@ -43,15 +43,29 @@ def conv_out_size(n, k, stride, pad):
 
 _WORKSPACE = {}
 
+#: Scratch slot of every temporary. Temporaries that are never alive at the same time share a slot,
+#: so the scratch memory is that of the largest temporary, not the sum of all of them: every
+#: forward temporary and the first backward temporaries live in slot "a"; only the dense layer's
+#: bottleneck gradient ``dense.da2`` is alive while another temporary is (the tap gradients ``dense.g``
+#: before it, the recomputed ``dense.a1`` and ``dense.da1`` after it), so it has slot "b".
+_SLOTS = {"conv.taps": "a", "conv.cols": "a", "conv.dtaps": "a", "convt.taps": "a", "convt.dtaps": "a",
+          "dense.a1": "a", "dense.taps": "a", "dense.g": "a", "dense.da1": "a", "fb.af": "a",
+          "dense.da2": "b"}
+
 
 def _ws(tag, shape, dtype):
-    """A reusable scratch array for temporaries that never escape a call (grown, never shrunk)."""
+    """A reusable scratch array for temporaries that never escape a call (grown, never shrunk).
+
+    ``tag`` names the temporary; its slot (:data:`_SLOTS`) says which buffer it borrows, so a
+    caller must be done with one temporary of a slot before it asks for the next.
+    """
     size = 1
     for s in shape:
         size *= s
-    key = (tag, np.dtype(dtype).str)
+    key = (_SLOTS[tag], np.dtype(dtype).str)
     buf = _WORKSPACE.get(key)
     if buf is None or buf.size < size:
+        _WORKSPACE.pop(key, None)                 # release the smaller buffer before growing
         buf = np.empty(max(size, 1), dtype)
         _WORKSPACE[key] = buf
     return buf[:size].reshape(shape)
