@@ -43,8 +43,10 @@ import numbers
 import numpy as np
 
 from .inference import DEFAULT_MARGIN
+from . import nn
 from .net import Graph, MGBPNet, NetConfig, _check_levels_mu
 from .nn import gains
+from .windowed import GainGraph, window_row
 
 __all__ = ["LUMA_WEIGHTS", "FrozenNetwork", "DeepFilter", "bicubic_filter", "support_radius",
            "filter_window", "mass_radius", "plot_filters"]
@@ -184,17 +186,6 @@ def _group_disjoint(boxes):
     return groups
 
 
-class _RetainedGraph(Graph):
-    """A :class:`Graph` whose backward can run many times (one per row of F) on one recording."""
-
-    def backward_retained(self):
-        """The reverse sweep of :meth:`Graph.backward` without consuming the tape."""
-        for out, fn in reversed(self._tape):
-            if out.grad is not None:
-                dy, out.grad = out.grad, None
-                fn(dy)
-
-
 # ----------------------------------------------------------------------------------------------
 # Theorem 1 on one array
 # ----------------------------------------------------------------------------------------------
@@ -217,7 +208,7 @@ class FrozenNetwork:
     output : ndarray
         ``net(X)``, (sH, sW, C) in the network's dtype (the ordinary forward pass, recorded).
     tape : mgbp_classic.nn.gains.Tape
-        The recorded gains, one mask per ReLU call of the recursion.
+        The recorded gains, one boolean mask per ReLU call of the recursion.
     scale : int
         ``2**levels``.
 
@@ -245,10 +236,14 @@ class FrozenNetwork:
         self.net, self.levels, self.mu = net, int(levels), int(mu)
         self.scale = 1 << self.levels
         self._x = _to_tensor(image, net.dtype)
-        with gains.record() as tape:
-            out = net.forward(self._x, levels=self.levels, mu=self.mu)[-1]
+        with gains.record() as tape:                   # one pass: net(X), the gains, the row graph
+            graph = GainGraph()
+            xn = graph.input(self._x, requires_grad=True)
+            out = net.run(graph, xn, levels=self.levels, mu=self.mu)[-1]
         self.tape = tape
-        self.output = _to_image(out)
+        self.output = _to_image(out.data)
+        graph.release(keep=(xn,))
+        self._rows_graph = (graph, xn, out)
         self._residual = None
         self._graph = None
 
@@ -305,11 +300,7 @@ class FrozenNetwork:
 
     @property
     def residual(self):
-        """The effective residual ``R``: the frozen network on ``X = 0`` (computed once).
-
-        When rows have been computed already, R is the output of the pass that recorded their
-        backward caches (see :meth:`rows`) and costs nothing more.
-        """
+        """The effective residual ``R``: the frozen network on ``X = 0`` (computed once, one forward pass)."""
         if self._residual is None:
             self._residual = _to_image(self._frozen(np.zeros_like(self._x)))
         return self._residual
@@ -331,10 +322,10 @@ class FrozenNetwork:
         return _to_image(self._frozen(delta)) - self.residual
 
     def _ensure_graph(self):
-        """Record the frozen pass with its backward caches, on X = 0: its output is R."""
+        """Record the frozen pass with its backward caches, on X = 0 (its output is R), for ``method="full"``."""
         if self._graph is None:
             with gains.frozen(self.tape):
-                graph = _RetainedGraph()
+                graph = Graph()
                 xn = graph.input(np.zeros_like(self._x), requires_grad=True)
                 out = self.net.run(graph, xn, levels=self.levels, mu=self.mu)[-1]
             self._graph = (graph, xn, out)
@@ -342,7 +333,7 @@ class FrozenNetwork:
                 self._residual = _to_image(out.data)
         return self._graph
 
-    def rows(self, pixels, *, weights, batch=True, progress=None):
+    def rows(self, pixels, *, weights, method="window", batch=True, progress=None):
         """Rows of F: the filters that make output pixels, one backward pass of the frozen network each.
 
         Parameters
@@ -353,9 +344,14 @@ class FrozenNetwork:
             Output-channel weights, (C,) for every pixel or (K, C) per pixel: row k is the gradient
             of ``Σ_c weights[k, c] Y[y_k, x_k, c]`` with respect to X (a one-hot vector gives the
             filter of one output channel, :data:`LUMA_WEIGHTS` the output luma).
+        method : {"window", "full"}
+            ``"window"`` (default): each backward pass runs every layer only on the window where
+            its gradient can be non-zero (:mod:`mgbp_classic.windowed`), on the gains recorded with
+            the output. ``"full"``: the plain backward pass of the whole frozen network (recorded
+            once, on ``X = 0``; the reference the windowed pass is tested against).
         batch : bool
-            Run pixels whose exact supports (:func:`support_radius`) do not overlap in one
-            backward pass and split its result; ``False`` runs one pass per pixel.
+            ``method="full"`` only: run pixels whose exact supports (:func:`support_radius`) do
+            not overlap in one backward pass and split its result; ``False`` runs one pass per pixel.
         progress : callable, optional
             Called as ``progress(done, total)`` after each backward pass.
 
@@ -367,16 +363,29 @@ class FrozenNetwork:
 
         Notes
         -----
-        The first call records the frozen forward pass with its backward caches (one forward
-        pass, shared by every later row); each row then costs one backward pass. That pass runs
-        on ``X = 0``: the input gradient of an affine map does not depend on the point, and
-        the pass's output is R, which :attr:`residual` then returns without another pass. Pixels
-        further apart than the network's receptive field share a backward pass: the gradient of
-        the sum of their outputs is the sum of their rows, which live on disjoint boxes.
+        The input gradient of an affine map does not depend on the point, so both methods give
+        the same rows (to rounding). The windowed pass costs a fraction of a forward pass — the
+        gradient starts at one output pixel and spreads by a kernel's reach per layer, so most
+        layers see a small part of the image — and computes no parameter gradients. The full
+        pass costs more than a forward pass; pixels further apart than the network's receptive
+        field share one (the gradient of the sum of their outputs is the sum of their rows, which
+        live on disjoint boxes).
         """
+        if method not in ("window", "full"):
+            raise ValueError(f"method must be 'window' or 'full', got {method!r}")
         h, w, c = self.input_shape
         pix = _check_pixels(pixels, self.output_shape[:2])
         wts = _check_weights(weights, len(pix), c)
+        result = np.zeros((len(pix), h, w, c), self.net.dtype)
+        if method == "window":
+            graph, xn, out = self._rows_graph
+            for k in range(len(pix)):
+                y, x = int(pix[k, 0]), int(pix[k, 1])
+                seed = np.asarray(wts[k], self.net.dtype).reshape(1, c, 1, 1)
+                result[k] = _to_image(window_row(graph, xn, out, (y, y + 1, x, x + 1), seed))
+                if progress is not None:
+                    progress(k + 1, len(pix))
+            return result
         graph, xn, out = self._ensure_graph()
         s = self.scale
         if batch and len(pix) > 1:
@@ -387,14 +396,13 @@ class FrozenNetwork:
             groups = _group_disjoint(boxes)
         else:
             boxes, groups = None, [[k] for k in range(len(pix))]
-        result = np.zeros((len(pix), h, w, c), self.net.dtype)
         for n, group in enumerate(groups, 1):
             seed = np.zeros_like(out.data)                                      # (1, C, sH, sW)
             for k in group:
                 seed[0, :, pix[k, 0], pix[k, 1]] += wts[k]
             out.accumulate(seed)
-            with gains.frozen(self.tape):
-                graph.backward_retained()
+            with gains.frozen(self.tape), nn.input_grads_only():
+                graph.backward(retain=True)
             grad, xn.grad = xn.grad, None                                       # (1, C, H, W)
             if len(group) == 1:
                 result[group[0]] = _to_image(grad)

@@ -67,7 +67,14 @@ class Graph:
 
     def __init__(self, *, record=True):
         self.record = record
-        self._tape = []          # (output node, backward closure), in creation order
+        self._tape = []          # (output node, backward closure, op), in creation order
+
+    @property
+    def ops(self):
+        """The recorded operations in creation order, as ``(output node, op)`` with ``op`` one of
+        ``("apply", module, cache, x)``, ``("concat", a, b)``, ``("add", a, b)`` (for passes that walk
+        the recording themselves, e.g. the windowed rows of :mod:`mgbp_classic.deepfilter`)."""
+        return [(out, op) for out, _, op in self._tape]
 
     def input(self, array, *, requires_grad=False):
         return Node(array, requires_grad and self.record)
@@ -79,7 +86,7 @@ class Graph:
         if self.record:
             def backward(dy, module=module, cache=cache, x=x):
                 x.accumulate(module.backward(dy, cache, need_dx=x.requires_grad))
-            self._tape.append((out, backward))
+            self._tape.append((out, backward, ("apply", module, cache, x)))
         return out
 
     def concat(self, a, b):
@@ -93,7 +100,7 @@ class Graph:
                 da, db = nn.concat_backward(dy, sizes)
                 a.accumulate(np.ascontiguousarray(da))
                 b.accumulate(np.ascontiguousarray(db))
-            self._tape.append((out, backward))
+            self._tape.append((out, backward, ("concat", a, b)))
         return out
 
     def add(self, a, b):
@@ -103,14 +110,29 @@ class Graph:
             def backward(dy, a=a, b=b):
                 a.accumulate(dy.copy() if b.requires_grad else dy)
                 b.accumulate(dy)
-            self._tape.append((out, backward))
+            self._tape.append((out, backward, ("add", a, b)))
         return out
 
-    def backward(self):
+    def backward(self, *, retain=False):
         """Run every recorded backward in reverse creation order (each node's gradient is complete
-        by then, because all its consumers were created after it); frees the tape as it goes."""
+        by then, because all its consumers were created after it).
+
+        Parameters
+        ----------
+        retain : bool
+            ``False`` frees the tape (and its caches) as it goes; ``True`` keeps it, so that more
+            backward passes can run on the same recording (e.g. one per row of a Jacobian).
+            Either way every intermediate gradient is consumed; the gradients of the graph's
+            inputs and of the parameters remain.
+        """
+        if retain:
+            for out, fn, _ in reversed(self._tape):
+                if out.grad is not None:
+                    dy, out.grad = out.grad, None
+                    fn(dy)
+            return
         while self._tape:
-            out, fn = self._tape.pop()
+            out, fn, _ = self._tape.pop()
             if out.grad is not None:
                 fn(out.grad)
                 out.grad = None

@@ -96,12 +96,36 @@ def test_rows_far_apart_share_one_backward_pass(tiny):
     fz = FrozenNetwork(tiny, x, levels=1, mu=1)
     pixels = [(3, 1), (10, 2 * (before + after) + 60), (11, 5), (0, 2 * x.shape[1] - 1)]
     passes = []
-    batched = fz.rows(pixels, weights=LUMA_WEIGHTS, progress=lambda done, total: passes.append(total))
-    single = fz.rows(pixels, weights=LUMA_WEIGHTS, batch=False)
+    batched = fz.rows(pixels, weights=LUMA_WEIGHTS, method="full",
+                      progress=lambda done, total: passes.append(total))
+    single = fz.rows(pixels, weights=LUMA_WEIGHTS, method="full", batch=False)
     assert passes[-1] == 2 and len(passes) == 2                       # {0, 1} and {2, 3}: two passes for four rows
     np.testing.assert_allclose(batched, single, rtol=0, atol=1e-15)
     for k, (y, xx) in enumerate(pixels):
         assert (batched[k] * x).sum() + fz.residual[y, xx] @ LUMA_WEIGHTS == pytest.approx(fz.output[y, xx] @ LUMA_WEIGHTS, abs=1e-12)
+
+
+@pytest.mark.parametrize("levels, mu, size", [(1, 1, (70, 61)), (1, 2, (75, 80)), (2, 1, (101, 96)),
+                                               (2, 2, (70, 73)), (3, 1, (60, 59))])
+def test_windowed_rows_equal_the_full_backward_pass(tiny, levels, mu, size):
+    # images wider than a row's support, pixels at corners, edges and inside: the windowed pass
+    # (every layer on the window where its gradient can be non-zero) must give the plain
+    # backward pass of the whole frozen network, and leave the parameter gradients alone
+    x = rand_image(size + (3,), levels + 10 * mu)
+    fz = FrozenNetwork(tiny, x, levels=levels, mu=mu)
+    h, w = fz.output_shape[:2]
+    pixels = [(0, 0), (h - 1, w - 1), (h // 2, w // 2), (1, w - 2), (h - 2, 3), (h // 3, w // 5)]
+    weights = np.random.default_rng(levels).random((len(pixels), 3))
+    tiny.store.zero_grad()
+    window = fz.rows(pixels, weights=weights)
+    assert not tiny.store.grads.any()
+    full = fz.rows(pixels, weights=weights, method="full", batch=False)
+    reach = sum(support_radius(levels, mu, TINY.dense_layers)) + 1
+    if min(size) > reach:                                             # some rows are local
+        assert 0 < (np.abs(full).sum(axis=3) > 0).sum(axis=(1, 2)).min() < 0.8 * size[0] * size[1]
+    np.testing.assert_allclose(window, full, rtol=0, atol=1e-14 * np.abs(full).max())
+    with pytest.raises(ValueError, match="method must be 'window' or 'full', got 'fast'"):
+        fz.rows(pixels, weights=weights, method="fast")
 
 
 def test_support_radius_is_the_exact_reach_of_a_block():

@@ -32,8 +32,8 @@ Every ReLU goes through :mod:`.gains` (gain recording / frozen gains for deep-fi
 from . import gains
 from .layers import (bias_relu_backward, bias_relu_forward, bicubic_upsample_kernel, concat_backward,
                      concat_forward, conv2d_backward, conv2d_forward, conv_transpose2d_backward,
-                     conv_transpose2d_forward, mae_backward, mae_forward, upsample2x_backward,
-                     upsample2x_forward)
+                     conv_transpose2d_forward, input_grads_only, mae_backward, mae_forward,
+                     upsample2x_backward, upsample2x_forward)
 from .modules import BiasReLU, Conv2d, ConvTranspose2d, DenseLayer, FilterBlock, Upsample2x
 from .optim import Adam
 from .params import ParamStore, he_normal, read_model_file, zeros
@@ -44,5 +44,5 @@ __all__ = [
     "concat_forward", "concat_backward", "mae_forward", "mae_backward",
     "conv2d_forward", "conv2d_backward", "conv_transpose2d_forward", "conv_transpose2d_backward",
     "bias_relu_forward", "bias_relu_backward", "upsample2x_forward", "upsample2x_backward",
-    "bicubic_upsample_kernel",
+    "bicubic_upsample_kernel", "input_grads_only",
 ]

@@ -15,8 +15,8 @@ Usage::
 Outside both context managers a ReLU is ``max(z, 0)`` with backward mask ``z > 0``; checking the
 mode costs one attribute read per ReLU call.
 
-Each recorded gain has the shape of the array the ReLU saw: ``(N, C, H, W)`` for ``BiasReLU``, and
-``(1, C, N·H·W)`` (channel-major, the engine's internal layout) for the ReLUs inside ``DenseLayer``
+Each recorded gain is a boolean mask (1 byte per value) with the shape of the array the ReLU saw:
+``(N, C, H·W)`` for ``BiasReLU``, and ``(1, C, N·H·W)`` (channel-major, the engine's internal layout) for the ReLUs inside ``DenseLayer``
 and ``FilterBlock``; ``gain.reshape(C, N, H, W).transpose(1, 0, 2, 3)`` turns the latter into images.
 Call order inside a FilterBlock: dense0 (``relu(x + b1)``, ``relu(z + b2)``), dense1, dense2, then
 the block's ``relu(h + b)``.
@@ -29,7 +29,10 @@ __all__ = ["Tape", "record", "frozen", "mode"]
 
 
 class Tape(list):
-    """The gain masks recorded by :func:`record`, one float array per ReLU call, in call order."""
+    """The gain masks recorded by :func:`record`, one boolean array per ReLU call, in call order.
+
+    :func:`frozen` also accepts float gains of the same shapes (any values, e.g. all ones).
+    """
 
 
 class _State:
@@ -48,7 +51,7 @@ def mode():
 
 @contextmanager
 def record():
-    """Record every ReLU's gain mask ``(z >= 0)`` (same dtype as ``z``) into a :class:`Tape`.
+    """Record every ReLU's gain mask ``(z >= 0)`` (boolean) into a :class:`Tape`.
 
     Yields
     ------
@@ -105,9 +108,9 @@ def _next_frozen_gain(shape, dtype):
     if g.shape != tuple(shape):
         raise RuntimeError(f"gains.frozen: ReLU call {i} has shape {tuple(shape)}, the recorded gain {g.shape}")
     _STATE.cursor = i + 1
-    return g if g.dtype == dtype else g.astype(dtype)
+    return g if g.dtype in (dtype, np.bool_) else g.astype(dtype)
 
 
-def _record_gain(z):
-    """Append ``(z >= 0)`` to the recording tape."""
-    _STATE.tape.append((z >= 0).astype(z.dtype))
+def _record_gain(gain):
+    """Append a gain mask (computed by the caller's kernel) to the recording tape."""
+    _STATE.tape.append(gain)

@@ -45,6 +45,20 @@ def bias_relu_rows(x, b, out):
 
 
 @PJIT
+def bias_relu_record_rows(x, b, out, gain):
+    """``bias_relu_rows`` that also writes the gain ``gain[a, c, m] = (x[a, c, m] + b[c] >= 0)`` (bool)."""
+    na, c, m = x.shape
+    for ch in prange(c):
+        bc = b[ch]
+        for i in range(na):
+            for k in range(m):
+                z = x[i, ch, k] + bc
+                keep = z >= 0
+                gain[i, ch, k] = keep
+                out[i, ch, k] = z if keep else 0.0
+
+
+@PJIT
 def bias_gain_rows(x, b, g, out):
     """Frozen-gain ReLU: ``out[a, c, m] = g[a, c, m] (x[a, c, m] + b[c])``."""
     na, c, m = x.shape

@@ -9,6 +9,8 @@ every function also accepts float64 (used by the finite-difference checks).
 Shapes: ``N`` batch, ``C``/``Ci`` input channels, ``Co`` output channels, ``H, W`` input size,
 ``Ho, Wo`` output size, ``k`` kernel size.
 """
+from contextlib import contextmanager
+
 import numpy as np
 
 from . import gains as _gains
@@ -22,8 +24,28 @@ __all__ = [
     "concat_forward", "concat_backward",
     "upsample2x_forward", "upsample2x_backward",
     "mae_forward", "mae_backward",
-    "bicubic_upsample_kernel",
+    "bicubic_upsample_kernel", "input_grads_only",
 ]
+
+
+class _Grads:
+    params = True      # False inside input_grads_only()
+
+
+@contextmanager
+def input_grads_only():
+    """Backward passes in this block compute input gradients only and leave every parameter gradient untouched.
+
+    The weight-gradient products (a third of a convolution's backward work) and the
+    recomputations they need are skipped: what the rows of the deep-filter map ``F`` (input
+    gradients of the frozen network) cost.
+    """
+    saved = _Grads.params
+    _Grads.params = False
+    try:
+        yield
+    finally:
+        _Grads.params = saved
 
 
 def conv_out_size(n, k, stride, pad):
@@ -170,32 +192,36 @@ def conv_c_backward(dyc, xc, w, stride, dw, need_dx):
     dt = xc.dtype
     w = w.astype(dt, copy=False)
     dym = _mat(dyc)                                                           # (Co, P_out)
+    params = _Grads.params
     if k == 1:
-        dw += _abt(dym, _mat(xc)).reshape(co, ci, 1, 1).astype(dw.dtype, copy=False)  # y = W x
+        if params:
+            dw += _abt(dym, _mat(xc)).reshape(co, ci, 1, 1).astype(dw.dtype, copy=False)  # y = W x
         if not need_dx:
             return None
-        dx = np.empty_like(xc)
+        dx = np.empty(xc.shape, dt)
         np.matmul(w.reshape(co, ci).T, dym, out=_mat(dx))                     # y = W x
         return dx
     if stride == 1 and co <= ci:
         g = _ws("conv.dtaps", (9, co, n, h, wd), dt)                          # (9, Co, N, H, W)
         _run(_k.gather_taps, dyc.size, dyc, g, 1)                                             # G_t = shift_t(dy)
         gm = g.reshape(9 * co, -1)
-        dw += _dw_taps(_abt(gm, _mat(xc)), co, ci).astype(dw.dtype, copy=False)   # T = W_taps x
+        if params:
+            dw += _dw_taps(_abt(gm, _mat(xc)), co, ci).astype(dw.dtype, copy=False)   # T = W_taps x
         if not need_dx:
             return None
-        dx = np.empty_like(xc)
+        dx = np.empty(xc.shape, dt)
         np.matmul(_w_taps(w).T, gm, out=_mat(dx))                             # T = W_taps x
         return dx
     ho, wo = dyc.shape[2], dyc.shape[3]
     cols = _ws("conv.cols", (9, ci, n, ho, wo), dt)
-    _run(_k.gather_taps, xc.size, xc, cols, stride)                                          # cols = im2col(x)
     cm = cols.reshape(9 * ci, -1)
-    dw += _dw_im2col(_abt(dym, cm), co, ci).astype(dw.dtype, copy=False)   # y = W cols
+    if params:
+        _run(_k.gather_taps, xc.size, xc, cols, stride)                                      # cols = im2col(x)
+        dw += _dw_im2col(_abt(dym, cm), co, ci).astype(dw.dtype, copy=False)   # y = W cols
     if not need_dx:
         return None
     np.matmul(_w_im2col(w).T, dym, out=cm)                                    # dcols = W^T dy
-    dx = np.empty_like(xc)
+    dx = np.empty(xc.shape, dt)
     _run(_k.scatter_taps, cols.size, cols, dx, stride, False)                                  # cols = im2col(x)
     return dx
 
@@ -223,10 +249,11 @@ def conv_transpose_c_backward(dyc, xc, w, dw, need_dx):
     g = _ws("convt.dtaps", (9, co, n, h, wd), dt)
     _run(_k.gather_taps, dyc.size, dyc, g, 2)                                                 # G = gather_2(dy)
     gm = g.reshape(9 * co, -1)
-    dw += _dwt_taps(_abt(gm, _mat(xc)), ci, co).astype(dw.dtype, copy=False)   # T = W_t x
+    if _Grads.params:
+        dw += _dwt_taps(_abt(gm, _mat(xc)), ci, co).astype(dw.dtype, copy=False)   # T = W_t x
     if not need_dx:
         return None
-    dx = np.empty_like(xc)
+    dx = np.empty(xc.shape, dt)
     np.matmul(_wt_taps(w.astype(dt, copy=False)).T, gm, out=_mat(dx))       # T = W_t x
     return dx
 
@@ -289,14 +316,18 @@ def dense_c_backward(dhbuf, hbuf, c, b1, w1, b2, w3, cache, db1, dw1, db2, dw3):
     gt = _ws("dense.g", (9, gr, n, h, wd), dt)                                # (9, G, N, H, W)
     _run(_k.gather_taps, gt.size, dhbuf[c:c + gr], gt, 1)                    # G_t = shift_t(dh)
     gm = gt.reshape(9 * gr, p)
-    dw3 += _dw_taps(_abt(gm, _mat(a2)), gr, bn).astype(dw3.dtype, copy=False)   # T = W3 a2
+    params = _Grads.params
+    if params:
+        dw3 += _dw_taps(_abt(gm, _mat(a2)), gr, bn).astype(dw3.dtype, copy=False)   # T = W3 a2
     da2 = _ws("dense.da2", (1, bn, p), dt)                                    # (1, B, P)
     np.matmul(_w_taps(w3.astype(dt, copy=False)).T, gm, out=da2[0])          # T = W3 a2
-    relu_grad(da2, a2.reshape(1, bn, p), np.zeros(bn, dt), g2, db2, da2, False)   # a2 = relu(z + b2)
+    x2 = None if a2 is None else a2.reshape(1, bn, p)                        # (None: frozen gains only)
+    relu_grad(da2, x2, np.zeros(bn, dt), g2, db2, da2, False)                # a2 = relu(z + b2)
     x3 = hbuf[:c].reshape(1, c, p)
-    a1 = _ws("dense.a1", (1, c, p), dt)
-    _relu_recompute(x3, b1, g1, a1)                                           # a1 = relu(x + b1)
-    dw1 += _abt(da2[0], a1[0]).reshape(bn, c, 1, 1).astype(dw1.dtype, copy=False)  # z = W1 a1
+    if params:
+        a1 = _ws("dense.a1", (1, c, p), dt)
+        _relu_recompute(x3, b1, g1, a1)                                       # a1 = relu(x + b1)
+        dw1 += _abt(da2[0], a1[0]).reshape(bn, c, 1, 1).astype(dw1.dtype, copy=False)  # z = W1 a1
     da1 = _ws("dense.da1", (1, c, p), dt)
     np.matmul(w1.reshape(bn, c).astype(dt, copy=False).T, da2[0], out=da1[0])  # z = W1 a1
     relu_grad(da1, x3, b1, g1, db1, dhbuf[:c].reshape(1, c, p), True)       # a1 = relu(x + b1)
@@ -332,9 +363,10 @@ def filter_block_c_backward(dyc, hbuf, c, dense_params, b, w, cache, dense_grads
     p = n * h * wd
     co = w.shape[0]
     h3 = hbuf.reshape(1, ct, p)
-    af = _ws("fb.af", (1, ct, p), dt)
-    _relu_recompute(h3, b, gf, af)                                            # a = relu(h + b)
-    dw += _abt(_mat(dyc), af[0]).reshape(co, ct, 1, 1).astype(dw.dtype, copy=False)   # y = W a
+    if _Grads.params:
+        af = _ws("fb.af", (1, ct, p), dt)
+        _relu_recompute(h3, b, gf, af)                                        # a = relu(h + b)
+        dw += _abt(_mat(dyc), af[0]).reshape(co, ct, 1, 1).astype(dw.dtype, copy=False)   # y = W a
     dhbuf = np.empty((ct, n, h, wd), dt)                                      # (C_total, N, H, W)
     np.matmul(w.reshape(co, ct).astype(dt, copy=False).T, _mat(dyc), out=_mat(dhbuf))  # y = W a
     dh3 = dhbuf.reshape(1, ct, p)
@@ -391,7 +423,7 @@ def conv2d_backward(dy, cache, dw, dbias=None, *, need_dx=True):
     """
     xc, w, stride, has_bias = cache
     dyc = to_internal(dy)                                                     # (Co, N, Ho, Wo)
-    if has_bias:
+    if has_bias and _Grads.params:
         _run(_k.channel_sums_add, dyc.size, dyc.reshape(1, dyc.shape[0], -1), dbias)  # y += b[o]
     dxc = conv_c_backward(dyc, xc, w, stride, dw, need_dx)                   # y = w * x
     return None if dxc is None else to_public(dxc)
@@ -446,7 +478,9 @@ def relu_apply(x3, b, out3):
     Returns
     -------
     ndarray or None
-        The frozen gain (what :func:`relu_grad` needs), else None.
+        The recorded or frozen gain, which :func:`relu_grad` then multiplies by (so a graph
+        recorded while recording the gains already has the frozen network's backward: G = 1
+        where ``x + b == 0``); None in normal mode.
     """
     mode = _gains._STATE.mode
     b = b.astype(x3.dtype, copy=False)
@@ -454,9 +488,10 @@ def relu_apply(x3, b, out3):
         _run(_k.bias_relu_rows, x3.size, x3, b, out3)                                        # y = max(x + b, 0)
         return None
     if mode == "record":
-        _gains._record_gain(x3 + b[None, :, None])                            # G = [x + b >= 0]
-        _run(_k.bias_relu_rows, x3.size, x3, b, out3)
-        return None
+        g = np.empty(x3.shape, np.bool_)
+        _run(_k.bias_relu_record_rows, x3.size, x3, b, out3, g)               # y = max(x + b, 0), G = [x + b >= 0]
+        _gains._record_gain(g)
+        return g                                                              # its backward uses G
     g = _gains._next_frozen_gain(x3.shape, x3.dtype)
     _run(_k.bias_gain_rows, x3.size, x3, b, g, out3)                                         # y = G (x + b)
     return g
@@ -467,6 +502,8 @@ def relu_grad(dy3, x3, b, g, db, out3, accumulate):
 
     ``dz = dy [x + b > 0]`` (or ``dy G`` when frozen); ``db += sum dz``; ``out3 = dz`` (or ``+=``).
     """
+    if not _Grads.params:
+        db = np.zeros(db.shape, db.dtype)                                     # not a parameter gradient
     if g is None:
         _run(_k.relu_backward_rows, dy3.size, dy3, x3, b.astype(x3.dtype, copy=False), db, out3, accumulate)
     else:
@@ -574,12 +611,13 @@ def upsample2x_backward(dy, cache, dh, *, need_dx=True):
     """Backward of :func:`upsample2x_forward`; adds into ``dh``, returns ``dx``."""
     xp, h, xshape = cache
     dy = np.ascontiguousarray(dy)
-    dh64 = np.zeros(h.shape)
-    _run(_k.upsample2x_dh_kernel, dy.size * 4, dy, xp, dh64)                           # y = sum xp h  (weights)
-    dh += dh64.astype(dh.dtype)
+    if _Grads.params:
+        dh64 = np.zeros(h.shape)
+        _run(_k.upsample2x_dh_kernel, dy.size * 4, dy, xp, dh64)                       # y = sum xp h  (weights)
+        dh += dh64.astype(dh.dtype)
     if not need_dx:
         return None
-    dxp = np.empty_like(xp)
+    dxp = np.empty(xp.shape, xp.dtype)
     _run(_k.upsample2x_dxp_kernel, dy.size * 16, dy, h.astype(xp.dtype, copy=False), dxp)   # y = sum xp h  (input)
     rows = np.pad(np.arange(xshape[2]), 2, mode="symmetric")
     cols = np.pad(np.arange(xshape[3]), 2, mode="symmetric")
