@@ -99,8 +99,14 @@ def clear_workspace():
 
 
 def to_internal(x, out=None):
-    """``(N, C, H, W) -> (C, N, H, W)`` (into ``out`` if given, else a new C-contiguous array)."""
+    """``(N, C, H, W) -> (C, N, H, W)``: into ``out`` if given, else a C-contiguous array.
+
+    With one image (``N = 1``) both orders have the same memory, so a C-contiguous ``x`` comes
+    back as a view (no copy): callers never write into the result of a call without ``out``.
+    """
     n, c, h, w = x.shape
+    if out is None and n == 1 and x.flags.c_contiguous:
+        return x.reshape(c, 1, h, w)
     x = np.ascontiguousarray(x)
     if out is None:
         out = np.empty((c, n, h, w), x.dtype)
@@ -109,7 +115,7 @@ def to_internal(x, out=None):
 
 
 def to_public(xc):
-    """``(C, N, H, W) -> (N, C, H, W)`` (a new C-contiguous array)."""
+    """``(C, N, H, W) -> (N, C, H, W)`` (a view for one image, as in :func:`to_internal`)."""
     return to_internal(xc)
 
 

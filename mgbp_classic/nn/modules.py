@@ -147,7 +147,8 @@ class DenseLayer:
 
     def backward(self, dy, cache, *, need_dx=True):
         hbuf, cd = cache
-        dhbuf = L.to_internal(dy)                                             # out = [x, h]
+        n, _, h, w = dy.shape
+        dhbuf = L.to_internal(dy, out=np.empty((self.c + self.growth, n, h, w), dy.dtype))  # out = [x, h]
         L.dense_c_backward(dhbuf, hbuf, self.c, *self.params(), cd, *self.grads())
         return L.to_public(dhbuf[:self.c]) if need_dx else None
 
