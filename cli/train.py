@@ -22,6 +22,8 @@ from ._common import library_errors
 @click.option("--out", required=True, type=click.Path(dir_okay=False, path_type=Path),
               help="Model/checkpoint file (.npz), written atomically.")
 @click.option("--resume", is_flag=True, help="Continue the run stored in --out.")
+@click.option("--init", "init", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+              help="Start from this model's weights (a new run: step 0, fresh Adam state).")
 @click.option("--log", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="JSON-lines log [default: OUT with suffix .log.jsonl].")
 @click.option("--validate", "validation", type=click.Path(exists=True, file_okay=False, path_type=Path),
@@ -30,7 +32,7 @@ from ._common import library_errors
 @click.option("--checkpoint-minutes", default=5.0, show_default=True, type=float,
               help="Wall-clock interval between checkpoints.")
 @click.option("--threads", type=int, default=None, help="Numba/BLAS threads [default: all cores].")
-def command(data, levels, mu, patch, batch, steps, lr, lr_decay, seed, out, resume, log, validation,
+def command(data, levels, mu, patch, batch, steps, lr, lr_decay, seed, out, resume, init, log, validation,
             val_every, checkpoint_minutes, threads):
     """Train the MGBP network (loss (7), Adam, square-root decay); checkpoints to --out."""
     from mgbp_classic.data import find_images
@@ -39,9 +41,10 @@ def command(data, levels, mu, patch, batch, steps, lr, lr_decay, seed, out, resu
         import numba
         numba.set_num_threads(threads)
     config = TrainConfig(data=[str(d) for d in data], levels=levels, mu=mu, patch=patch, batch=batch,
-                         steps=steps, lr=lr, lr_decay=lr_decay, seed=seed)
+                         steps=steps, lr=lr, lr_decay=lr_decay, seed=seed,
+                         init=None if init is None else str(init))
     hints = {"levels": "--levels", "mu": "--mu", "patch": "--patch", "batch": "--batch",
-             "lr": "--lr", "cannot": "--resume"}
+             "lr": "--lr", "cannot": "--resume", "init": "--init"}
     with library_errors(hints):
         config.validate()
         if resume and not out.exists():

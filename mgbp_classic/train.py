@@ -49,6 +49,9 @@ class TrainConfig:
         Square-root decay scale τ: ``lr_t = lr / sqrt(1 + t / τ)``.
     seed : int
         Seeds the patch stream and the initialisation.
+    init : str, optional
+        Model file whose weights start the run instead of the random initialisation (a new run:
+        step 0, fresh Adam moments) — e.g. to continue a model with another patch size.
     """
 
     data: list = field(default_factory=list)
@@ -60,6 +63,7 @@ class TrainConfig:
     lr: float = 1e-3
     lr_decay: float = 500.0
     seed: int = 0
+    init: str = None
 
     def validate(self):
         if self.levels < 1:
@@ -181,6 +185,17 @@ def train(config, out, *, network=None, resume=False, log=None, validation=None,
     net = MGBPNet(netcfg)
     adam = nn.Adam(net.store, lr=config.lr)
     step = 0
+    init_record = None
+    if config.init is not None and not resume:
+        start, init_meta = MGBPNet.load(config.init)
+        mine = {k: v for k, v in netcfg.to_dict().items() if k != "seed"}
+        theirs = {k: v for k, v in start.config.to_dict().items() if k != "seed"}
+        if mine != theirs:
+            raise ValueError(f"init model {config.init} has the network {theirs}, not {mine}")
+        net.store.params[...] = start.store.params
+        init_record = {"path": str(config.init), "steps": init_meta.get("steps"),
+                       "git_revision": init_meta.get("git_revision"),
+                       "train_config": init_meta.get("train_config")}
     if resume:
         if not out.exists():
             raise FileNotFoundError(f"cannot resume: checkpoint not found: {out}")
@@ -195,6 +210,7 @@ def train(config, out, *, network=None, resume=False, log=None, validation=None,
         net.store.params[...] = net_loaded.store.params
         adam.load_state_dict(net_loaded.extra)
         step = int(meta["steps"])
+        init_record = meta.get("init")
         _truncate_log(log, step)
         echo(f"resuming {out} at step {step}")
     elif log.exists():
@@ -211,6 +227,8 @@ def train(config, out, *, network=None, resume=False, log=None, validation=None,
                   "git_revision": git_revision(), "started": meta_started,
                   "saved": time.strftime("%Y-%m-%dT%H:%M:%S"), "train_seconds": round(seconds_total, 1),
                   "parameters": net.num_parameters, "validation": last_val}
+        if init_record is not None:
+            record["init"] = init_record
         net.save(out, meta=record, extra=adam.state_dict())
 
     val_files = list(validation) if validation else []

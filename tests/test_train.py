@@ -79,3 +79,26 @@ def test_resume_refuses_another_config(tiny_data, tmp_path):
     other = TrainConfig(data=[str(tiny_data)], levels=2, mu=1, patch=16, batch=2, steps=4)
     with pytest.raises(ValueError, match="differs in \\['mu'\\]"):
         train(other, tmp_path / "m.npz", network=TINY, resume=True, progress=False, echo=lambda *a: None)
+
+
+def test_init_starts_a_new_run_from_a_model(tiny_data, tmp_path):
+    # a model trained with 16-pixel patches continues with 8-pixel patches: the new run starts
+    # from its weights (step 0, fresh Adam state) and records where they came from
+    first = TrainConfig(data=[str(tiny_data)], levels=2, mu=2, patch=16, batch=2, steps=2, seed=1)
+    train(first, tmp_path / "a.npz", network=TINY, progress=False, echo=lambda *a: None)
+    a, _ = MGBPNet.load(tmp_path / "a.npz")
+    start = TrainConfig(data=[str(tiny_data)], levels=2, mu=2, patch=8, batch=2, steps=0, seed=7,
+                        init=str(tmp_path / "a.npz"))
+    train(start, tmp_path / "b.npz", network=TINY, progress=False, echo=lambda *a: None)
+    b, meta = MGBPNet.load(tmp_path / "b.npz")
+    np.testing.assert_array_equal(a.store.params, b.store.params)
+    assert meta["steps"] == 0 and meta["init"]["steps"] == 2 and meta["init"]["train_config"]["patch"] == 16
+    more = TrainConfig(**{**start.__dict__, "steps": 3})
+    run = train(more, tmp_path / "c.npz", network=TINY, stop_after=1, progress=False, echo=lambda *a: None)
+    rest = train(more, tmp_path / "c.npz", network=TINY, resume=True, progress=False, echo=lambda *a: None)
+    full = train(more, tmp_path / "d.npz", network=TINY, progress=False, echo=lambda *a: None)
+    assert run["losses"] + rest["losses"] == full["losses"]           # exact resume of an init run
+    assert MGBPNet.load(tmp_path / "c.npz")[1]["init"]["steps"] == 2
+    wide = NetConfig(features=6, growth=2, bottleneck=3, dense_layers=1)
+    with pytest.raises(ValueError, match="init model .* has the network"):
+        train(more, tmp_path / "e.npz", network=wide, progress=False, echo=lambda *a: None)
