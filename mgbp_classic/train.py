@@ -218,13 +218,14 @@ def train(config, out, *, network=None, resume=False, log=None, validation=None,
     started = meta_started = time.strftime("%Y-%m-%dT%H:%M:%S")
     if resume:
         meta_started = meta.get("started", started)
+    revision = git_revision()              # the code this process runs (not the tree at save time)
     data_record = _data_record(sampler.files)
     data_record["roots"] = [str(d) for d in config.data]
     seconds_total = float(meta.get("train_seconds", 0.0)) if resume else 0.0
 
     def save():
         record = {"train_config": asdict(config), "steps": step, "data": data_record,
-                  "git_revision": git_revision(), "started": meta_started,
+                  "git_revision": revision, "started": meta_started,
                   "saved": time.strftime("%Y-%m-%dT%H:%M:%S"), "train_seconds": round(seconds_total, 1),
                   "parameters": net.num_parameters, "validation": last_val}
         if init_record is not None:
