@@ -85,9 +85,17 @@ def test_upscale_sample_levels3_mu2_is_8x_larger(sample):
     assert out.is_file() and str(out) in result.output
     image, info = read_image(out, return_info=True)
     assert image.shape == (576, 768, 3) and info["bit_depth"] == 8
+    # the default method's result: the learned network, close to bicubic in the large
+    assert up.DEFAULT_METHOD == "net"
+    assert np.abs(image - imresize(read_image(sample), 8)).mean() < 0.05
+
+
+def test_upscale_writes_the_library_result(sample):
     # the output is the library's result with the default method, rounded to 8 bit
-    expected = up.upscale(read_image(sample), levels=3, mu=2, method=up.DEFAULT_METHOD)
-    assert np.abs(image - expected).max() <= 0.5 / 255 + 1e-12
+    result = run("upscale", "--levels", 1, "--mu", 2, sample)
+    assert result.exit_code == 0, result.output
+    expected = up.upscale(read_image(sample), levels=1, mu=2, method=up.DEFAULT_METHOD)
+    assert np.abs(read_image(sample.with_name("gulls_x2.png")) - expected).max() <= 0.5 / 255 + 1e-12
 
 
 def test_upscale_output_file_and_directory(sample, tmp_path):
