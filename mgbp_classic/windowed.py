@@ -31,16 +31,21 @@ __all__ = ["GainGraph", "window_row"]
 # ----------------------------------------------------------------------------------------------
 # recording: keep the gains and shapes, drop the activations
 # ----------------------------------------------------------------------------------------------
+def _dummy(dtype, shape):
+    """A zero-stride stand-in with this shape and dtype (all that input-gradient passes read of an
+    array), taking no memory."""
+    return np.broadcast_to(np.zeros((), dtype), shape)
+
+
 class _ShapeOnly(np.ndarray):
-    """A zero-stride stand-in for a released value: its shape and dtype, no memory."""
+    """A released node value: its shape and dtype only."""
 
     def __new__(cls, a):
-        return np.broadcast_to(np.zeros((), a.dtype), a.shape).view(cls)
+        return _dummy(a.dtype, a.shape).view(cls)
 
 
 def _shape_only(a):
-    """A zero-stride stand-in with ``a``'s shape and dtype (what input-gradient passes read of it)."""
-    return np.broadcast_to(np.zeros((), a.dtype), a.shape)
+    return _dummy(a.dtype, a.shape)
 
 
 def _light(module, cache):
@@ -145,10 +150,6 @@ def _crop_internal(g, shape, box):
     y0, y1, x0, x1 = box
     c = shape[0]
     return np.ascontiguousarray(g.reshape(shape)[:, :, y0:y1, x0:x1]).reshape(1, c, -1)
-
-
-def _dummy(dtype, shape):
-    return np.broadcast_to(np.zeros((), dtype), shape)
 
 
 # ----------------------------------------------------------------------------------------------
