@@ -277,7 +277,9 @@ def window_row(graph, x, out, seed_box, seed):
             return
         box = _union(have.box, win.box)
         data = _place(have, box)
-        data = data + _place(win, box) if data is have.data else data.__iadd__(_place(win, box))
+        if data is have.data:                      # never add in place into an array another node may share
+            data = data.copy()
+        data += _place(win, box)
         grads[id(node)] = _Win(box, data)
 
     with nn.input_grads_only():
