@@ -18,6 +18,8 @@ from mgbp_classic.multigrid import multigrid  # noqa: E402
 ROOT = Path(__file__).resolve().parents[2]
 FIGURES = ROOT / "docs" / "figures"
 TRAINING_LOG = ROOT / "benchmarks" / "training" / "mgbp_x2x4x8.log.jsonl"
+ANNEAL_LOG = ROOT / "benchmarks" / "training" / "mgbp_x2x4x8.anneal.log.jsonl"
+ANNEAL_CHECKPOINT = ROOT / "benchmarks" / "training" / "mgbp_x2x4x8.anneal.ckpt.npz"
 TRAINING_CHECKPOINT = ROOT / "benchmarks" / "training" / "mgbp_x2x4x8.ckpt.npz"
 
 COLOURS = {"Analysis": "#1f77b4", "Synthesis": "#2ca02c", "Downscale": "#d62728",
@@ -105,9 +107,20 @@ def _recipe(checkpoint=TRAINING_CHECKPOINT):
     return 64, 16
 
 
+def _anneal_validation(log=ANNEAL_LOG, checkpoint=ANNEAL_CHECKPOINT):
+    """The anneal stage's validation entries and the main-run step it started from (or [], None)."""
+    if not (Path(log).exists() and Path(checkpoint).exists()):
+        return [], None
+    from mgbp_classic.nn import read_model_file
+    start = read_model_file(checkpoint)[1].get("meta", {}).get("init", {}).get("steps")
+    val = [e for e in map(json.loads, open(log)) if e["kind"] == "val"]
+    return (val, int(start)) if start is not None else ([], None)
+
+
 def fig_learning_curve(outdir, small, log=TRAINING_LOG):
     """Loss (7) per step (and a running mean); the validation PSNR on Set5 ×4 against the number of
-    training pixels, next to the calibration run, bicubic and classic MGBP."""
+    training pixels, next to the calibration run, bicubic and classic MGBP; the anneal stage (see
+    benchmarks/train_shipped_model.sh) continues the curve from the step it started at."""
     entries = [json.loads(line) for line in open(log)] if Path(log).exists() else []
     train = [e for e in entries if e["kind"] == "train"]
     val = [e for e in entries if e["kind"] == "val"]
@@ -131,6 +144,10 @@ def fig_learning_curve(outdir, small, log=TRAINING_LOG):
         for key in sorted(val[0]["psnr"]):
             ax[1].plot([e["step"] * px for e in val], [e["psnr"][key] for e in val], "o-", ms=3,
                        label=f"this run, Set5 {key} ({patch}² patches)")
+        anneal, start = _anneal_validation()
+        for key in sorted(anneal[0]["psnr"]) if anneal else []:
+            ax[1].plot([(start + e["step"]) * px for e in anneal], [e["psnr"][key] for e in anneal],
+                       "^-", ms=3, color="C1", label=f"anneal stage from step {start}, Set5 {key}")
     cal = np.array(CALIBRATION, float)
     ax[1].plot(cal[:, 0] * CALIBRATION_PIXELS_PER_STEP / 1e6, cal[:, 1], "s--", color="C3",
                label="calibration run, Set5 x4 (128² patches)")
