@@ -24,19 +24,39 @@ def command(model, as_json):
         return
     tc = meta.get("train_config", {})
     data = meta.get("data", {})
+    init = meta.get("init")
+    steps = meta.get("steps", "unknown")
+    hours = f"{meta['train_seconds'] / 3600:.2f} h" if "train_seconds" in meta else "unknown"
     lines = [
         ("file", str(path)),
         ("network", ", ".join(f"{k}={v}" for k, v in net.config.to_dict().items())),
         ("parameters", f"{net.num_parameters:,}"),
-        ("training steps", meta.get("steps", "unknown")),
-        ("recipe", ", ".join(f"{k}={tc[k]}" for k in ("levels", "mu", "patch", "batch", "lr", "lr_decay", "seed")
-                             if k in tc) or "unknown"),
+        ("training steps", steps),
+        ("recipe", _recipe(tc)),
         ("data", f"{', '.join(data.get('roots', [])) or 'unknown'} ({data.get('images', '?')} images)"),
-        ("training time", f"{meta.get('train_seconds', 0) / 3600:.2f} h" if "train_seconds" in meta else "unknown"),
+        ("training time", hours),
         ("git revision", meta.get("git_revision", "unknown")),
+    ]
+    if init:
+        # a run started from another model's weights (train --init): say what came before
+        before = init.get("steps")
+        if isinstance(steps, int) and isinstance(before, int):
+            lines[3] = ("training steps", f"{steps} after the {before} of the initial model ({steps + before} in all)")
+        lines += [
+            ("init from", f"{init.get('path', 'unknown')} ({before if before is not None else '?'} steps)"),
+            ("init recipe", _recipe(init.get("train_config") or {})),
+            ("init time", f"{init['train_seconds'] / 3600:.2f} h" if init.get("train_seconds") else "unknown"),
+            ("init revision", init.get("git_revision") or "unknown"),
+        ]
+    lines += [
         ("saved", meta.get("saved", "unknown")),
         ("validation PSNR", ", ".join(f"{k} {v:.2f} dB" for k, v in (meta.get("validation") or {}).items()) or "none"),
     ]
     width = max(len(k) for k, _ in lines)
     for k, v in lines:
         click.echo(f"{k:<{width}}  {v}")
+
+
+def _recipe(train_config):
+    keys = ("levels", "mu", "patch", "batch", "lr", "lr_decay", "seed")
+    return ", ".join(f"{k}={train_config[k]}" for k in keys if k in train_config) or "unknown"

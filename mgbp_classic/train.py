@@ -84,14 +84,21 @@ def learning_rate(config, step):
     return config.lr / math.sqrt(1.0 + step / config.lr_decay)
 
 
-def git_revision():
-    """The git revision of the source tree that runs (``"unknown"`` outside a checkout)."""
-    here = Path(__file__).resolve().parent
+#: What "the code that runs" means for :func:`git_revision` (git pathspecs from the top of the tree):
+#: uncommitted changes elsewhere — a checkpoint or log being written by another run — do not count.
+CODE_PATHS = (":/mgbp_classic", ":/cli", ":/setup.cfg", ":/pyproject.toml")
+
+
+def git_revision(where=None):
+    """The git revision of the source tree that runs (``"unknown"`` outside a checkout), with
+    ``-dirty`` if the package code (:data:`CODE_PATHS`) has uncommitted changes. ``where`` is a
+    directory inside the tree (default: this package's)."""
+    here = Path(where) if where is not None else Path(__file__).resolve().parent
     try:
         rev = subprocess.run(["git", "rev-parse", "HEAD"], cwd=here, capture_output=True, text=True,
                              timeout=10).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=here,
-                               capture_output=True, text=True, timeout=10).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", *CODE_PATHS],
+                               cwd=here, capture_output=True, text=True, timeout=10).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         return "unknown"
     return (rev + ("-dirty" if dirty else "")) if rev else "unknown"
@@ -194,6 +201,7 @@ def train(config, out, *, network=None, resume=False, log=None, validation=None,
             raise ValueError(f"init model {config.init} has the network {theirs}, not {mine}")
         net.store.params[...] = start.store.params
         init_record = {"path": str(config.init), "steps": init_meta.get("steps"),
+                       "train_seconds": init_meta.get("train_seconds"),
                        "git_revision": init_meta.get("git_revision"),
                        "train_config": init_meta.get("train_config")}
     if resume:

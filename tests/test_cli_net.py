@@ -24,6 +24,26 @@ def test_info_on_the_shipped_model():
     assert meta["data"]["images"] == 291 and "test" not in " ".join(meta["data"]["roots"])
 
 
+def test_info_says_what_an_init_model_started_from(tmp_path):
+    # a model trained with `train --init` (the shipped model's anneal stage): info gives both runs
+    small = MGBPNet(NetConfig(features=4, growth=2, bottleneck=3, dense_layers=1))
+    first = {"steps": 40, "train_seconds": 7200.0, "git_revision": "abc123",
+             "train_config": {"levels": 2, "mu": 2, "patch": 16, "batch": 4, "lr": 1e-3}}
+    small.save(tmp_path / "second.npz", meta={"steps": 5, "train_seconds": 360.0, "git_revision": "def456",
+                                               "init": {"path": "first.npz", **first}})
+    res = run("info", tmp_path / "second.npz")
+    assert res.exit_code == 0, res.output
+    lines = {line[:15].strip(): line[17:] for line in res.output.splitlines()}
+    assert lines["training steps"] == "5 after the 40 of the initial model (45 in all)"
+    assert lines["training time"] == "0.10 h" and lines["git revision"] == "def456"
+    assert lines["init from"] == "first.npz (40 steps)"
+    assert lines["init recipe"] == "levels=2, mu=2, patch=16, batch=4, lr=0.001"
+    assert lines["init time"] == "2.00 h" and lines["init revision"] == "abc123"
+    small.save(tmp_path / "plain.npz", meta={"steps": 5})
+    res = run("info", tmp_path / "plain.npz")
+    assert "init from" not in res.output and "training steps   5\n" in res.output
+
+
 def test_info_errors_are_one_line(tmp_path):
     bad = tmp_path / "bad.npz"
     bad.write_bytes(b"not a zip file")

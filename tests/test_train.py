@@ -1,5 +1,7 @@
 """Trainer: exact resume, checkpoint contents, log; the patch sampler's pyramids."""
 import json
+import shutil
+import subprocess
 
 import numpy as np
 import pytest
@@ -8,7 +10,7 @@ from mgbp_classic.data import PatchSampler
 from mgbp_classic.io import write_image
 from mgbp_classic.net import MGBPNet, NetConfig
 from mgbp_classic.resize import imresize
-from mgbp_classic.train import TrainConfig, learning_rate, read_log, train
+from mgbp_classic.train import TrainConfig, git_revision, learning_rate, read_log, train
 
 TINY = NetConfig(features=4, growth=2, bottleneck=3, dense_layers=1)
 
@@ -102,3 +104,33 @@ def test_init_starts_a_new_run_from_a_model(tiny_data, tmp_path):
     wide = NetConfig(features=6, growth=2, bottleneck=3, dense_layers=1)
     with pytest.raises(ValueError, match="init model .* has the network"):
         train(more, tmp_path / "e.npz", network=wide, progress=False, echo=lambda *a: None)
+
+
+@pytest.mark.skipif(shutil.which("git") is None, reason="needs git")
+def test_git_revision_is_dirty_only_for_uncommitted_code(tmp_path, monkeypatch):
+    # a checkpoint or log being written by another run must not mark a new run's code as modified
+    monkeypatch.setenv("GIT_CEILING_DIRECTORIES", str(tmp_path))
+    plain = tmp_path / "plain"
+    plain.mkdir()
+    assert git_revision(plain) == "unknown"                 # not a checkout
+    tmp_path = tmp_path / "repo"
+    tmp_path.mkdir()
+
+    def git(*args):
+        subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", *args], cwd=tmp_path,
+                       check=True, capture_output=True)
+    (tmp_path / "mgbp_classic").mkdir()
+    (tmp_path / "benchmarks").mkdir()
+    (tmp_path / "mgbp_classic" / "a.py").write_text("x = 1\n")
+    (tmp_path / "benchmarks" / "run.log").write_text("step 1\n")
+    git("init", "-q")
+    git("add", ".")
+    git("commit", "-qm", "first")
+    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=tmp_path, capture_output=True,
+                          text=True).stdout.strip()
+    pkg = tmp_path / "mgbp_classic"
+    assert git_revision(pkg) == head
+    (tmp_path / "benchmarks" / "run.log").write_text("step 2\n")
+    assert git_revision(pkg) == head
+    (pkg / "a.py").write_text("x = 2\n")
+    assert git_revision(pkg) == head + "-dirty"
