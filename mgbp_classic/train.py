@@ -104,6 +104,14 @@ def git_revision(where=None):
     return (rev + ("-dirty" if dirty else "")) if rev else "unknown"
 
 
+def steps_label(meta):
+    """How many training steps a model file's ``meta`` records: ``"389 steps"``, or
+    ``"733 + 155 steps"`` for a run started (``--init``) from a model trained 733 steps."""
+    steps = meta.get("steps", "?")
+    before = (meta.get("init") or {}).get("steps")
+    return f"{before} + {steps} steps" if before is not None else f"{steps} steps"
+
+
 def _data_record(files):
     digest = hashlib.sha256("\n".join(sorted(Path(f).name for f in files)).encode()).hexdigest()[:16]
     return {"images": len(files), "names_sha256_16": digest}

@@ -10,7 +10,7 @@ from mgbp_classic.data import PatchSampler
 from mgbp_classic.io import write_image
 from mgbp_classic.net import MGBPNet, NetConfig
 from mgbp_classic.resize import imresize
-from mgbp_classic.train import TrainConfig, git_revision, learning_rate, read_log, train
+from mgbp_classic.train import TrainConfig, git_revision, learning_rate, read_log, steps_label, train
 
 TINY = NetConfig(features=4, growth=2, bottleneck=3, dense_layers=1)
 
@@ -134,3 +134,9 @@ def test_git_revision_is_dirty_only_for_uncommitted_code(tmp_path, monkeypatch):
     assert git_revision(pkg) == head
     (pkg / "a.py").write_text("x = 2\n")
     assert git_revision(pkg) == head + "-dirty"
+
+
+def test_steps_label_counts_the_init_model():
+    assert steps_label({"steps": 389}) == "389 steps"
+    assert steps_label({"steps": 155, "init": {"steps": 733, "path": "main.npz"}}) == "733 + 155 steps"
+    assert steps_label({}) == "? steps"

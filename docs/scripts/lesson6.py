@@ -167,6 +167,7 @@ def fig_results(outdir, small):
     from mgbp_classic.inference import load_model, upscale_rgb
     from mgbp_classic.io import read_image
     from mgbp_classic.metrics import make_lr, protocol_scores
+    from mgbp_classic.train import steps_label
     from mgbp_classic.upscale import upscale
     data = ROOT.parent / "shared" / "data" / "test" / "Set14"
     path = data / "monarch.png" if (data / "monarch.png").exists() else Path(sample_image_path())
@@ -178,7 +179,7 @@ def fig_results(outdir, small):
     net, meta = load_model()
     results = {"bicubic": upscale(lr, levels=2, method="bicubic"),
                "classic MGBP (µ=2)": upscale(lr, levels=2, method="mgbp", mu=2),
-               f"network (µ=2, {meta.get('steps', '?')} steps)": upscale_rgb(net, lr, levels=2, mu=2)[-1]}
+               f"network (µ=2, {steps_label(meta)})": upscale_rgb(net, lr, levels=2, mu=2)[-1]}
     fig, axes = plt.subplots(1, len(results) + 1, figsize=(3.2 * (len(results) + 1), 3.6))
     axes[0].imshow(hr)
     axes[0].set_title("HR (ground truth)", fontsize=9)

@@ -220,9 +220,10 @@ def make_figures(outdir, *, small=False, model=None):
     net, label, x4, px4, x8, px8 = _scene(small)
     if net is None:
         from mgbp_classic.inference import default_model_path, load_model
+        from mgbp_classic.train import steps_label
         path = Path(model or default_model_path())
         net, meta = load_model(path)
-        label = f"{path.name}, {meta.get('steps', '?')} training steps"
+        label = f"{path.name}, {steps_label(meta)} of training"
     margin = 2 if small else 16
     df = DeepFilter(net, x4, levels=2, mu=2, margin=margin)
     paths = [fig_theorem(outdir, df, label)]
