@@ -55,7 +55,7 @@ def parse_method(text):
     options = {}
     for item in filter(None, rest.split(",")):
         key, _, value = item.partition("=")
-        if key not in ("mu", "iterations", "tile") or not value.isdigit() or (key == "tile") != (name == "net"):
+        if key not in ("mu", "iterations", "tile") or not value.isdigit() or (key == "tile" and name != "net"):
             raise SystemExit(f"error: method option must be mu=<int>, iterations=<int> or (net) tile=<int>, "
                              f"got {item!r} in {text!r}")
         options[key] = None if (key, int(value)) == ("tile", 0) else int(value)
