@@ -44,21 +44,17 @@ PY
 fi
 if [ "${1:-}" = anneal ]; then
     # resume the anneal run only if it started from the main checkpoint as it is now
-    FRESH=$(python - <<'PY'
+    FRESH=$(CKPT="$CKPT" ANNEAL="$ANNEAL" python - <<'PY'
 import os
 from mgbp_classic.net import MGBPNet
-main = MGBPNet.load("benchmarks/training/mgbp_x2x4x8.ckpt.npz")[1]["steps"]
-path = "benchmarks/training/mgbp_x2x4x8.anneal.ckpt.npz"
+main = MGBPNet.load(os.environ["CKPT"])[1]["steps"]
+path = os.environ["ANNEAL"]
 init = MGBPNet.load(path)[1].get("init", {}) if os.path.exists(path) else {}
 print("no" if init.get("steps") == main else "yes")
 PY
 )
-    START=(--init "$CKPT")
-    if [ "$FRESH" = yes ]; then
-        rm -f "$ANNEAL" benchmarks/training/mgbp_x2x4x8.anneal.log.jsonl
-    else
-        START+=(--resume)
-    fi
+    START=(--init "$CKPT")                 # a fresh run overwrites the old anneal checkpoint and log
+    [ "$FRESH" = no ] && START+=(--resume)
     exec mgbp-classic train --data ../shared/data/train --levels 3 --mu 2 --patch 64 --batch 16 \
         --steps "$ANNEAL_STEPS" --lr 2e-4 --lr-decay 50 --seed 1 --out "$ANNEAL" \
         --log benchmarks/training/mgbp_x2x4x8.anneal.log.jsonl \

@@ -112,8 +112,9 @@ def _anneal_validation(log=ANNEAL_LOG, checkpoint=ANNEAL_CHECKPOINT):
     if not (Path(log).exists() and Path(checkpoint).exists()):
         return [], None
     from mgbp_classic.nn import read_model_file
+    from mgbp_classic.train import read_log
     start = read_model_file(checkpoint)[1].get("meta", {}).get("init", {}).get("steps")
-    val = [e for e in map(json.loads, open(log)) if e["kind"] == "val"]
+    val = [e for e in read_log(log) if e["kind"] == "val"]
     return (val, int(start)) if start is not None else ([], None)
 
 
