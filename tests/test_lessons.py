@@ -1,28 +1,57 @@
-"""Every lesson's figure script runs (small) and writes the figures its lesson shows."""
-import importlib.util
+"""Every lesson's notebook runs top to bottom in a fresh interpreter (small size) and writes the
+figures its lesson shows; every figure a lesson shows exists; every page the course links exists."""
+import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 
-import matplotlib
 import pytest
 
-matplotlib.use("Agg")
+ROOT = Path(__file__).resolve().parents[1]
+DOCS = ROOT / "docs"
+NOTEBOOKS = sorted((DOCS / "notebooks").glob("lesson*.py"))
+LESSONS = sorted(DOCS.glob("lesson*_*.md"))
 
-DOCS = Path(__file__).resolve().parents[1] / "docs"
-SCRIPTS = sorted((DOCS / "scripts").glob("lesson*.py"))
+
+def _lesson(notebook):
+    return next(DOCS.glob(notebook.stem + "_*.md"))
 
 
-@pytest.mark.parametrize("script", SCRIPTS, ids=[s.stem for s in SCRIPTS])
-def test_lesson_figures_render(script, tmp_path):
-    spec = importlib.util.spec_from_file_location(script.stem, script)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    written = module.make_figures(tmp_path, small=True)
-    assert written, f"{script.name} wrote no figure"
+def test_every_lesson_has_a_notebook():
+    assert [n.stem for n in NOTEBOOKS] == [f"lesson{i}" for i in range(1, 8)]
+    assert len(LESSONS) == 7
+
+
+@pytest.mark.parametrize("notebook", NOTEBOOKS, ids=[n.stem for n in NOTEBOOKS])
+def test_notebook_runs_and_makes_the_lessons_figures(notebook, tmp_path):
+    env = dict(os.environ, MGBP_DOCS_SMALL="1", MGBP_DOCS_OUT=str(tmp_path), MPLBACKEND="Agg")
+    run = subprocess.run([sys.executable, str(notebook)], cwd=tmp_path, env=env, capture_output=True,
+                         text=True, timeout=600)
+    assert run.returncode == 0, f"{notebook.name} failed:\n{run.stdout[-2000:]}\n{run.stderr[-4000:]}"
+    written = sorted(tmp_path.glob("*.png"))
+    assert written, f"{notebook.name} wrote no figure"
+    text = _lesson(notebook).read_text()
+    shown = set(re.findall(r"figures/(lesson\d_[\w]+\.png)", text))
     for path in written:
-        assert Path(path).is_file() and Path(path).stat().st_size > 1000, path
-    # every figure the script makes is referenced by its lesson
-    lesson = next(DOCS.glob(script.stem + "_*.md"))
-    text = lesson.read_text()
-    for path in written:
-        assert re.search(re.escape("figures/" + Path(path).name), text), f"{lesson.name} does not show {Path(path).name}"
+        assert path.stat().st_size > 1000, path
+        assert path.name in shown, f"{_lesson(notebook).name} does not show {path.name}"
+    missing = shown - {p.name for p in written}
+    assert not missing, f"{notebook.name} does not make {sorted(missing)}, which its lesson shows"
+
+
+@pytest.mark.parametrize("page", sorted(DOCS.glob("*.md")), ids=lambda p: p.name)
+def test_links_and_figures_exist(page):
+    """Relative links and images of every page resolve inside the repository (no dangling
+    references to files that are not part of it)."""
+    text = page.read_text()
+    for target in re.findall(r"\]\(([^)#\s]+)(?:#[^)]*)?\)", text):
+        if "://" in target:
+            continue
+        assert (page.parent / target).exists(), f"{page.name} links {target}, which does not exist"
+    assert "DESIGN.md" not in text, f"{page.name} cites DESIGN.md, which is not in the repository"
+    assert "data/README.md" not in text, f"{page.name} cites the data README, which is not in the repository"
+
+
+def test_readme_links_the_syllabus():
+    assert "docs/index.md" in (ROOT / "README.md").read_text()

@@ -1,13 +1,16 @@
-"""Figures of lesson 1 (upsample and filter): zero insertion, interpolation filters, aliasing.
+"""Figures of lesson 1 (upsample and filter): zero insertion, interpolation filters, aliasing; and the
+numbers the lesson quotes (registered at the bottom, checked by ``tests/test_claims.py``).
 
-Run ``python docs/scripts/lesson1.py`` to rewrite the figures in ``docs/figures/``; the tests call
-``make_figures(tmp, small=True)``.
+The notebook ``docs/notebooks/lesson1.py`` runs this; ``make_figures(outdir, small=...)`` writes the
+figures.
 """
+import sys
 from pathlib import Path
 
 import matplotlib
 
-matplotlib.use("Agg")
+if "ipykernel" not in sys.modules:
+    matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
@@ -15,6 +18,12 @@ from mgbp_classic.resize import KERNELS, Downscale, Upscale, imresize  # noqa: E
 
 FIGURES = Path(__file__).resolve().parents[1] / "figures"
 NFFT = 4096
+#: The figure's 1-D test signal: three cosines at these frequencies (× π, coarse grid).
+SIGNAL_FREQS = (0.12, 0.30, 0.55)
+#: The zone plate's local frequency at the corners (× π).
+ZONE_TOP = 0.90
+#: The two gratings of the aliasing figure (× π, HR grid).
+LOW_GRATING, HIGH_GRATING = (0.12, 0.05), (0.52, 0.30)
 
 
 def dtft(taps, origin=0, n=NFFT):
@@ -41,9 +50,41 @@ def upsample_and_filter(x, s, kernel="cubic"):
     return full[start:start + s * len(x)]
 
 
+def response(s, w, kernel="cubic"):
+    """``|p̂(ω)| / s`` of the s× filter of ``kernel`` at the fine-grid frequencies ``w``."""
+    op = Upscale(s, kernel=kernel)
+    return np.abs(dtft_at(op.taps, op.origin[0], np.atleast_1d(w))) / s
+
+
+def dtft_at(taps, origin, omega):
+    """``Σ_t h[t] e^{-iω(t + origin)}`` at the given frequencies."""
+    t = np.arange(len(taps)) + origin
+    return np.exp(-1j * np.outer(np.atleast_1d(omega), t)) @ np.asarray(taps, float)
+
+
+def side_lobe(s=4, kernel="box"):
+    """Height and position (× π) of the largest stopband lobe of ``|p̂|/s`` beyond the first zero."""
+    w = np.linspace(2 * np.pi / s, np.pi, 8001)
+    r = response(s, w, kernel)
+    i = int(np.argmax(r))
+    return r[i], w[i] / np.pi
+
+
+def narrow_cubic_response(w):
+    """Response of the cubic kernel *not* widened for a 4× decimation (taps k(±0.5), k(±1.5))."""
+    taps = KERNELS["cubic"](np.array([-1.5, -0.5, 0.5, 1.5]))
+    return abs(dtft_at(taps, -1.5, w)[0])
+
+
+def widened_response(w, s=4):
+    """Response of MATLAB's widened anti-aliasing filter ``g`` of ``Downscale(s)``."""
+    op = Downscale(s)
+    return abs(dtft_at(op.taps, op.origin[0], w)[0])
+
+
 def _save(fig, outdir, name, small):
     path = Path(outdir) / name
-    fig.savefig(path, dpi=60 if small else 90)
+    fig.savefig(path, dpi=60 if small else 100, bbox_inches="tight")
     plt.close(fig)
     return path
 
@@ -53,7 +94,7 @@ def fig_zero_insertion(outdir, small):
     rng = np.random.default_rng(1)
     n, s = (24, 2) if small else (40, 2)
     # a smooth test signal: three cosines at 0.12π, 0.3π and 0.55π
-    freqs = np.array([0.12, 0.3, 0.55]) * np.pi
+    freqs = np.array(SIGNAL_FREQS) * np.pi
     phases = rng.uniform(0, 2 * np.pi, 3)
 
     def signal(t):
@@ -72,30 +113,30 @@ def fig_zero_insertion(outdir, small):
     tt = np.linspace(-0.5, n - 0.5, 2000)
     axes[0, 0].plot(tt, signal(tt), color="0.8", lw=1)
     axes[0, 0].stem(np.arange(n), x, basefmt=" ")
-    axes[0, 0].set_title("x[n] (coarse grid)")
+    axes[0, 0].set_title(r"$x[n]$ (coarse grid)")
     axes[1, 0].stem(np.arange(s * n), up, basefmt=" ", linefmt="C1-", markerfmt="C1o")
-    axes[1, 0].set_title(f"zero insertion (x ↑ {s})[m]: s − 1 zeros between samples")
+    axes[1, 0].set_title(rf"zero insertion $(x\uparrow {s})[m]$: $s-1$ zeros between samples")
     axes[2, 0].plot(tt, signal(tt), color="0.8", lw=1, label="underlying signal")
-    axes[2, 0].plot(tf, y, "C2.", label="(x ↑ 2) ∗ p")
-    axes[2, 0].plot(np.arange(n), x, "C0o", mfc="none", label="x[n]")
+    axes[2, 0].plot(tf, y, "C2.", label=r"$(x\uparrow 2) * p$")
+    axes[2, 0].plot(np.arange(n), x, "C0o", mfc="none", label=r"$x[n]$")
     axes[2, 0].legend(loc="lower right", fontsize=8)
-    axes[2, 0].set_title("filtered: bicubic p removes the spectral image")
+    axes[2, 0].set_title(r"filtered: bicubic $p$ removes the spectral image")
     axes[2, 0].set_xlabel("coarse-pixel coordinate")
 
     wx, hx = dtft(x * np.hanning(n))
     wu, hu = dtft(up * np.hanning(s * n + 1)[:-1])
     wy, hy = dtft(y * np.hanning(s * n + 1)[:-1])
     axes[0, 1].plot(wx / np.pi, np.abs(hx))
-    axes[0, 1].set_title("|X(ω)| (windowed)")
+    axes[0, 1].set_title(r"$|X(\omega)|$ (windowed)")
     axes[1, 1].plot(wu / np.pi, np.abs(hu), "C1")
-    axes[1, 1].plot(w / np.pi, np.abs(hp) / s * np.abs(hu).max(), "k--", lw=1, label="|P(ω)| (scaled)")
+    axes[1, 1].plot(w / np.pi, np.abs(hp) / s * np.abs(hu).max(), "k--", lw=1, label=r"$|\hat p(\omega)|$ (scaled)")
     axes[1, 1].axvspan(-1, -1 / s, color="C3", alpha=0.08)
     axes[1, 1].axvspan(1 / s, 1, color="C3", alpha=0.08, label="images of X")
     axes[1, 1].legend(loc="upper right", fontsize=8)
-    axes[1, 1].set_title("|X(2ω)|: the spectrum compressed, with an image around ±π")
+    axes[1, 1].set_title(r"$|X(2\omega)|$: the spectrum compressed, an image around $\pm\pi$")
     axes[2, 1].plot(wy / np.pi, np.abs(hy), "C2")
-    axes[2, 1].set_title("|Y(ω)| = |P(ω) X(2ω)|: images attenuated")
-    axes[2, 1].set_xlabel("ω / π (fine grid)")
+    axes[2, 1].set_title(r"$|Y(\omega)| = |\hat p(\omega)\,X(2\omega)|$: image attenuated")
+    axes[2, 1].set_xlabel(r"$\omega/\pi$ (fine grid)")
     for ax in axes[:, 1]:
         ax.set_xlim(-1, 1)
     return _save(fig, outdir, "lesson1_zero_insertion.png", small)
@@ -109,7 +150,7 @@ def fig_filters(outdir, small):
     for name in names:
         axes[0].plot(xs, KERNELS[name](xs), label=name)
     axes[0].axhline(0, color="0.6", lw=0.5)
-    axes[0].set_title("interpolation kernels k(x)")
+    axes[0].set_title(r"interpolation kernels $k(x)$")
     axes[0].set_xlabel("x (coarse pixels)")
     axes[0].legend(fontsize=8)
     for ax, s in zip(axes[1:], (2, 4)):
@@ -119,8 +160,10 @@ def fig_filters(outdir, small):
             ax.plot(w / np.pi, np.abs(h) / s, label=name)
         ax.plot([-1, -1 / s, -1 / s, 1 / s, 1 / s, 1], [0, 0, 1, 1, 0, 0], "k--", lw=1, label="ideal")
         ax.set_xlim(0, 1)
-        ax.set_title(f"|P(ω)| / {s} of the {s}× filter p (fine grid)")
-        ax.set_xlabel("ω / π")
+        ax.set_title(rf"$|\hat p(\omega)|/{s}$ of the {s}× filter $p$ (fine grid)")
+        ax.set_xlabel(r"$\omega/\pi$")
+        ax.set_ylim(0, 1.1)
+        ax.grid(alpha=0.3)
         ax.axvline(1 / s, color="0.6", lw=0.5)
         ax.legend(fontsize=8)
     return _save(fig, outdir, "lesson1_filters.png", small)
@@ -156,12 +199,12 @@ def wrap_frequency(w):
 def fig_aliasing(outdir, small):
     """Decimation by 4 without and with the anti-aliasing filter g: a zone plate and two gratings."""
     n, s = (96, 4) if small else (256, 4)
-    low, high = (0.12 * np.pi, 0.05 * np.pi), (0.52 * np.pi, 0.30 * np.pi)   # |high| ≈ 0.6π > π/4
+    low, high = tuple(np.pi * np.array(LOW_GRATING)), tuple(np.pi * np.array(HIGH_GRATING))   # |high| ≈ 0.6π > π/4
     cases = [("HR Y", lambda y: y),
              (f"Y ↓ {s} (no filter)", lambda y: y[s // 2::s, s // 2::s]),
              ("cubic, not widened", lambda y: imresize(y, 1 / s, antialiasing=False)),
              (f"(Y ∗ g) ↓ {s} = imresize(Y, 1/{s})", lambda y: Downscale(s)(y))]
-    zone, grate = zone_plate(n), gratings(n, [low, high])
+    zone, grate = zone_plate(n, ZONE_TOP), gratings(n, [low, high])
     assert np.allclose(Downscale(s)(zone), imresize(zone, 1 / s))
     fig, axes = plt.subplots(2, 4, figsize=(13, 6.6), constrained_layout=True)
     for col, (title, op) in enumerate(cases):
@@ -179,8 +222,8 @@ def fig_aliasing(outdir, small):
             ax.plot([-1 / s, 1 / s, 1 / s, -1 / s, -1 / s], [-1 / s, -1 / s, 1 / s, 1 / s, -1 / s], "c--", lw=1)
         ax.set_xticks([-1, 0, 1])
         ax.set_yticks([-1, 0, 1])
-        ax.set_xlabel("ω₂ / π")
-        ax.set_ylabel("ω₁ / π")
+        ax.set_xlabel(r"$\omega_2/\pi$")
+        ax.set_ylabel(r"$\omega_1/\pi$")
         ax.set_title("log |spectrum| of the two gratings", fontsize=9)
         if col in (0, 1):
             ax.legend(loc="lower left", fontsize=7, framealpha=0.6)
@@ -196,14 +239,15 @@ def fig_upscalers(outdir, small):
     x = x[44:68, 64:96] if not small else x[48:60, 72:88]
     zeros = np.zeros((s * x.shape[0], s * x.shape[1], 3))
     zeros[s // 2::s, s // 2::s] = x
-    panels = [(x, "input (nearest display)"), (np.clip(zeros * 1.0, 0, 1), f"x ↑ {s} (zeros)")]
+    panels = [(x, "input (nearest display)"),
+              (np.clip(zeros * s * s, 0, 1), rf"$x\uparrow {s}$ (zeros; brightened ×{s * s})")]
     for name in ("box", "linear", "cubic", "lanczos3"):
         y = Upscale(s, kernel=name)(x)
-        panels.append((np.clip(y, 0, 1), f"(x ↑ {s}) ∗ p, {name}"))
-    fig, axes = plt.subplots(1, len(panels), figsize=(15, 2.9), constrained_layout=True)
-    for ax, (img, title) in zip(axes, panels):
+        panels.append((np.clip(y, 0, 1), rf"$(x\uparrow {s}) * p$, {name}"))
+    fig, axes = plt.subplots(2, 3, figsize=(12, 6.4), constrained_layout=True)
+    for ax, (img, title) in zip(axes.ravel(), panels):
         ax.imshow(img, interpolation="nearest")
-        ax.set_title(title, fontsize=9)
+        ax.set_title(title, fontsize=11)
         ax.set_axis_off()
     return _save(fig, outdir, "lesson1_upscalers.png", small)
 
@@ -214,6 +258,155 @@ def make_figures(outdir, *, small=False):
     outdir.mkdir(parents=True, exist_ok=True)
     return [fig_zero_insertion(outdir, small), fig_filters(outdir, small), fig_aliasing(outdir, small),
             fig_upscalers(outdir, small)]
+
+
+# --------------------------------------------------------------------------------------------------
+# The numbers lesson 1 quotes (checked by tests/test_claims.py; see claims.py)
+from claims import claim, exempt  # noqa: E402
+
+L1 = "lesson1_upsampling.md"
+
+
+@claim("l1.signal", L1, "three cosines (¤π, ¤π, ¤π)")
+def _():
+    return SIGNAL_FREQS
+
+
+@claim("l1.blur_at_0.275", L1, "The ¤π component sits at ¤π after upsampling, where the\nbicubic "
+       "response `|p̂|/2` has already dropped to ¤")
+def _():
+    return SIGNAL_FREQS[2], SIGNAL_FREQS[2] / 2, response(2, SIGNAL_FREQS[2] / 2 * np.pi)[0]
+
+
+@claim("l1.taps", L1, "  = [¤, ¤, ¤, ¤, ¤, ¤, ¤, ¤],")
+def _():
+    return Upscale(2).taps
+
+
+@claim("l1.phase", L1, "two phases `[¤, ¤, ¤, ¤]`")
+def _():
+    return Upscale(2).taps[0::2]
+
+
+@claim("l1.offsets", L1, "p = [k(−¤), k(−¤), k(−¤), k(−¤), k(¤), k(¤), k(¤), k(¤)]")
+def _():
+    # MATLAB: fine sample j sits at coarse coordinate (j + ½)/2 − ½; the taps sample k at the distances
+    j = np.arange(-4, 4)
+    return np.abs((j + 0.5) / 2)
+
+
+@claim("l1.box_lobe", L1, "at 4× it has a lobe of ¤ at ¤π")
+def _():
+    return side_lobe(4, "box")
+
+
+@claim("l1.linear_cutoff", L1, "attenuates the passband early (¤ at the 2× cut-off)")
+def _():
+    return response(2, np.pi / 2, "linear")[0]
+
+
+@claim("l1.cubic", L1, "`|p̂|/s` = ¤ at π/4 and ¤ at the cut-off π/2 for 2×")
+def _():
+    return response(2, [np.pi / 4, np.pi / 2])
+
+
+@claim("l1.lanczos3", L1, "small passband overshoot (¤ at π/4")
+def _():
+    return response(2, np.pi / 4, "lanczos3")[0]
+
+
+@claim("l1.zone", L1, "from 0 at the centre to ¤π at the corners")
+def _():
+    return ZONE_TOP
+
+
+@claim("l1.gratings", L1, "a low one at (¤π, ¤π) and a high one\nat (¤π, ¤π)")
+def _():
+    return LOW_GRATING + HIGH_GRATING
+
+
+@claim("l1.low_moves", L1, "the low grating moves to 4 × (¤π, ¤π) = (¤π, ¤π)")
+def _():
+    return LOW_GRATING + tuple(wrap_frequency(4 * np.pi * np.array(LOW_GRATING)) / np.pi)
+
+
+@claim("l1.high_folds", L1, "`4 × (¤π, ¤π) mod 2π = (¤π, ¤π)`")
+def _():
+    return HIGH_GRATING + tuple(wrap_frequency(4 * np.pi * np.array(HIGH_GRATING)) / np.pi)
+
+
+@claim("l1.narrow", L1, "still ¤% of it with the narrow kernel")
+def _():
+    w1, w2 = np.pi * np.array(HIGH_GRATING)
+    return 100 * narrow_cubic_response(w1) * narrow_cubic_response(w2)
+
+
+@claim("l1.widened", L1, "its response `|ĝ(¤π) ĝ(¤π)|` is\n¤)", tol=[0, 0, 0.05e-5])
+def _():
+    w1, w2 = np.pi * np.array(HIGH_GRATING)
+    return HIGH_GRATING + (widened_response(w1) * widened_response(w2),)
+
+
+@claim("l1.check_taps", L1, "the middle two ¤, each phase summing to 1")
+def _():
+    return Upscale(2).taps[3]
+
+
+@claim("l1.check_cutoff", L1, "bicubic 2× filter — ¤ (the figure's cut-off value)")
+def _():
+    return response(2, np.pi / 2)[0]
+
+
+@claim("l1.check_alias", L1, "`wrap_frequency(4 * ¤ * np.pi) / np.pi` from `docs/scripts/lesson1.py` — ¤")
+def _():
+    return HIGH_GRATING[0], wrap_frequency(4 * np.pi * HIGH_GRATING[0]) / np.pi
+
+
+@claim("l1.sol_phases", L1, "`[k(−¤), k(−¤), k(¤), k(¤)]` and `[k(−¤), k(−¤), k(¤), k(¤)]`")
+def _():
+    # fine sample j sits at coarse coordinate (j + ½)/2 − ½: distances to the 4 nearest samples
+    return 1.75, 0.75, 0.25, 1.25, 1.25, 0.25, 0.75, 1.75
+
+
+@claim("l1.sol_linear", L1, "The taps are `[¤, ¤, ¤, ¤]`")
+def _():
+    return Upscale(2, kernel="linear").taps
+
+
+@claim("l1.sol_linear_formula", L1, "`p̂(ω) = 2(¤ cos(ω/2) + ¤ cos(3ω/2))`; at `ω = π/2`: "
+       "`2(¤·¤ − ¤·¤) = ¤`,\n   and `|p̂|/2 = ¤`")
+def _():
+    t = Upscale(2, kernel="linear").taps
+    c = np.cos(np.pi / 4)
+    return t[1], t[0], t[1], c, t[0], c, 2 * (t[1] - t[0]) * c, response(2, np.pi / 2, "linear")[0]
+
+
+@claim("l1.sol_alias", L1, "`4 × ¤π = ¤π ≡ −¤π (mod 2π)`: a grating at `(−¤π, 0)`, i.e. `|ω₁| = ¤π`")
+def _():
+    a = abs(wrap_frequency(4 * 0.3 * np.pi)) / np.pi
+    return 0.3, 1.2, a, a, a
+
+
+@claim("l1.sol_narrow", L1, "samples `k` at `±¤, ±¤` *input* pixels:\n   `[−¤, ¤, ¤, −¤]`")
+def _():
+    t = KERNELS["cubic"](np.array([-1.5, -0.5, 0.5, 1.5]))
+    return 0.5, 1.5, -t[0], t[1], t[2], -t[3]
+
+
+@claim("l1.sol_narrow_response", L1, "Its response is `2(¤ cos(ω/2) − ¤ cos(3ω/2))`: ¤ at ¤π and ¤ at "
+       "¤π, product\n   ¤ — the 85% of the figure")
+def _():
+    t = KERNELS["cubic"](np.array([0.5, 1.5]))
+    w1, w2 = np.pi * np.array(HIGH_GRATING)
+    a, b = narrow_cubic_response(w1), narrow_cubic_response(w2)
+    return t[0], -t[1], a, HIGH_GRATING[0], b, HIGH_GRATING[1], a * b
+
+
+exempt(L1, "a = −0.5", "the definition of Keys' kernel")
+exempt(L1, "`a = −0.5`", "the definition of Keys' kernel")
+exempt(L1, "Upscale(2).taps` — eight taps", "a self-check instruction")
+exempt(L1, "agree to round-off (1e-15)", "the floating-point round-off, not a result")
+exempt(L1, "(0.3π, 0)", "an exercise's input")
 
 
 if __name__ == "__main__":
