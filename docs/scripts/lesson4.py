@@ -105,8 +105,10 @@ def fig_rate_maps(outdir, small):
         rate = C.mgbp_rate(levels=levels, mu=mu, shape=grid)
         fmap = np.fft.fftshift(rate.frequency_map)
         ext = [-1 - 1 / grid, 1 - 1 / grid, -1 - 1 / grid, 1 - 1 / grid]
-        low = float(np.min(fmap[fmap > 0])) if np.any(fmap > 0) else 0.0
-        im = ax.imshow(fmap.T, origin="lower", extent=ext, cmap="magma", vmin=low, vmax=float(fmap.max()))
+        shown = np.where(fmap > 0, fmap, np.nan)                 # not excited: grey
+        low = float(np.nanmin(shown)) if np.any(fmap > 0) else 0.0
+        cmap = matplotlib.colormaps["magma"].with_extremes(bad="0.75")
+        im = ax.imshow(shown.T, origin="lower", extent=ext, cmap=cmap, vmin=low, vmax=float(fmap.max()))
         name = "IBP (N = 1)" if levels == 1 else f"MGBP N = {levels}"
         ax.set_title(f"{name}, µ = {mu}: max {rate.per_step:.4f}", fontsize=10)
         ax.set_xticks([-1, 0, 1])
@@ -117,7 +119,7 @@ def fig_rate_maps(outdir, small):
         cb = fig.colorbar(im, ax=ax, shrink=0.85)
         cb.ax.tick_params(labelsize=7)
     fig.suptitle(f"rate per back-projection step of each input frequency (grid {8 if small else 16}², "
-                 "N = 4 on 8²; each panel its own colour scale; black: not excited)", fontsize=11)
+                 "N = 4 on 8²; each panel its own colour scale; grey: not excited)", fontsize=11)
     return _save(fig, outdir, "lesson4_rate_maps.png", small)
 
 
