@@ -13,7 +13,7 @@ CLAIMS, CHECKS, EXEMPT = C.load_all()
 PAGES = sorted(set(C.LESSONS.values())) + ["index.md"]
 #: Lessons whose numbers are not registered yet (being rewritten): their coverage scan is expected
 #: to fail until they are; the list shrinks to nothing.
-PENDING = {"lesson3_multigrid.md", "lesson4_convergence.md", "lesson5_convnet.md",
+PENDING = {
            "lesson6_network.md", "lesson7_deepfilter.md"}
 
 
@@ -30,13 +30,19 @@ def test_quoted_number_is_computed(claim):
     text = C.lesson_text(claim.lesson)
     matches = claim.find(text)
     assert matches, f"{claim.lesson} no longer contains the fragment of claim {claim.id!r}: {claim.text!r}"
-    values = claim.values()
+    try:
+        values = claim.values()
+    except C.MissingData as exc:
+        pytest.skip(str(exc))
     for m in matches:
         printed = m.groups()
         assert len(printed) == len(values), f"{claim.id}: {len(printed)} numbers in the text, {len(values)} computed"
         tols = claim.tol if isinstance(claim.tol, (list, tuple)) else [claim.tol] * len(values)
         for number, value, tol in zip(printed, values, tols):
             quoted = C.parse_number(number)
+            if claim.kind == "bound":
+                assert value <= quoted, f"{claim.lesson}: {m.group(0)!r} bounds by {number}, the code computes {value:.6g}"
+                continue
             limit = C.half_unit(number) * (1 + 1e-9) if tol is None else tol
             assert abs(quoted - value) <= limit, (
                 f"{claim.lesson}: {m.group(0)!r} quotes {number}, the code computes {value:.6g} "

@@ -104,6 +104,9 @@ class Claim:
     tol: float | Sequence[float] | None = None
     formats: Sequence[Callable[[float], str]] | None = None
     note: str = ""
+    #: "equal" (the printed number is the value, rounded), or "bound": the printed number is an upper
+    #: bound the computed value must not exceed ("within 1%").
+    kind: str = "equal"
 
     def values(self) -> list[float]:
         import numpy as np
@@ -128,6 +131,17 @@ class Check:
     note: str = ""
 
 
+class MissingData(Exception):
+    """A claim about the test images, which are not part of the repository (``../shared/data``)."""
+
+
+def need_data(*parts) -> Path:
+    path = DATA.joinpath(*parts)
+    if not path.exists():
+        raise MissingData(f"{path} is not available")
+    return path
+
+
 CLAIMS: list[Claim] = []
 CHECKS: list[Check] = []
 
@@ -138,10 +152,10 @@ EXEMPT: list[tuple[str, str, str]] = []
 INDEX = "index.md"
 
 
-def claim(id, lesson, text, tol=None, formats=None, note=""):
+def claim(id, lesson, text, tol=None, formats=None, note="", kind="equal"):
     """Decorator: register the decorated function as the computation of a claim."""
     def register(fn):
-        CLAIMS.append(Claim(id, lesson, text, fn, tol, formats, note))
+        CLAIMS.append(Claim(id, lesson, text, fn, tol, formats, note, kind))
         return fn
     return register
 
@@ -214,7 +228,7 @@ def load_all():
 
 
 #: A decimal number right after these words is a label (Theorem 4.1, §2.3), not a quantity.
-LABEL = re.compile(r"(Theorems?|Lemmas?|Propositions?|Definition|Table|Figure|Exercise|lesson|§)\s*"
+LABEL = re.compile(r"(Theorems?|Lemmas?|Propositions?|Observations?|Definition|Table|Figure|Exercise|lesson|Time:|§)\s*"
                    r"(?:\d+\.\d+\s*(?:–|,|and)\s*)*$")
 #: Numbers the coverage scan looks at: a decimal point, an exponent or a percentage. Small integers
 #: (levels, µ, channel counts) are parameters, not results; counted results written as integers are
