@@ -6,16 +6,8 @@ it validates its arguments once, checks the kernel pair (:mod:`mgbp_classic.conv
 runs the recursion with :class:`~mgbp_classic.recursion.ClassicOperators` and records the residual
 history of every level.
 
-Notation (paper, Algorithm 1)::
-
-    MGBP(X, µ, L):                       BP^µ_k(u, Y_1, ..., Y_{k-1}):
-      Y_1 = X                              if k > 1:
-      for k = 2..L:                          for step = 1..µ:
-        u   = (Y_{k-1} ↑ s) ∗ p                d = BP^µ_{k-1}((u ∗ g) ↓ s, Y_1, ..., Y_{k-2})
-        Y_k = BP^µ_k(u, Y_1..Y_{k-1})          u = u + (Y_{k-1} − d) ↑ s ∗ p
-                                           return u
-
-Here ``levels = N`` is the number of 2× levels, so Algorithm 1's L = N + 1.
+Notation and the recursion: :mod:`mgbp_classic.recursion`. Here ``levels = N`` is the number of 2×
+levels, so Algorithm 1's L = N + 1.
 
 The recursion's names (:func:`~mgbp_classic.recursion.multigrid`,
 :func:`~mgbp_classic.recursion.back_project`, :class:`~mgbp_classic.recursion.ClassicOperators`,
@@ -27,11 +19,11 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ._validate import check_array, check_callback, check_int, check_levels, check_tol
-from .spectral import check_kernel_pair, check_mgbp_pair
 from .exceptions import ConvergenceWarning
 from .metrics import rms
 from .recursion import ClassicOperators, TracingOperators, back_project, multigrid
 from .resize import Downscale, Upscale
+from .spectral import check_kernel_pair, check_mgbp_pair
 
 __all__ = ["ClassicOperators", "MGBPResult", "TracingOperators", "back_project", "mgbp", "multigrid",
            "upscale_mgbp"]

@@ -790,9 +790,9 @@ class Upscale(_Resampler):
     Parameters
     ----------
     scale : int
-        Integer factor ``s ≥ 1``.
+        The factor ``s ≥ 1`` (an integer), as for :class:`Downscale`.
     kernel : str, callable or array_like, optional
-        A name from :data:`KERNELS` (default ``"cubic"``): ``p`` is then exactly the filter of
+        The filter ``p``. Named (:data:`KERNELS`, default ``"cubic"``): exactly the filter of
         MATLAB ``imresize(X, s)``, ``p[n − origin] = k((n − (s − 1)/2)/s)`` (per output phase
         normalised to sum 1, as MATLAB does). Or an explicit fine-grid filter: 1-D (separable)
         or 2-D (non-separable), used as given (an interpolating filter has ``Σ p = s`` per axis).
@@ -827,11 +827,10 @@ class Upscale(_Resampler):
     Examples
     --------
     >>> import numpy as np
-    >>> P = Upscale(2)
-    >>> P.taps.size, P.origin
-    (8, (-3, -3))
-    >>> P(np.ones((4, 3))).shape
-    (8, 6)
+    >>> x = np.random.default_rng(0).random((4, 3))
+    >>> y = Upscale(2)(x)                          # the bicubic ×2 upscale of x
+    >>> y.shape, bool(np.allclose(y, imresize(x, 2)))
+    ((8, 6), True)
     """
 
     _role = "p"

@@ -207,10 +207,10 @@ def check_kernel_pair(g="cubic", p="cubic", scale=2):
     >>> round(check_kernel_pair("cubic", "cubic"), 4)
     0.7766
     >>> try:
-    ...     check_kernel_pair("cubic", 3 * Upscale(2).taps)
+    ...     check_kernel_pair("cubic", 3 * Upscale(2).filter2d)
     ... except ValueError as err:
-    ...     print(str(err)[:60])
-    kernel pair (g, p) is not contractive at scale 2: rho = 2.00
+    ...     print(str(err).split(" (the")[0])
+    kernel pair (g, p) is not contractive at scale 2: rho = 2
     """
     down, up = _operators(g, p, scale)
     key = (_pair_key(down), _pair_key(up))
