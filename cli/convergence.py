@@ -70,7 +70,7 @@ def command(levels, mu, iterations, kernel, size, seed, crop, plot, image):
     """
     import numpy as np
 
-    from mgbp_classic.convergence import plot_rate_table, rate_table
+    from mgbp_classic.convergence import rate_table
 
     levels = sorted(set(levels or (1, 2, 3)))
     mu = sorted(set(mu or (1, 2)))
@@ -101,6 +101,8 @@ def command(levels, mu, iterations, kernel, size, seed, crop, plot, image):
             summary.append(f"max_rel_diff_{name}={max(finite):.3g}" if finite else f"max_rel_diff_{name}=nan")
     click.echo("rates are per outer cycle (µ steps); " + " ".join(summary))
     if plot is not None:
+        from mgbp_classic.plotting import plot_rate_table
+
         with library_errors():
             plot_rate_table(rows, plot, title=f"{source}; kernel {kernel}")
         click.echo(f"wrote {plot}")

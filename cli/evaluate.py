@@ -1,17 +1,15 @@
 """``mgbp-classic evaluate``: PSNR/SSIM of a method on a folder of HR images, under the standard protocol."""
-import contextlib
 import csv
 import io
 import json
 import math
-import os
-import tempfile
 from pathlib import Path
 
 import click
 import numpy as np
 
 from mgbp_classic import upscale as _up
+from mgbp_classic.atomic import atomic_write
 
 from ._common import library_errors, one_line, progress, read_image_or_fail
 from .upscale import (PARAM_HINTS, iterations_option, method_kwargs, method_option, mu_option, net_options,
@@ -118,17 +116,10 @@ def _csv_text(rows, mean):
 
 
 def _write_atomic(path, text):
-    """Write ``text`` to ``path`` through a temporary file in the same folder and ``os.replace``."""
+    """Write ``text`` to ``path`` atomically (:func:`mgbp_classic.atomic.atomic_write`)."""
     path = Path(path)
     try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.resolve().parent)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
-                handle.write(text)
-            os.replace(tmp, path)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
-            raise
+        with atomic_write(path, "w", encoding="utf-8", newline="") as handle:
+            handle.write(text)
     except OSError as exc:
         raise click.ClickException(f"cannot write '{path}': {exc.strerror or one_line(exc)}") from None

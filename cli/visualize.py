@@ -67,9 +67,10 @@ def command(levels, mu, pixels, model, margin, radius, difference, residual_path
     """
     import numpy as np
 
-    from mgbp_classic.deepfilter import DeepFilter, plot_filters
+    from mgbp_classic.deepfilter import DeepFilter
     from mgbp_classic.inference import DEFAULT_MARGIN, load_model
     from mgbp_classic.io import write_image
+    from mgbp_classic.plotting import plot_filters
     from mgbp_classic.upscale import max_levels
 
     from matplotlib.figure import Figure

@@ -13,7 +13,11 @@ both rounded half away from zero and saturated, as MATLAB's ``imlincomb`` does.
 """
 import numpy as np
 
-__all__ = ["rgb2ycbcr", "ycbcr2rgb", "rgb2y"]
+__all__ = ["LUMA_WEIGHTS", "rgb2ycbcr", "ycbcr2rgb", "rgb2y"]
+
+#: BT.601 luma weights of R, G, B (the relative weights of MATLAB ``rgb2ycbcr``'s Y; they sum to 1).
+LUMA_WEIGHTS = np.array([0.299, 0.587, 0.114])
+LUMA_WEIGHTS.setflags(write=False)
 
 _T = np.array([[65.481, 128.553, 24.966],
                [-37.797, -74.203, 112.0],

@@ -42,17 +42,16 @@ import numbers
 
 import numpy as np
 
+from ._validate import check_image, check_int, check_levels_mu, check_pixels
+from .color import LUMA_WEIGHTS
 from .inference import DEFAULT_MARGIN
 from . import nn
-from .net import Graph, MGBPNet, NetConfig, _check_levels_mu
+from .net import Graph, MGBPNet, NetConfig
 from .nn import gains
+from .resize import imresize
 from .windowed import GainGraph, window_row
 
-__all__ = ["LUMA_WEIGHTS", "FrozenNetwork", "DeepFilter", "bicubic_filter", "support_radius",
-           "filter_window", "mass_radius", "plot_filters"]
-
-#: BT.601 luma weights of R, G, B (the relative weights of MATLAB ``rgb2ycbcr``'s Y; they sum to 1).
-LUMA_WEIGHTS = np.array([0.299, 0.587, 0.114])
+__all__ = ["LUMA_WEIGHTS", "FrozenNetwork", "DeepFilter", "bicubic_filter", "support_radius"]
 
 
 # ----------------------------------------------------------------------------------------------
@@ -63,17 +62,6 @@ def _check_net(net):
         raise TypeError(f"net must be an MGBPNet, got {type(net).__name__}")
 
 
-def _check_image(image, channels, name="image"):
-    arr = np.asarray(image)
-    if arr.ndim != 3 or arr.shape[2] != channels or arr.shape[0] < 1 or arr.shape[1] < 1:
-        raise ValueError(f"{name} must be an (H, W, {channels}) array, got shape {arr.shape}")
-    if not np.issubdtype(arr.dtype, np.number) or np.iscomplexobj(arr):
-        raise ValueError(f"{name} must be a real numeric array, got dtype {arr.dtype}")
-    if not np.all(np.isfinite(arr)):
-        raise ValueError(f"{name} must be finite, got NaN or infinity")
-    return arr
-
-
 def _to_tensor(image, dtype):
     """(H, W, C) → (1, C, H, W) contiguous in the network's dtype."""
     return np.ascontiguousarray(np.asarray(image).transpose(2, 0, 1)[None], dtype=dtype)
@@ -82,28 +70,6 @@ def _to_tensor(image, dtype):
 def _to_image(tensor):
     """(1, C, H, W) → (H, W, C)."""
     return np.ascontiguousarray(tensor[0].transpose(1, 2, 0))
-
-
-def _check_pixels(pixels, shape, name="pixels"):
-    """``pixels``: (y, x) pairs inside ``shape`` (rows, cols) → (K, 2) int64."""
-    arr = np.asarray(pixels)
-    if arr.ndim == 1 and arr.size == 2:
-        arr = arr[None]
-    ok = arr.ndim == 2 and arr.shape[1] == 2 and arr.shape[0] >= 1
-    if ok and arr.dtype.kind == "f":
-        ok = bool(np.all(np.isfinite(arr)) and np.all(arr == np.round(arr)))
-    elif ok:
-        ok = arr.dtype.kind in "iu"
-    if not ok:
-        raise ValueError(f"{name} must be a (y, x) pair or a sequence of them (integers), got {pixels!r}")
-    arr = arr.astype(np.int64)
-    h, w = shape
-    bad = (arr[:, 0] < 0) | (arr[:, 0] >= h) | (arr[:, 1] < 0) | (arr[:, 1] >= w)
-    if np.any(bad):
-        y, x = arr[np.argmax(bad)]
-        raise ValueError(f"{name} must lie in the {h}×{w} output (y in 0..{h - 1}, x in 0..{w - 1}), "
-                         f"got (y={y}, x={x})")
-    return arr
 
 
 def _check_weights(weights, k, channels):
@@ -148,7 +114,7 @@ def support_radius(levels, mu, dense_layers=3):
     beyond this range.
     """
     levels, mu, dense_layers = int(levels), int(mu), int(dense_layers)
-    _check_levels_mu(levels, mu)
+    check_levels_mu(levels, mu)
     net = MGBPNet(NetConfig(features=2, growth=1, bottleneck=1, dense_layers=dense_layers, seed=0),
                   dtype=np.float64)
     s = 1 << levels
@@ -231,8 +197,8 @@ class FrozenNetwork:
 
     def __init__(self, net, image, *, levels, mu):
         _check_net(net)
-        _check_levels_mu(levels, mu)
-        image = _check_image(image, net.config.channels)
+        check_levels_mu(levels, mu)
+        image = check_image(image, channels=(net.config.channels,))
         self.net, self.levels, self.mu = net, int(levels), int(mu)
         self.scale = 1 << self.levels
         self._x = _to_tensor(image, net.dtype)
@@ -278,7 +244,7 @@ class FrozenNetwork:
         ndarray
             (sH, sW, C) in the network's dtype.
         """
-        arr = _check_image(image, self.net.config.channels)
+        arr = check_image(image, channels=(self.net.config.channels,))
         if arr.shape != self.input_shape:
             raise ValueError(f"image must have the recorded shape {self.input_shape}, got {arr.shape}")
         x = _to_tensor(arr, self.net.dtype)
@@ -314,7 +280,7 @@ class FrozenNetwork:
             (sH, sW, C): how much every output pixel and channel moves per unit of that input.
         """
         h, w, c = self.input_shape
-        (y, x), = _check_pixels([(y, x)], (h, w), "pixel")
+        (y, x), = check_pixels([(y, x)], (h, w), "pixel")
         if not isinstance(channel, numbers.Integral) or not 0 <= channel < c:
             raise ValueError(f"channel must be an integer in 0..{c - 1}, got {channel!r}")
         delta = np.zeros_like(self._x)
@@ -374,7 +340,7 @@ class FrozenNetwork:
         if method not in ("window", "full"):
             raise ValueError(f"method must be 'window' or 'full', got {method!r}")
         h, w, c = self.input_shape
-        pix = _check_pixels(pixels, self.output_shape[:2])
+        pix = check_pixels(pixels, self.output_shape[:2])
         wts = _check_weights(weights, len(pix), c)
         result = np.zeros((len(pix), h, w, c), self.net.dtype)
         if method == "window":
@@ -462,11 +428,9 @@ class DeepFilter:
         arr = np.asarray(image)
         if arr.ndim == 2:
             arr = np.repeat(arr[:, :, None], 3, axis=2)
-        arr = _check_image(arr, 3)
-        if not isinstance(margin, numbers.Integral) or margin < 0:
-            raise ValueError(f"margin must be an integer >= 0, got {margin!r}")
+        arr = check_image(arr, channels=(3,))
         self.image = arr
-        self.margin = m = int(margin)
+        self.margin = m = check_int(margin, "margin", minimum=0)
         self.frozen = FrozenNetwork(net, np.pad(arr, ((m, m), (m, m), (0, 0)), mode="symmetric"),
                                     levels=levels, mu=mu)
         self.scale = self.frozen.scale
@@ -528,7 +492,7 @@ class DeepFilter:
             is the luma view (the response to a grey δ). ``color=True``: (K, 3, H, W, 3),
             ``[pixel, output channel, y, x, input channel]``, the 3×3 grid of 2-D filters.
         """
-        pix = _check_pixels(pixels, self.output_shape)
+        pix = check_pixels(pixels, self.output_shape)
         padded = pix + self.margin * self.scale
         if color:
             weights = np.tile(np.eye(3), (len(pix), 1))                         # (3K, 3)
@@ -552,7 +516,7 @@ class DeepFilter:
         ndarray
             (K,) errors of the output luma, or (K, 3) of each output channel.
         """
-        pix = _check_pixels(pixels, self.output_shape)
+        pix = check_pixels(pixels, self.output_shape)
         f = np.asarray(filters, dtype=np.float64)
         k, hw = len(pix), self.image.shape[:2]
         x = self.image.astype(self.frozen.net.dtype).astype(np.float64)
@@ -589,190 +553,9 @@ def bicubic_filter(shape, pixels, *, scale):
         the bicubic output at pixel k. The filter is separable, the outer product of the two 1-D
         interpolation rows (MATLAB's symmetric border handling included).
     """
-    from .resize import imresize
-    if not isinstance(scale, numbers.Integral) or scale < 1:
-        raise ValueError(f"scale must be an integer >= 1, got {scale!r}")
+    scale = check_int(scale, "scale", minimum=1)
     h, w = int(shape[0]), int(shape[1])
-    pix = _check_pixels(pixels, (h * scale, w * scale))
+    pix = check_pixels(pixels, (h * scale, w * scale))
     my = imresize(np.eye(h), (scale, 1))                                        # (sH, H): 1-D rows
     mx = my if w == h else imresize(np.eye(w), (scale, 1))                      # (sW, W)
     return my[pix[:, 0], :, None] * mx[pix[:, 1], None, :]
-
-
-# ----------------------------------------------------------------------------------------------
-# drawing
-# ----------------------------------------------------------------------------------------------
-def filter_window(filt, pixel, *, scale, radius):
-    """The part of a 2-D filter around the LR pixel under an output pixel.
-
-    Parameters
-    ----------
-    filt : ndarray
-        (H, W) filter over the input pixels (e.g. the luma view ``filters(...).sum(-1)``).
-    pixel : (int, int)
-        The output pixel (row y, column x) at factor ``scale``.
-    scale : int
-    radius : int
-        Half-width of the window in LR pixels.
-
-    Returns
-    -------
-    window : ndarray
-        (2·radius + 1, 2·radius + 1) float64 centred on LR pixel ``(y // scale, x // scale)``;
-        NaN outside the image.
-    offset : (float, float)
-        Position of the output pixel's centre relative to that LR pixel's centre, in LR pixels
-        (``(p + 0.5) / scale − 0.5 − p // scale`` per axis).
-    """
-    filt = np.asarray(filt, dtype=np.float64)
-    if filt.ndim != 2:
-        raise ValueError(f"filt must be a 2-D (H, W) filter, got shape {filt.shape}")
-    if not isinstance(radius, numbers.Integral) or radius < 0:
-        raise ValueError(f"radius must be an integer >= 0, got {radius!r}")
-    h, w = filt.shape
-    (y, x), = _check_pixels([pixel], (h * scale, w * scale), "pixel")
-    cy, cx = y // scale, x // scale
-    win = np.full((2 * radius + 1, 2 * radius + 1), np.nan)
-    y0, y1 = max(cy - radius, 0), min(cy + radius + 1, h)
-    x0, x1 = max(cx - radius, 0), min(cx + radius + 1, w)
-    win[y0 - cy + radius:y1 - cy + radius, x0 - cx + radius:x1 - cx + radius] = filt[y0:y1, x0:x1]
-    off = ((y + 0.5) / scale - 0.5 - cy, (x + 0.5) / scale - 0.5 - cx)
-    return win, off
-
-
-def mass_radius(filt, pixel, *, scale, mass=0.99):
-    """Smallest window half-width (LR pixels) around the pixel holding ``mass`` of the filter's Σ|f|."""
-    filt = np.abs(np.asarray(filt, dtype=np.float64))
-    h, w = filt.shape
-    (y, x), = _check_pixels([pixel], (h * scale, w * scale), "pixel")
-    cy, cx = y // scale, x // scale
-    yy, xx = np.mgrid[0:h, 0:w]
-    dist = np.maximum(np.abs(yy - cy), np.abs(xx - cx)).ravel()                 # Chebyshev distance
-    per = np.bincount(dist, weights=filt.ravel())
-    total = per.sum()
-    if total == 0:
-        return 0
-    return int(np.searchsorted(np.cumsum(per), mass * total))
-
-
-def plot_filters(output, pixels, filters, *, scale, residual=None, bicubic=None, difference=False,
-                 radius=None, title=None, columns=4):
-    """Figure 9 of the paper: the output with marked pixels, each pixel's effective filter, the residual.
-
-    Parameters
-    ----------
-    output : ndarray
-        (sH, sW, 3) or (sH, sW) network output (clipped to [0, 1] for display).
-    pixels : sequence of (int, int)
-        Output pixels (row y, column x), numbered 1… on the image and the panels.
-    filters : ndarray
-        (K, H, W) 2-D filters over the input pixels (the luma view).
-    scale : int
-        Output factor ``s``.
-    residual : ndarray, optional
-        (sH, sW, 3) or (sH, sW) effective residual; drawn (its luma) beside the image.
-    bicubic : ndarray, optional
-        (K, H, W) bicubic filters at the same pixels, drawn under each effective filter on the
-        same colour scale.
-    difference : bool
-        With ``bicubic``: also draw ``Δ = filter − bicubic`` under each pair, on its own scale (what
-        the network changes with respect to the classic upscaler; ``Σ|Δ|`` printed above it).
-    radius : int, optional
-        Half-width of the filter windows in LR pixels; default: the largest over the pixels of
-        the window holding 99 % of the filter's absolute sum (between 3 and 24).
-    title : str, optional
-    columns : int
-        Filter panels per row.
-
-    Returns
-    -------
-    matplotlib.figure.Figure
-        Not attached to pyplot; save it with ``fig.savefig(path)``.
-
-    Notes
-    -----
-    Filters are drawn on the LR pixel grid with a diverging map (red positive, blue negative,
-    white zero, grey outside the image), each on its own symmetric scale ``±v`` printed above it
-    with the filter's sum (its response to a constant image: 1 for any interpolator). A black ``+``
-    marks where the output pixel's centre falls between the LR pixels.
-    """
-    from matplotlib import colormaps
-    from matplotlib.figure import Figure
-
-    diverging = colormaps["RdBu_r"].with_extremes(bad="0.85")                # grey: outside the image
-    filters = np.asarray(filters, dtype=np.float64)
-    img = np.clip(np.asarray(output, dtype=np.float64), 0, 1)
-    pix = _check_pixels(pixels, img.shape[:2])
-    k = len(pix)
-    if filters.ndim != 3 or filters.shape[0] != k:
-        raise ValueError(f"filters must be (K={k}, H, W) 2-D filters, got shape {filters.shape}")
-    if bicubic is not None and np.shape(bicubic) != filters.shape:
-        raise ValueError(f"bicubic must have the shape of filters {filters.shape}, got {np.shape(bicubic)}")
-    if radius is None:
-        radius = max(mass_radius(f, p, scale=scale) for f, p in zip(filters, pix))
-        radius = int(min(max(radius, 3), 24))
-    columns = max(1, min(int(columns), k))
-    rows_px = -(-k // columns)
-    difference = bool(difference) and bicubic is not None
-    per = 1 + (bicubic is not None) + difference
-    colors = [f"C{i % 10}" for i in range(k)]
-
-    aspect = img.shape[0] / img.shape[1]
-    left_w = 4.6 / max(1.0, aspect) ** 0.5
-    n_left = 2 if residual is not None else 1
-    left_h = n_left * (left_w * aspect + 0.45)
-    cell = float(np.clip(left_h / (per * rows_px) - 0.35, 1.45, 2.4))          # panel side, inches
-    height = max(left_h, per * rows_px * (cell + 0.35)) + (0.25 + 0.22 * title.count("\n") if title else 0.1)
-    fig = Figure(figsize=(left_w + 0.9 + max(columns * cell, 3.2), height), layout="constrained")
-    sub_l, sub_r = fig.subfigures(1, 2, width_ratios=[left_w + 0.9, max(columns * cell, 3.2)], wspace=0.02)
-    axes_l = np.atleast_1d(sub_l.subplots(n_left, 1))
-    ax = axes_l[0]
-    ax.imshow(img, cmap="gray" if img.ndim == 2 else None, vmin=0, vmax=1, interpolation="lanczos")
-    for i, (y, x) in enumerate(pix):
-        ax.plot(x, y, "o", ms=9, mfc="none", mec=colors[i], mew=2)
-        ax.annotate(str(i + 1), (x, y), xytext=(6, -6), textcoords="offset points", color=colors[i],
-                    fontsize=10, fontweight="bold")
-    ax.set_title(f"network output ×{scale} and the chosen pixels", fontsize=9)
-    ax.set_axis_off()
-    if residual is not None:
-        r = np.asarray(residual, dtype=np.float64)
-        r = r @ LUMA_WEIGHTS if r.ndim == 3 else r
-        v = float(np.percentile(np.abs(r), 99.5)) or float(np.abs(r).max()) or 1.0
-        im = axes_l[1].imshow(r, cmap="RdBu_r", vmin=-v, vmax=v, interpolation="nearest")
-        axes_l[1].set_title(f"effective residual R (luma), max |R| = {np.abs(r).max():.3f}", fontsize=9)
-        axes_l[1].set_axis_off()
-        sub_l.colorbar(im, ax=axes_l[1], shrink=0.85, pad=0.01)
-    grid = np.atleast_2d(sub_r.subplots(per * rows_px, columns, squeeze=False))
-    ext = (-radius - 0.5, radius + 0.5, radius + 0.5, -radius - 0.5)
-    for a in grid.ravel():
-        a.set_axis_off()
-    for i in range(k):
-        r0, c0 = per * (i // columns), i % columns
-        wins = [filter_window(filters[i], pix[i], scale=scale, radius=radius)]
-        sums = [filters[i].sum()]
-        if bicubic is not None:
-            wins.append(filter_window(bicubic[i], pix[i], scale=scale, radius=radius))
-            sums.append(np.sum(bicubic[i]))
-        v = max(float(np.nanmax(np.abs(w))) for w, _ in wins) or 1.0
-        titles = [f"{i + 1}: ±{v:.2f}, Σ = {sums[0]:.2f}"] + [f"bicubic, Σ = {t:.2f}" for t in sums[1:]]
-        scales = [v] * len(wins)
-        if difference:
-            delta = filters[i] - np.asarray(bicubic[i], dtype=np.float64)
-            wins.append(filter_window(delta, pix[i], scale=scale, radius=radius))
-            scales.append(float(np.nanmax(np.abs(wins[-1][0]))) or 1.0)
-            titles.append(f"Δ = {i + 1} − bicubic: ±{scales[-1]:.3f}\nΣ|Δ| = {np.abs(delta).sum():.3f}")
-        for j, ((win, (oy, ox)), vj, text) in enumerate(zip(wins, scales, titles)):
-            a = grid[r0 + j, c0]
-            a.set_axis_on()
-            a.imshow(win, cmap=diverging, vmin=-vj, vmax=vj, extent=ext, interpolation="nearest")
-            a.plot(ox, oy, "+", color="k", ms=6, mew=1)
-            a.set_xticks([])
-            a.set_yticks([])
-            a.set_title(text, fontsize=7.5, color=colors[i] if j == 0 else "0.25")
-            for spine in a.spines.values():
-                spine.set_edgecolor(colors[i])
-                spine.set_linewidth(1.5 if j == 0 else 0.8)
-    sub_r.suptitle(f"effective filters on the input grid (±{radius} pixels)", fontsize=9)
-    if title:
-        fig.suptitle(title, fontsize=11)
-    return fig

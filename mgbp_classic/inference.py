@@ -13,7 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .net import MGBPNet, _check_levels_mu
+from ._validate import check_levels_mu
+from .net import MGBPNet
 
 __all__ = ["DEFAULT_MODEL", "default_model_path", "load_model", "upscale_rgb", "upscale_net",
            "DEFAULT_MARGIN", "DEFAULT_TILE"]
@@ -75,7 +76,7 @@ def upscale_rgb(net, image, *, levels, mu, tile=None, margin=DEFAULT_MARGIN, pro
         Every level's output, (H·2^k, W·2^k, 3) in the network's dtype (float32 for a trained
         model) clipped to [0, 1], k = 1 … levels.
     """
-    _check_levels_mu(levels, mu)
+    check_levels_mu(levels, mu)
     if image.ndim != 3 or image.shape[2] != 3:
         raise ValueError(f"image must be (H, W, 3), got shape {image.shape}")
     H, W = image.shape[:2]
@@ -116,16 +117,3 @@ def upscale_net(image, *, levels, mu=2, model=None, tile=DEFAULT_TILE, margin=DE
     rgb = np.repeat(image[:, :, None], 3, axis=2) if grey else image
     outs = upscale_rgb(net, rgb, levels=levels, mu=mu, tile=tile, margin=margin, progress=progress)
     return [o.mean(axis=2) for o in outs] if grey else outs
-
-
-def _net_method(image, *, levels, mu, model=None, tile=DEFAULT_TILE, margin=DEFAULT_MARGIN, progress=None):
-    return upscale_net(image, levels=levels, mu=mu, model=model, tile=tile, margin=margin, progress=progress)
-
-
-def _register():
-    from .upscale import register_method
-    register_method("net", _net_method, options=("model", "tile", "margin", "progress"), replace=True,
-                    description="the learned MGBP network (default: the pretrained model in the package)")
-
-
-_register()

@@ -4,7 +4,8 @@ Reading goes through :mod:`imageio` (PNG, JPEG, BMP, TIFF, ...), except for 16-b
 are decoded here: Pillow, imageio's reader, silently truncates 16-bit colour PNGs to 8 bit.
 Writing produces PNG only (8-bit through imageio, 16-bit encoded here) and is atomic: the file
 is written under a temporary name in the target directory and moved into place with
-:func:`os.replace`, so a failure never leaves a partial file or damages an existing one.
+:func:`os.replace` (:func:`mgbp_classic.atomic.atomic_write`), so a failure never leaves a partial
+file or damages an existing one.
 
 Conventions: greyscale ``(H, W)``, RGB ``(H, W, 3)``, RGBA ``(H, W, 4)``, float64 in [0, 1]
 (8-bit samples divided by 255, 16-bit by 65535). Palette images become RGB, or RGBA when the
@@ -12,7 +13,6 @@ palette has transparency; grey+alpha becomes RGBA (grey replicated).
 """
 import os
 import struct
-import tempfile
 import warnings
 import zlib
 from pathlib import Path
@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 from numba import njit
 
+from .atomic import atomic_write
 from .exceptions import ImageError
 
 __all__ = ["read_image", "write_image", "quantize", "to_uint8"]
@@ -272,12 +273,6 @@ def read_image(path, *, return_info=False):
     return image, info
 
 
-def _umask():
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
-
-
 def write_image(path, image, *, bit_depth=8):
     """Write a float image in [0, 1] as a PNG file, atomically.
 
@@ -336,18 +331,9 @@ def write_image(path, image, *, bit_depth=8):
     except Exception as exc:
         raise ImageError(f"cannot write image {name!r}: {_reason(exc)}") from None
 
-    tmp = None
     try:
-        fd, tmp = tempfile.mkstemp(dir=directory, prefix="." + os.path.basename(name) + ".",
-                                   suffix=".tmp")
-        with os.fdopen(fd, "wb") as f:
-            f.write(blob)
-        os.chmod(tmp, 0o666 & ~_umask())                           # mkstemp makes it 0600
-        os.replace(tmp, name)
-        tmp = None
+        with atomic_write(name) as fh:
+            fh.write(blob)
     except OSError as exc:
         raise ImageError(f"cannot write image {name!r}: {_reason(exc)}") from None
-    finally:
-        if tmp is not None and os.path.exists(tmp):
-            os.unlink(tmp)
     return name

@@ -10,7 +10,8 @@ The protocol (``../shared/data/README.md``, as in published tables and BasicSR):
    are compared directly. SSIM uses the 11×11 Gaussian window (σ = 1.5), K1 = 0.01,
    K2 = 0.03 and 'valid' filtering, on the [0, 255] scale (Wang et al. 2004, ``ssim_index.m``).
 
-:func:`protocol_scores` runs steps 3–4 for one image.
+:func:`protocol_scores` runs steps 3–4 for one image. :func:`rms` is the norm of every residual
+history the solvers record.
 """
 import numpy as np
 
@@ -18,7 +19,13 @@ from .color import rgb2y
 from .io import quantize
 from .resize import imresize
 
-__all__ = ["psnr", "psnr_rgb", "ssim", "mod_crop", "make_lr", "protocol_scores"]
+__all__ = ["psnr", "psnr_rgb", "ssim", "mod_crop", "make_lr", "protocol_scores", "rms"]
+
+
+def rms(a):
+    """Root mean square of an array over all pixels and channels (float64)."""
+    a = np.asarray(a)
+    return float(np.sqrt(np.mean(np.square(a, dtype=np.float64)))) if a.size else 0.0
 
 
 def _pair(reference, test):

@@ -29,7 +29,10 @@ import json
 import numpy as np
 
 from . import nn
-from .multigrid import multigrid
+from ._validate import check_levels_mu
+from .exceptions import ModelFileError
+from .nn.params import read_model_file
+from .recursion import multigrid
 
 __all__ = ["NetConfig", "MGBPNet", "Graph", "Node", "multiscale_loss"]
 
@@ -263,7 +266,7 @@ class MGBPNet:
 
     def forward(self, x, *, levels, mu):
         """Inference: ``x`` (N, C, H, W) float32 → list of outputs at 2×, 4×, …, 2^levels×."""
-        _check_levels_mu(levels, mu)
+        check_levels_mu(levels, mu)
         graph = Graph(record=False)
         outs = self.run(graph, graph.input(np.ascontiguousarray(x, dtype=self.dtype)),
                         levels=levels, mu=mu)
@@ -284,8 +287,6 @@ class MGBPNet:
         mgbp_classic.ModelFileError
             Missing, corrupt or mismatched file (one-line message naming the file).
         """
-        from .exceptions import ModelFileError
-        from .nn.params import read_model_file
         _, config, _, _ = read_model_file(path)
         try:
             netcfg = NetConfig.from_dict(config["network"])
@@ -326,13 +327,6 @@ class _LatentOperators:
 
     def correct(self, u, y, d):                   # u + (Y_{k-1} − d) ↑ 2 ∗ p  →  u + Upscale([Y_{k-1}, d])
         return self.g.add(u, self.g.apply(self.net.upscale, self.g.concat(y, d)))
-
-
-def _check_levels_mu(levels, mu):
-    if not isinstance(levels, (int, np.integer)) or levels < 1:
-        raise ValueError(f"levels must be an integer >= 1, got {levels!r}")
-    if not isinstance(mu, (int, np.integer)) or mu < 1:
-        raise ValueError(f"mu must be an integer >= 1, got {mu!r}")
 
 
 # ----------------------------------------------------------------------------------------------

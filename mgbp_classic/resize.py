@@ -34,6 +34,9 @@ import numba
 import numpy as np
 from numba import njit, prange
 
+from ._parallel import run
+from ._validate import check_array, check_int, is_int
+
 __all__ = [
     "cubic", "linear", "lanczos2", "lanczos3", "box", "KERNELS", "BOUNDARY_MODES",
     "imresize", "Downscale", "Upscale",
@@ -337,23 +340,9 @@ def _fused_axis1_first(ip0, ix0, d0, ip1, ix1, d1, x, out, band, ring_size):
                     of[i, j] += w * ring[slot, j]
 
 
-# Below this many multiply-adds a kernel runs on the calling thread only: waking the thread
-# pool costs microseconds on an idle machine but up to a scheduler time slice (milliseconds)
-# on a busy one, which would dominate the many small resizes of IBP/MGBP.
+# Below this many multiply-adds a kernel runs on the calling thread only (see
+# :mod:`mgbp_classic._parallel`): the many small resizes of IBP/MGBP never wake the thread pool.
 _PARALLEL_MIN_WORK = 1 << 24
-
-
-def _run(kernel, args, work):
-    """Call a parallel Numba kernel, single-threaded when ``work`` is small."""
-    if work >= _PARALLEL_MIN_WORK or numba.get_num_threads() == 1:
-        kernel(*args)
-        return
-    previous = numba.get_num_threads()
-    numba.set_num_threads(1)
-    try:
-        kernel(*args)
-    finally:
-        numba.set_num_threads(previous)
 
 
 def _apply_axis(mat, x, axis, *, backend="numba"):
@@ -378,11 +367,11 @@ def _apply_axis(mat, x, axis, *, backend="numba"):
     out = np.zeros(shape, dtype=x.dtype)
     work = int(indptr[-1]) * (x.size // x.shape[axis])
     if axis == 0:
-        _run(_csr_axis0, (indptr, indices, data, x.reshape(x.shape[0], -1),
-                          out.reshape(n_out, -1)), work)
+        run(_csr_axis0, work, indptr, indices, data, x.reshape(x.shape[0], -1), out.reshape(n_out, -1),
+            serial_below=_PARALLEL_MIN_WORK)
     else:
-        _run(_csr_axis1, (indptr, indices, data, x.reshape(x.shape[0], x.shape[1], -1),
-                          out.reshape(out.shape[0], n_out, -1)), work)
+        run(_csr_axis1, work, indptr, indices, data, x.reshape(x.shape[0], x.shape[1], -1),
+            out.reshape(out.shape[0], n_out, -1), serial_below=_PARALLEL_MIN_WORK)
     return out
 
 
@@ -417,23 +406,11 @@ def _separable(m0, m1, x, *, first=None, backend="fused"):
             x3, out, band)
     work = int(cost0 if first == 0 else cost1) * x3.shape[2]
     if first == 0:
-        _run(_fused_axis0_first, args, work)
+        run(_fused_axis0_first, work, *args, serial_below=_PARALLEL_MIN_WORK)
     else:
         ring = int(np.max(np.diff(m0.indptr), initial=0)) + 2
-        _run(_fused_axis1_first, args + (ring,), work)
+        run(_fused_axis1_first, work, *args, ring, serial_below=_PARALLEL_MIN_WORK)
     return out.reshape((m0.shape[0], m1.shape[0]) + x.shape[2:])
-
-
-def _as_image(image, name="image"):
-    """Validate an (H, W) or (H, W, C) array; float32 stays float32, all else float64."""
-    arr = np.asarray(image)
-    if arr.ndim not in (2, 3) or arr.shape[0] < 1 or arr.shape[1] < 1 or arr.size == 0:
-        raise ValueError(f"{name} must be a non-empty (H, W) or (H, W, C) array, got shape "
-                         f"{arr.shape}")
-    if not (np.issubdtype(arr.dtype, np.number) or arr.dtype == np.bool_):
-        raise ValueError(f"{name} must be numeric, got dtype {arr.dtype}")
-    dtype = np.float32 if arr.dtype == np.float32 else np.float64
-    return np.ascontiguousarray(arr, dtype=dtype)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -484,7 +461,7 @@ def _resize_params(in_shape, scale, output_shape):
         return scales, sizes
     shp = tuple(output_shape)
     ok = len(shp) == 2 and any(v is not None for v in shp) and all(
-        v is None or (isinstance(v, numbers.Integral) and v >= 1) for v in shp)
+        v is None or (is_int(v) and v >= 1) for v in shp)
     if not ok:
         raise ValueError("output_shape must be (rows, cols) of positive integers (one may be "
                          f"None to keep the aspect ratio), got {output_shape!r}")
@@ -545,7 +522,7 @@ def imresize(image, scale=None, *, output_shape=None, kernel="cubic", antialiasi
     >>> imresize(np.arange(16.0).reshape(4, 4), 0.5).shape
     (2, 2)
     """
-    img = _as_image(image)
+    img = check_array(image, "image", finite=False)
     func, support = _get_kernel(kernel)
     scales, sizes = _resize_params(img.shape[:2], scale, output_shape)
     m0, m1 = (_resize_matrix(img.shape[axis], sizes[axis], scales[axis], func, support,
@@ -556,12 +533,6 @@ def imresize(image, scale=None, *, output_shape=None, kernel="cubic", antialiasi
 # ----------------------------------------------------------------------------------------------
 # The paper's operators D and P
 # ----------------------------------------------------------------------------------------------
-def _check_scale(scale):
-    if isinstance(scale, bool) or not isinstance(scale, numbers.Integral) or scale < 1:
-        raise ValueError(f"scale must be an integer >= 1, got {scale!r}")
-    return int(scale)
-
-
 def _named_down_taps(func, support, s):
     """Taps and origin of MATLAB's anti-aliased ``imresize(·, 1/s)`` on an interior sample."""
     m = 2 * int(math.ceil(support)) + 5
@@ -608,7 +579,7 @@ class _Resampler:
     _role = "filter"
 
     def __init__(self, scale, *, kernel="cubic", mode="reflect", origin=None):
-        self.scale = _check_scale(scale)
+        self.scale = check_int(scale, "scale", minimum=1)
         _check_mode(mode)
         self.mode = mode
         s = self.scale
@@ -649,11 +620,11 @@ class _Resampler:
 
     @staticmethod
     def _check_origin(origin):
-        if isinstance(origin, numbers.Integral):
+        if is_int(origin):
             org = (origin, origin)
         else:
             org = tuple(origin) if isinstance(origin, (tuple, list)) else ()
-        if len(org) != 2 or not all(isinstance(o, numbers.Integral) for o in org):
+        if len(org) != 2 or not all(is_int(o) for o in org):
             raise ValueError(f"origin must be an integer or a pair of integers, got {origin!r}")
         return tuple(int(o) for o in org)
 
@@ -757,7 +728,14 @@ class Downscale(_Resampler):
 
     def __call__(self, y):
         """Apply D to an ``(H, W[, C])`` image; returns ``(ceil(H/s), ceil(W/s)[, C])``."""
-        y = _as_image(y, "y")
+        return self.apply(check_array(y, "y", finite=False))
+
+    def apply(self, y):
+        """``D(y)`` without checking ``y``: a C-contiguous float32/float64 ``(H, W[, C])`` array.
+
+        What the solvers' loops call on arrays they have validated once (:func:`mgbp_classic.ibp.ibp`,
+        :func:`mgbp_classic.multigrid.mgbp`); anything else should call ``D(y)``.
+        """
         if self.separable:
             return _separable(self._axis_matrix(y.shape[0], 0),
                               self._axis_matrix(y.shape[1], 1), y)
@@ -783,7 +761,7 @@ class Downscale(_Resampler):
             Fine spatial shape ``(H, W)``; default ``(s·h, s·w)``. Any ``(H, W)`` with
             ``ceil(H/s) = h`` and ``ceil(W/s) = w`` is allowed.
         """
-        x = _as_image(x, "x")
+        x = check_array(x, "x", finite=False)
         s = self.scale
         if shape is None:
             shape = (s * x.shape[0], s * x.shape[1])
@@ -812,9 +790,9 @@ class Upscale(_Resampler):
     Parameters
     ----------
     scale : int
-        Integer factor ``s ≥ 1``.
+        The factor ``s ≥ 1`` (an integer), as for :class:`Downscale`.
     kernel : str, callable or array_like, optional
-        A name from :data:`KERNELS` (default ``"cubic"``): ``p`` is then exactly the filter of
+        The filter ``p``. Named (:data:`KERNELS`, default ``"cubic"``): exactly the filter of
         MATLAB ``imresize(X, s)``, ``p[n − origin] = k((n − (s − 1)/2)/s)`` (per output phase
         normalised to sum 1, as MATLAB does). Or an explicit fine-grid filter: 1-D (separable)
         or 2-D (non-separable), used as given (an interpolating filter has ``Σ p = s`` per axis).
@@ -849,11 +827,10 @@ class Upscale(_Resampler):
     Examples
     --------
     >>> import numpy as np
-    >>> P = Upscale(2)
-    >>> P.taps.size, P.origin
-    (8, (-3, -3))
-    >>> P(np.ones((4, 3))).shape
-    (8, 6)
+    >>> x = np.random.default_rng(0).random((4, 3))
+    >>> y = Upscale(2)(x)                          # the bicubic ×2 upscale of x
+    >>> y.shape, bool(np.allclose(y, imresize(x, 2)))
+    ((8, 6), True)
     """
 
     _role = "p"
@@ -893,7 +870,11 @@ class Upscale(_Resampler):
 
     def __call__(self, x):
         """Apply P to an ``(h, w)`` or ``(h, w, C)`` image; returns ``(s·h, s·w[, C])``."""
-        x = _as_image(x, "x")
+        return self.apply(check_array(x, "x", finite=False))
+
+    def apply(self, x):
+        """``P(x)`` without checking ``x``: a C-contiguous float32/float64 ``(h, w[, C])`` array
+        (what the solvers' loops call; anything else should call ``P(x)``)."""
         if self.separable:
             return _separable(self._axis_matrix(x.shape[0], 0),
                               self._axis_matrix(x.shape[1], 1), x)
@@ -915,7 +896,7 @@ class Upscale(_Resampler):
 
     def adjoint(self, y):
         """Apply Pᵀ: ``(s·h, s·w[, C])`` -> ``(h, w[, C])``."""
-        y = _as_image(y, "y")
+        y = check_array(y, "y", finite=False)
         s = self.scale
         if y.shape[0] % s or y.shape[1] % s:
             raise ValueError(f"y must have height and width divisible by scale={s}, got shape "

@@ -7,6 +7,10 @@ and step count) computes exactly the losses the uninterrupted run computes.
 The checkpoint *is* the model file: parameters, configuration and training record (steps, data,
 git revision), plus the Adam state needed to resume. :func:`export_model` strips the optimiser
 state for shipping.
+
+:func:`train` is the whole run in one call; :class:`TrainingRun` is the same run as an object with
+the four things a run does: :meth:`~TrainingRun.restore` (or :meth:`~TrainingRun.start`),
+:meth:`~TrainingRun.step`, :meth:`~TrainingRun.validate` and :meth:`~TrainingRun.checkpoint`.
 """
 from dataclasses import dataclass, asdict, field
 import hashlib
@@ -21,10 +25,15 @@ import time
 import numpy as np
 
 from . import nn
+from .atomic import atomic_write
 from .data import PatchSampler, find_images
+from .inference import upscale_rgb
+from .io import read_image
+from .metrics import make_lr, mod_crop, protocol_scores
 from .net import MGBPNet, NetConfig, multiscale_loss
 
-__all__ = ["TrainConfig", "train", "learning_rate", "export_model", "git_revision", "read_log"]
+__all__ = ["TrainConfig", "TrainingRun", "train", "learning_rate", "export_model", "git_revision", "read_log",
+           "validation_psnr"]
 
 
 @dataclass
@@ -128,17 +137,13 @@ def _truncate_log(path, step):
     if not os.path.exists(path):
         return
     keep = [e for e in read_log(path) if e.get("step", 0) <= step]
-    tmp = str(path) + ".tmp"
-    with open(tmp, "w") as fh:
+    with atomic_write(path, "w") as fh:
         for e in keep:
             fh.write(json.dumps(e) + "\n")
-    os.replace(tmp, path)
 
 
-def _validate(net, val_files, *, scales, mu):
-    from .inference import upscale_rgb
-    from .io import read_image
-    from .metrics import make_lr, mod_crop, protocol_scores
+def validation_psnr(net, val_files, *, scales, mu):
+    """Mean PSNR (standard protocol) of ``net`` on the HR images ``val_files``: ``{"x4": dB, ...}``."""
     out = {}
     for s in scales:
         levels = int(round(math.log2(s)))
@@ -152,6 +157,167 @@ def _validate(net, val_files, *, scales, mu):
             psnrs.append(protocol_scores(hr, sr, s)[0])
         out[f"x{s}"] = float(np.mean(psnrs))
     return out
+
+
+def _now():
+    return time.strftime("%Y-%m-%dT%H:%M:%S")
+
+
+class TrainingRun:
+    """One training run of an MGBP network, whose checkpoint/model file is ``out``.
+
+    Parameters
+    ----------
+    config : TrainConfig
+    out : path
+        Model/checkpoint file.
+    network : NetConfig, optional
+        Architecture (default: the paper's); its ``seed`` is replaced by ``config.seed``.
+    log : path, optional
+        JSON-lines log (default: ``out`` with suffix ``.log.jsonl``).
+    validation : list of paths, optional
+        HR images for the periodic PSNR check (:meth:`validate`).
+    val_scales : tuple of int
+        Scales of that check.
+    echo : callable
+        Where one-line messages go.
+
+    Attributes
+    ----------
+    net : MGBPNet
+    adam : mgbp_classic.nn.Adam
+    step_count : int
+        Optimisation steps done so far (including those of the runs this one resumes).
+    last_validation : dict or None
+        The last result of :meth:`validate`.
+
+    Notes
+    -----
+    A new run calls :meth:`start`, a resumed one :meth:`restore`; then :meth:`step` as often as
+    wanted, :meth:`validate` and :meth:`checkpoint` when due. :func:`train` does exactly that.
+    """
+
+    def __init__(self, config, out, *, network=None, log=None, validation=None, val_scales=(4,), echo=print):
+        config.validate()
+        self.config = config
+        self.out = Path(out)
+        self.log = Path(log) if log is not None else self.out.with_suffix(".log.jsonl")
+        self.sampler = PatchSampler(find_images(config.data), patch=config.patch, levels=config.levels)
+        self.netcfg = NetConfig(**{**(network or NetConfig()).to_dict(), "seed": config.seed})
+        self.net = MGBPNet(self.netcfg)
+        self.adam = nn.Adam(self.net.store, lr=config.lr)
+        self.val_files = list(validation) if validation else []
+        self.val_scales = val_scales
+        self.echo = echo
+        self.step_count = 0
+        self.init_record = None
+        self.started = _now()
+        self.train_seconds = 0.0
+        self.last_validation = None
+        self.revision = None
+        self.data_record = None
+
+    def _record_code_and_data(self):
+        self.revision = git_revision()          # the code this process runs (not the tree at save time)
+        self.data_record = _data_record(self.sampler.files)
+        self.data_record["roots"] = [str(d) for d in self.config.data]
+
+    def start(self):
+        """Begin a new run: step 0, the weights of ``config.init`` if given, an empty log."""
+        config = self.config
+        if config.init is not None:
+            start, init_meta = MGBPNet.load(config.init)
+            mine = {k: v for k, v in self.netcfg.to_dict().items() if k != "seed"}
+            theirs = {k: v for k, v in start.config.to_dict().items() if k != "seed"}
+            if mine != theirs:
+                raise ValueError(f"init model {config.init} has the network {theirs}, not {mine}")
+            self.net.store.params[...] = start.store.params
+            self.init_record = {"path": str(config.init), "steps": init_meta.get("steps"),
+                                "train_seconds": init_meta.get("train_seconds"),
+                                "git_revision": init_meta.get("git_revision"),
+                                "train_config": init_meta.get("train_config")}
+        if self.log.exists():
+            self.log.unlink()
+        self._record_code_and_data()
+
+    def restore(self):
+        """Continue from the checkpoint ``out``: parameters, Adam moments, step count, training record.
+
+        Log entries after the checkpoint's step (left by a run that died after it) are dropped.
+
+        Raises
+        ------
+        FileNotFoundError
+            ``out`` does not exist.
+        ValueError
+            Its network or training configuration (other than ``steps``) differs from this run's.
+        """
+        out = self.out
+        if not out.exists():
+            raise FileNotFoundError(f"cannot resume: checkpoint not found: {out}")
+        net_loaded, meta = MGBPNet.load(out)
+        if net_loaded.config != self.netcfg:
+            raise ValueError(f"cannot resume {out}: its network is {net_loaded.config}, not {self.netcfg}")
+        saved = dict(meta.get("train_config", {}))
+        mine = asdict(self.config)
+        diff = {k for k in mine if k != "steps" and saved.get(k) != mine[k]}
+        if diff:
+            raise ValueError(f"cannot resume {out}: its training config differs in {sorted(diff)}")
+        self.net.store.params[...] = net_loaded.store.params
+        self.adam.load_state_dict(net_loaded.extra)
+        self.step_count = int(meta["steps"])
+        self.init_record = meta.get("init")
+        _truncate_log(self.log, self.step_count)
+        self.echo(f"resuming {out} at step {self.step_count}")
+        self.started = meta.get("started", self.started)
+        self._record_code_and_data()
+        self.train_seconds = float(meta.get("train_seconds", 0.0))
+
+    def step(self):
+        """One optimisation step on the batch of step ``step_count`` (loss (7), Adam).
+
+        Returns
+        -------
+        dict
+            The step's log entry: ``{"kind": "train", "step", "loss", "lr", "patches_per_s",
+            "seconds", "terms"}``.
+        """
+        config = self.config
+        t0 = time.perf_counter()
+        rng = np.random.default_rng([config.seed, self.step_count])
+        pyramid = self.sampler.sample(rng, config.batch)
+        self.net.store.zero_grad()
+        loss, parts = multiscale_loss(self.net, pyramid, mu=config.mu, max_levels=config.levels)
+        lr = learning_rate(config, self.step_count)
+        self.adam.step(lr=lr)
+        self.step_count += 1
+        dt = time.perf_counter() - t0
+        self.train_seconds += dt
+        return {"kind": "train", "step": self.step_count, "loss": loss, "lr": lr,
+                "patches_per_s": config.batch / dt, "seconds": round(self.train_seconds, 2),
+                "terms": {f"L{L}k{k}": v for (L, k), v in parts.items()}}
+
+    def validate(self):
+        """PSNR on the validation images now (:func:`validation_psnr`); also kept in ``last_validation``.
+
+        Returns
+        -------
+        dict
+            ``{"x4": dB, ...}`` per validation scale.
+        """
+        self.last_validation = validation_psnr(self.net, self.val_files, scales=self.val_scales,
+                                               mu=self.config.mu)
+        return self.last_validation
+
+    def checkpoint(self):
+        """Write the model file ``out`` atomically: parameters, Adam state and the training record."""
+        record = {"train_config": asdict(self.config), "steps": self.step_count, "data": self.data_record,
+                  "git_revision": self.revision, "started": self.started, "saved": _now(),
+                  "train_seconds": round(self.train_seconds, 1), "parameters": self.net.num_parameters,
+                  "validation": self.last_validation}
+        if self.init_record is not None:
+            record["init"] = self.init_record
+        self.net.save(self.out, meta=record, extra=self.adam.state_dict())
 
 
 def train(config, out, *, network=None, resume=False, log=None, validation=None, val_scales=(4,),
@@ -191,101 +357,39 @@ def train(config, out, *, network=None, resume=False, log=None, validation=None,
     dict
         ``{"step": …, "losses": [loss per step run in this call], "validation": last or None}``.
     """
-    config.validate()
-    out = Path(out)
-    log = Path(log) if log is not None else out.with_suffix(".log.jsonl")
-    files = find_images(config.data)
-    sampler = PatchSampler(files, patch=config.patch, levels=config.levels)
-    netcfg = NetConfig(**{**(network or NetConfig()).to_dict(), "seed": config.seed})
-    net = MGBPNet(netcfg)
-    adam = nn.Adam(net.store, lr=config.lr)
-    step = 0
-    init_record = None
-    if config.init is not None and not resume:
-        start, init_meta = MGBPNet.load(config.init)
-        mine = {k: v for k, v in netcfg.to_dict().items() if k != "seed"}
-        theirs = {k: v for k, v in start.config.to_dict().items() if k != "seed"}
-        if mine != theirs:
-            raise ValueError(f"init model {config.init} has the network {theirs}, not {mine}")
-        net.store.params[...] = start.store.params
-        init_record = {"path": str(config.init), "steps": init_meta.get("steps"),
-                       "train_seconds": init_meta.get("train_seconds"),
-                       "git_revision": init_meta.get("git_revision"),
-                       "train_config": init_meta.get("train_config")}
+    run = TrainingRun(config, out, network=network, log=log, validation=validation, val_scales=val_scales,
+                      echo=echo)
     if resume:
-        if not out.exists():
-            raise FileNotFoundError(f"cannot resume: checkpoint not found: {out}")
-        net_loaded, meta = MGBPNet.load(out)
-        if net_loaded.config != netcfg:
-            raise ValueError(f"cannot resume {out}: its network is {net_loaded.config}, not {netcfg}")
-        saved = dict(meta.get("train_config", {}))
-        mine = asdict(config)
-        diff = {k for k in mine if k != "steps" and saved.get(k) != mine[k]}
-        if diff:
-            raise ValueError(f"cannot resume {out}: its training config differs in {sorted(diff)}")
-        net.store.params[...] = net_loaded.store.params
-        adam.load_state_dict(net_loaded.extra)
-        step = int(meta["steps"])
-        init_record = meta.get("init")
-        _truncate_log(log, step)
-        echo(f"resuming {out} at step {step}")
-    elif log.exists():
-        log.unlink()
-    started = meta_started = time.strftime("%Y-%m-%dT%H:%M:%S")
-    if resume:
-        meta_started = meta.get("started", started)
-    revision = git_revision()              # the code this process runs (not the tree at save time)
-    data_record = _data_record(sampler.files)
-    data_record["roots"] = [str(d) for d in config.data]
-    seconds_total = float(meta.get("train_seconds", 0.0)) if resume else 0.0
-
-    def save():
-        record = {"train_config": asdict(config), "steps": step, "data": data_record,
-                  "git_revision": revision, "started": meta_started,
-                  "saved": time.strftime("%Y-%m-%dT%H:%M:%S"), "train_seconds": round(seconds_total, 1),
-                  "parameters": net.num_parameters, "validation": last_val}
-        if init_record is not None:
-            record["init"] = init_record
-        net.save(out, meta=record, extra=adam.state_dict())
-
-    val_files = list(validation) if validation else []
-    last_val = None
+        run.restore()
+    else:
+        run.start()
+    target = config.steps if stop_after is None else min(config.steps, run.step_count + stop_after)
     losses = []
-    last_ckpt = time.monotonic()
-    target = config.steps if stop_after is None else min(config.steps, step + stop_after)
-    bar = _Progress(target - step, enabled=progress)
-    with open(log, "a") as logfh:
-        while step < target:
-            t0 = time.perf_counter()
-            rng = np.random.default_rng([config.seed, step])
-            pyramid = sampler.sample(rng, config.batch)
-            net.store.zero_grad()
-            loss, parts = multiscale_loss(net, pyramid, mu=config.mu, max_levels=config.levels)
-            lr = learning_rate(config, step)
-            adam.step(lr=lr)
-            step += 1
-            dt = time.perf_counter() - t0
-            seconds_total += dt
-            losses.append(loss)
-            entry = {"kind": "train", "step": step, "loss": loss, "lr": lr,
-                     "patches_per_s": config.batch / dt, "seconds": round(seconds_total, 2),
-                     "terms": {f"L{L}k{k}": v for (L, k), v in parts.items()}}
-            logfh.write(json.dumps(entry) + "\n")
-            logfh.flush()
-            bar.update(f"step {step} loss {loss:.4f} {config.batch / dt:.2f} patches/s")
-            if val_files and (step % val_every == 0 or step == config.steps):
-                last_val = _validate(net, val_files, scales=val_scales, mu=config.mu)
-                logfh.write(json.dumps({"kind": "val", "step": step, "psnr": last_val}) + "\n")
-                logfh.flush()
-                echo(f"step {step}: validation PSNR " +
-                     ", ".join(f"{k} {v:.2f} dB" for k, v in last_val.items()))
-            if time.monotonic() - last_ckpt > 60 * checkpoint_minutes or step == target:
-                save()
-                last_ckpt = time.monotonic()
+    last_checkpoint = time.monotonic()
+    bar = _Progress(target - run.step_count, enabled=progress)
+    with open(run.log, "a") as logfh:
+        while run.step_count < target:
+            entry = run.step()
+            losses.append(entry["loss"])
+            _log(logfh, entry)
+            bar.update(f"step {entry['step']} loss {entry['loss']:.4f} {entry['patches_per_s']:.2f} patches/s")
+            if run.val_files and (run.step_count % val_every == 0 or run.step_count == config.steps):
+                psnr = run.validate()
+                _log(logfh, {"kind": "val", "step": run.step_count, "psnr": psnr})
+                echo(f"step {run.step_count}: validation PSNR " +
+                     ", ".join(f"{k} {v:.2f} dB" for k, v in psnr.items()))
+            if time.monotonic() - last_checkpoint > 60 * checkpoint_minutes or run.step_count == target:
+                run.checkpoint()
+                last_checkpoint = time.monotonic()
     bar.close()
-    if step == target and (not losses):
-        save()
-    return {"step": step, "losses": losses, "validation": last_val}
+    if run.step_count == target and not losses:
+        run.checkpoint()
+    return {"step": run.step_count, "losses": losses, "validation": run.last_validation}
+
+
+def _log(fh, entry):
+    fh.write(json.dumps(entry) + "\n")
+    fh.flush()
 
 
 class _Progress:

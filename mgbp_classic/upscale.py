@@ -8,15 +8,26 @@ The command line (``mgbp-classic upscale`` and ``evaluate``), the benchmarks and
   classic bicubic upscaler (MATLAB ``imresize``) and re-attached;
 * every output is clipped to [0, 1].
 
-Methods are looked up by name in a small registry. The built-in ones are the classic upscalers of
-the paper (``bicubic``, ``ibp``, ``mgbp``); others (the learned network, ``net``) are added with
-:func:`register_method` and then appear automatically in the command line's ``--method`` choices.
+Methods are looked up by name in one explicit registry, ``_REGISTRY`` (name → :class:`UpscaleMethod`).
+:func:`register_builtin_methods`, called once at the end of this module, fills it with the classic
+upscalers of the paper (``bicubic``, ``ibp``, ``mgbp``) and the learned network (``net``); others are
+added with :func:`register_method` and then appear automatically in the command line's ``--method``
+choices. Importing any other module never registers anything.
 """
 import math
 import os
+import time
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
+
+from . import _validate
+from ._validate import check_image, check_int, check_levels
+from .ibp import upscale_ibp
+from .metrics import make_lr, mod_crop, protocol_scores
+from .multigrid import upscale_mgbp
+from .resize import imresize
 
 __all__ = [
     "DEFAULT_METHOD",
@@ -28,6 +39,7 @@ __all__ = [
     "evaluate_image",
     "get_method",
     "max_levels",
+    "register_builtin_methods",
     "register_method",
     "upscale",
 ]
@@ -41,9 +53,9 @@ DEFAULT_METHOD = "net"
 DEFAULT_MU = 2
 
 #: Largest output (height × width, per channel) :func:`upscale` agrees to make: 2**26 pixels,
-#: e.g. 8192 × 8192. It bounds ``levels`` for a given image size (memory: the classic methods hold
-#: a few float64 copies of the output).
-MAX_OUTPUT_PIXELS = 2 ** 26
+#: e.g. 8192 × 8192 (:data:`mgbp_classic._validate.MAX_OUTPUT_PIXELS`). It bounds ``levels`` for a
+#: given image size (memory: the classic methods hold a few float64 copies of the output).
+MAX_OUTPUT_PIXELS = _validate.MAX_OUTPUT_PIXELS
 
 
 @dataclass(frozen=True)
@@ -78,26 +90,8 @@ class UpscaleMethod:
     options: tuple = None
 
 
+#: The registry: method name → :class:`UpscaleMethod`, in registration order (built-in ones first).
 _REGISTRY = {}
-
-#: Modules imported (if present) the first time the registry is listed, so that methods they register
-#: (the learned network's module registers ``"net"``) show up in :func:`available_methods` and the command line.
-PLUGIN_MODULES = ("mgbp_classic.inference",)
-_plugins_loaded = False
-
-
-def _load_plugins():
-    global _plugins_loaded
-    if _plugins_loaded:
-        return
-    _plugins_loaded = True
-    import importlib
-    for module in PLUGIN_MODULES:
-        try:
-            importlib.import_module(module)
-        except ModuleNotFoundError as exc:
-            if exc.name != module:
-                raise
 
 
 def register_method(name, function, *, default_iterations=None, description="", final_only=False,
@@ -145,8 +139,7 @@ def register_method(name, function, *, default_iterations=None, description="", 
         raise ValueError(f"name must be a lower-case word of letters, digits, '-' or '_', got {name!r}")
     if not callable(function):
         raise ValueError(f"function must be callable, got {type(function).__name__}")
-    if default_iterations is not None and (not _is_int(default_iterations) or default_iterations < 1):
-        raise ValueError(f"default_iterations must be None or an integer >= 1, got {default_iterations!r}")
+    check_int(default_iterations, "default_iterations", minimum=1, optional=True)
     if name in _REGISTRY and not replace:
         raise ValueError(f"name must not be registered already (use replace=True), got {name!r}")
     entry = UpscaleMethod(name, function, default_iterations, description, final_only,
@@ -162,7 +155,6 @@ def available_methods():
     -------
     list of str
     """
-    _load_plugins()
     return list(_REGISTRY)
 
 
@@ -182,8 +174,6 @@ def get_method(name):
     ValueError
         ``name`` is not registered (the message lists the registered names).
     """
-    if isinstance(name, str) and name not in _REGISTRY:
-        _load_plugins()
     if not isinstance(name, str) or name not in _REGISTRY:
         raise ValueError(f"method must be one of {', '.join(_REGISTRY)}, got {name!r}")
     return _REGISTRY[name]
@@ -219,10 +209,7 @@ def max_levels(shape):
     int
         ``max(levels)``; 0 when the image is too large to be upscaled even once.
     """
-    pixels = int(shape[0]) * int(shape[1])
-    if pixels <= 0:
-        return 0
-    return max(0, int(math.floor(math.log(MAX_OUTPUT_PIXELS / pixels, 4) + 1e-12)))
+    return _validate.max_levels(shape, MAX_OUTPUT_PIXELS)
 
 
 def upscale(image, *, levels, method=None, mu=DEFAULT_MU, iterations=None, return_levels=False,
@@ -286,25 +273,15 @@ def upscale(image, *, levels, method=None, mu=DEFAULT_MU, iterations=None, retur
     >>> upscale(x, levels=2, method="bicubic").shape
     (48, 64, 3)
     """
-    image = _check_image(image)
+    image = check_image(image)
     entry = get_method(DEFAULT_METHOD if method is None else method)
-    if not _is_int(levels) or levels < 1:
-        raise ValueError(f"levels must be an integer >= 1, got {levels!r}")
-    top = max_levels(image.shape)
-    if levels > top:
-        h, w = image.shape[:2]
-        if top < 1:
-            raise ValueError(f"image must have at most {MAX_OUTPUT_PIXELS // 4} pixels to be upscaled, "
-                             f"got a {h}×{w} image")
-        raise ValueError(f"levels must be between 1 and {top} for a {h}×{w} image, got {levels}")
-    if not _is_int(mu) or mu < 1:
-        raise ValueError(f"mu must be an integer >= 1, got {mu!r}")
+    levels = check_levels(levels, image.shape, max_pixels=MAX_OUTPUT_PIXELS)
+    mu = check_int(mu, "mu", minimum=1)
     if iterations is not None:
         if entry.default_iterations is None:
             raise ValueError(f"iterations must be None for method {entry.name!r} (it does not iterate), "
                              f"got {iterations!r}")
-        if not _is_int(iterations) or iterations < 0:
-            raise ValueError(f"iterations must be an integer >= 0, got {iterations!r}")
+        iterations = check_int(iterations, "iterations", minimum=0)
     if entry.options is not None:
         for key in method_options:
             if key not in entry.options:
@@ -321,7 +298,7 @@ def upscale(image, *, levels, method=None, mu=DEFAULT_MU, iterations=None, retur
 
     dtype = image.dtype
     colour, alpha = _split_alpha(image)
-    outputs = entry.function(colour, levels=int(levels), mu=int(mu), **options)
+    outputs = entry.function(colour, levels=levels, mu=mu, **options)
     outputs = list(outputs)
     if len(outputs) != levels:
         raise ValueError(f"method {entry.name!r} must return {levels} level images, got {len(outputs)}")
@@ -375,12 +352,8 @@ def evaluate_image(hr, *, scale, method=None, levels=None, mu=DEFAULT_MU, iterat
     cropping s pixels from every border. ``bicubic`` at a scale that is not a power of two is one
     ``imresize(LR, s)``.
     """
-    import time
-
-    from .metrics import make_lr, mod_crop, protocol_scores
     entry = get_method(DEFAULT_METHOD if method is None else method)
-    if not _is_int(scale) or scale < 2:
-        raise ValueError(f"scale must be an integer >= 2, got {scale!r}")
+    scale = check_int(scale, "scale", minimum=2)
     power = scale & (scale - 1) == 0
     if not power and entry.name != "bicubic":
         raise ValueError(f"scale must be a power of two (2, 4, 8, ...) for method {entry.name!r}, got {scale}")
@@ -405,27 +378,7 @@ def evaluate_image(hr, *, scale, method=None, levels=None, mu=DEFAULT_MU, iterat
 
 
 # ---------------------------------------------------------------------------------------------
-# validation and colour handling
-
-def _is_int(value):
-    return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
-
-
-def _check_image(image):
-    image = np.asarray(image)
-    if image.dtype.kind != "f":
-        raise ValueError(f"image must be a float array with values in [0, 1], got dtype {image.dtype}")
-    if image.ndim not in (2, 3) or (image.ndim == 3 and image.shape[2] not in (1, 2, 3, 4)):
-        raise ValueError("image must be shaped (H, W) or (H, W, C) with C in 1, 2, 3, 4, "
-                         f"got shape {image.shape}")
-    if image.shape[0] < 1 or image.shape[1] < 1:
-        raise ValueError(f"image must have at least one pixel, got shape {image.shape}")
-    if not np.all(np.isfinite(image)):
-        raise ValueError("image must contain finite values only, got NaN or infinity")
-    if image.dtype != np.float32:
-        image = image.astype(np.float64, copy=False)
-    return image
-
+# colour handling
 
 def _split_alpha(image):
     """``(colour, alpha)``: colour ``(H, W)`` or ``(H, W, 3)``, alpha ``(H, W)`` or ``None``."""
@@ -442,7 +395,6 @@ def _split_alpha(image):
 
 
 def _bicubic(image, scale):
-    from .resize import imresize
     return imresize(image, scale, kernel="cubic")
 
 
@@ -463,39 +415,35 @@ def _bicubic_method(image, *, levels, mu, final_only=False):
     return [None if final_only and k < levels else _bicubic(image, 2 ** k) for k in range(1, levels + 1)]
 
 
-def _ibp_method(image, *, levels, mu, iterations, final_only=False, tol=None, **options):
-    import warnings
-
-    from .exceptions import ConvergenceWarning
-    from .ibp import ibp
-    out = []
-    for k in range(1, levels + 1):
-        if final_only and k < levels:
-            out.append(None)
-            continue
-        with warnings.catch_warnings():
-            # a fixed iteration budget is the point here (tol=None: exactly `iterations` steps)
-            warnings.simplefilter("ignore", ConvergenceWarning)
-            out.append(ibp(image, 2 ** k, iterations=iterations, tol=tol, **options).image)
-    return out
+def _net_method(image, *, levels, mu, **options):
+    # The network engine (its Numba layers) is loaded when the method first runs, not when
+    # this module is imported: the classic methods and the command line's help never need it.
+    from .inference import upscale_net
+    return upscale_net(image, levels=levels, mu=mu, **options)
 
 
-def _mgbp_method(image, *, levels, mu, iterations, **options):
-    import warnings
+def register_builtin_methods():
+    """Register the package's methods: ``bicubic``, ``ibp``, ``mgbp`` and ``net`` (in this order).
 
-    from .exceptions import ConvergenceWarning
-    from .multigrid import mgbp
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        result = mgbp(image, levels=levels, mu=mu, iterations=iterations, **options)
-    return list(result.levels[1:])
+    Called once when this module is imported; calling it again restores the built-in entries
+    (replacing same-named ones).
+
+    Returns
+    -------
+    list of str
+        The names registered.
+    """
+    register_method("bicubic", _bicubic_method, final_only=True, replace=True,
+                    description="MATLAB bicubic imresize by 2**levels")
+    register_method("ibp", upscale_ibp, default_iterations=IBP_DEFAULT_ITERATIONS, final_only=True,
+                    options=("tol", "g", "p", "mode", "validate"), replace=True,
+                    description="Iterative Back-Projection (eqs. 2-3) at 2**levels from the bicubic start")
+    register_method("mgbp", upscale_mgbp, default_iterations=MGBP_DEFAULT_ITERATIONS,
+                    options=("tol", "g", "p", "mode", "callback", "validate"), replace=True,
+                    description="classic Multi-Grid Back-Projection (Algorithm 1), mu steps per level")
+    register_method("net", _net_method, options=("model", "tile", "margin", "progress"), replace=True,
+                    description="the learned MGBP network (default: the pretrained model in the package)")
+    return ["bicubic", "ibp", "mgbp", "net"]
 
 
-register_method("bicubic", _bicubic_method, final_only=True,
-                description="MATLAB bicubic imresize by 2**levels")
-register_method("ibp", _ibp_method, default_iterations=IBP_DEFAULT_ITERATIONS, final_only=True,
-                options=("tol", "g", "p", "mode", "validate"),
-                description="Iterative Back-Projection (eqs. 2-3) at 2**levels from the bicubic start")
-register_method("mgbp", _mgbp_method, default_iterations=MGBP_DEFAULT_ITERATIONS,
-                options=("tol", "g", "p", "mode", "callback", "validate"),
-                description="classic Multi-Grid Back-Projection (Algorithm 1), mu steps per level")
+register_builtin_methods()

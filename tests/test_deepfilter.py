@@ -7,8 +7,8 @@ central finite differences of it (the Jacobian), MATLAB bicubic ``imresize``.
 import numpy as np
 import pytest
 
-from mgbp_classic.deepfilter import (LUMA_WEIGHTS, DeepFilter, FrozenNetwork, bicubic_filter, filter_window,
-                                     mass_radius, plot_filters, support_radius)
+from mgbp_classic.deepfilter import LUMA_WEIGHTS, DeepFilter, FrozenNetwork, bicubic_filter, support_radius
+from mgbp_classic.plotting import filter_window, mass_radius, plot_filters
 from mgbp_classic.inference import upscale_rgb
 from mgbp_classic.net import Graph, MGBPNet, NetConfig
 from mgbp_classic.nn import gains
@@ -255,7 +255,7 @@ def test_errors(tiny):
         FrozenNetwork(tiny, x[..., 0], levels=1, mu=1)
     with pytest.raises(ValueError, match="levels must be an integer >= 1, got 0"):
         FrozenNetwork(tiny, x, levels=0, mu=1)
-    with pytest.raises(ValueError, match="image must be finite"):
+    with pytest.raises(ValueError, match="image must contain finite values only"):
         DeepFilter(tiny, np.full((4, 4, 3), np.nan), levels=1, mu=1)
     with pytest.raises(ValueError, match="margin must be an integer >= 0, got -1"):
         DeepFilter(tiny, x, levels=1, mu=1, margin=-1)

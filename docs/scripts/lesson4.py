@@ -23,6 +23,7 @@ from mgbp_classic.exceptions import ConvergenceWarning  # noqa: E402
 from mgbp_classic.ibp import ibp, rms  # noqa: E402
 from mgbp_classic.io import read_image  # noqa: E402
 from mgbp_classic.multigrid import mgbp  # noqa: E402
+from mgbp_classic.plotting import plot_rate_table  # noqa: E402
 from mgbp_classic.resize import Downscale, Upscale  # noqa: E402
 
 FIGURES = Path(__file__).resolve().parents[1] / "figures"
@@ -89,7 +90,7 @@ def fig_histories(outdir, small):
     """Residual histories of IBP and MGBP against outer cycles, with the predicted slopes."""
     levels, mus = ((1, 3), (1,)) if small else ((1, 2, 3), (1, 2))
     rows = C.rate_table(levels=levels, mu=mus, shape=8, cycles=60 if small else None, seed=0)
-    return C.plot_rate_table(rows, Path(outdir) / "lesson4_histories.png",
+    return plot_rate_table(rows, Path(outdir) / "lesson4_histories.png",
                              title="8×8 uniform noise, periodic boundaries, bicubic pair")
 
 

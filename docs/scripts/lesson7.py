@@ -22,10 +22,11 @@ from matplotlib.figure import Figure  # noqa: E402
 import numpy as np  # noqa: E402
 
 from mgbp_classic import sample_image_path  # noqa: E402
-from mgbp_classic.deepfilter import (LUMA_WEIGHTS, DeepFilter, filter_window, plot_filters)  # noqa: E402
+from mgbp_classic.deepfilter import LUMA_WEIGHTS, DeepFilter  # noqa: E402
 from mgbp_classic.io import read_image  # noqa: E402
 from mgbp_classic.metrics import make_lr  # noqa: E402
 from mgbp_classic.net import MGBPNet, NetConfig  # noqa: E402
+from mgbp_classic.plotting import filter_window, plot_filters  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 FIGURES = ROOT / "docs" / "figures"

@@ -6,12 +6,13 @@ exactly as in NumPy. ``JIT`` and ``PJIT`` are the two decorators used by the ker
 """
 from numba import njit
 
+from .. import _parallel
+
 FASTMATH = frozenset({"nsz", "arcp", "contract", "reassoc"})
 
 JIT = njit(cache=True, fastmath=set(FASTMATH), nogil=True)
 PJIT = njit(cache=True, fastmath=set(FASTMATH), nogil=True, parallel=True)
 
-import numba as _numba
 
 #: Work (elements touched) below which a parallel kernel runs on one thread. Waking the thread pool
 #: costs ~10-50 µs on an idle machine but was measured at 1-45 ms per call on this shared 2-core
@@ -21,14 +22,6 @@ SERIAL_BELOW = 1 << 20
 
 
 def run(kernel, work, *args):
-    """Call ``kernel(*args)``, on one thread when ``work`` is below :data:`SERIAL_BELOW`."""
-    if work >= SERIAL_BELOW:
-        return kernel(*args)
-    threads = _numba.get_num_threads()
-    if threads == 1:
-        return kernel(*args)
-    _numba.set_num_threads(1)
-    try:
-        return kernel(*args)
-    finally:
-        _numba.set_num_threads(threads)
+    """Call ``kernel(*args)``, on one thread when ``work`` is below :data:`SERIAL_BELOW`
+    (:func:`mgbp_classic._parallel.run` with the network's threshold)."""
+    return _parallel.run(kernel, work, *args, serial_below=SERIAL_BELOW)

@@ -12,13 +12,12 @@ initial values of the others.
 """
 import hashlib
 import json
-import os
-import tempfile
 import zipfile
 from pathlib import Path
 
 import numpy as np
 
+from ..atomic import atomic_write
 from ..exceptions import ModelFileError
 
 __all__ = ["ParamStore", "he_normal", "zeros", "read_model_file"]
@@ -221,19 +220,8 @@ class ParamStore:
             if value.dtype == object:
                 raise ValueError(f"extra array {key!r} must be numeric, got dtype object")
             arrays[key] = value
-        folder = path.parent if str(path.parent) else Path(".")
-        fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=folder)
-        try:
-            os.chmod(tmp, 0o666 & ~_umask())        # mkstemp makes it 0600; a saved model is a normal file
-            with os.fdopen(fd, "wb") as fh:
-                np.savez(fh, **arrays)
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-            raise
+        with atomic_write(path) as fh:
+            np.savez(fh, **arrays)
 
     def load(self, path):
         """Load parameters saved by :meth:`save` into this (finalized) store.
@@ -271,12 +259,6 @@ class ParamStore:
     def load_params(self, path):
         """Alias of :meth:`load` kept for symmetry with :meth:`save`."""
         return self.load(path)
-
-
-def _umask():
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
 
 
 def _first_difference(stored, wanted):
