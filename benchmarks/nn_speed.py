@@ -100,10 +100,11 @@ def make_module_case(label, make_ours, xshape, flops, torch_fn, seed=0):
             m64 = make_ours(s64)
             s64.finalize()
             s64.params[...] = store.params
-            with nn.gains.record() as t32:
-                mod.forward(x)
-            with nn.gains.record() as t64:
-                m64.forward(x.astype(np.float64))
+            e32, e64 = nn.Engine(), nn.Engine()
+            with e32.record() as t32:
+                mod.forward(x, engine=e32)
+            with e64.record() as t64:
+                m64.forward(x.astype(np.float64), engine=e64)
             return sum(int((a != b).sum()) for a, b in zip(t32, t64)), sum(a.size for a in t32)
 
         ours_result.relu_flips = relu_flips

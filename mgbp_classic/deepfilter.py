@@ -45,9 +45,9 @@ import numpy as np
 from ._validate import check_image, check_int, check_levels_mu, check_pixels
 from .color import LUMA_WEIGHTS
 from .inference import DEFAULT_MARGIN
-from . import nn
-from .net import Graph, MGBPNet, NetConfig
-from .nn import gains
+from .net import MGBPNet, NetConfig
+from .nn.engine import Engine
+from .nn.graph import Graph
 from .resize import imresize
 from .windowed import GainGraph, window_row
 
@@ -119,12 +119,13 @@ def support_radius(levels, mu, dense_layers=3):
                   dtype=np.float64)
     s = 1 << levels
     n = 64
+    engine = Engine()
     while True:
         x = np.ones((1, net.config.channels, n, 1))
-        with gains.record() as tape:
-            net.forward(x, levels=levels, mu=mu)
-        with gains.frozen([np.ones_like(g) for g in tape]):
-            graph = Graph()
+        with engine.record() as tape:
+            net.forward(x, levels=levels, mu=mu, engine=engine)
+        with engine.frozen([np.ones_like(g) for g in tape]):
+            graph = Graph(engine=engine)
             xn = graph.input(x, requires_grad=True)
             out = net.run(graph, xn, levels=levels, mu=mu)[-1]
             c = n // 2
@@ -173,8 +174,11 @@ class FrozenNetwork:
     ----------
     output : ndarray
         ``net(X)``, (sH, sW, C) in the network's dtype (the ordinary forward pass, recorded).
-    tape : mgbp_classic.nn.gains.Tape
+    tape : mgbp_classic.nn.Tape
         The recorded gains, one boolean mask per ReLU call of the recursion.
+    engine : mgbp_classic.nn.Engine
+        The engine context of every pass of this object (its own: one object serves one thread
+        at a time; two objects can run in two threads).
     scale : int
         ``2**levels``.
 
@@ -202,8 +206,9 @@ class FrozenNetwork:
         self.net, self.levels, self.mu = net, int(levels), int(mu)
         self.scale = 1 << self.levels
         self._x = _to_tensor(image, net.dtype)
-        with gains.record() as tape:                   # one pass: net(X), the gains, the row graph
-            graph = GainGraph()
+        self.engine = engine = Engine()
+        with engine.record() as tape:                  # one pass: net(X), the gains, the row graph
+            graph = GainGraph(engine=engine)
             xn = graph.input(self._x, requires_grad=True)
             out = net.run(graph, xn, levels=self.levels, mu=self.mu)[-1]
         self.tape = tape
@@ -224,8 +229,8 @@ class FrozenNetwork:
         return self.output.shape
 
     def _frozen(self, x):
-        with gains.frozen(self.tape):
-            return self.net.forward(x, levels=self.levels, mu=self.mu)[-1]
+        with self.engine.frozen(self.tape):
+            return self.net.forward(x, levels=self.levels, mu=self.mu, engine=self.engine)[-1]
 
     def apply(self, image, *, bias=True):
         """The frozen network on another input of the same shape.
@@ -290,8 +295,8 @@ class FrozenNetwork:
     def _ensure_graph(self):
         """Record the frozen pass with its backward caches, on X = 0 (its output is R), for ``method="full"``."""
         if self._graph is None:
-            with gains.frozen(self.tape):
-                graph = Graph()
+            with self.engine.frozen(self.tape):
+                graph = Graph(engine=self.engine)
                 xn = graph.input(np.zeros_like(self._x), requires_grad=True)
                 out = self.net.run(graph, xn, levels=self.levels, mu=self.mu)[-1]
             self._graph = (graph, xn, out)
@@ -367,7 +372,7 @@ class FrozenNetwork:
             for k in group:
                 seed[0, :, pix[k, 0], pix[k, 1]] += wts[k]
             out.accumulate(seed)
-            with gains.frozen(self.tape), nn.input_grads_only():
+            with self.engine.frozen(self.tape), self.engine.input_grads_only():
                 graph.backward(retain=True)
             grad, xn.grad = xn.grad, None                                       # (1, C, H, W)
             if len(group) == 1:

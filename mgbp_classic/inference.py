@@ -15,6 +15,7 @@ import numpy as np
 
 from ._validate import check_levels_mu
 from .net import MGBPNet
+from .nn.engine import Engine
 
 __all__ = ["DEFAULT_MODEL", "default_model_path", "load_model", "upscale_rgb", "upscale_net",
            "DEFAULT_MARGIN", "DEFAULT_TILE"]
@@ -44,13 +45,13 @@ def load_model(path=None):
     return _load_cached(path, mtime)
 
 
-def _run(net, lr, levels, mu):
+def _run(net, lr, levels, mu, engine):
     """lr: (h, w, 3) float → list of (h·2^k, w·2^k, 3) for k = 1..levels (float32, unclipped)."""
     x = np.ascontiguousarray(lr.transpose(2, 0, 1)[None], dtype=np.float32)
-    return [o[0].transpose(1, 2, 0) for o in net.forward(x, levels=levels, mu=mu)]
+    return [o[0].transpose(1, 2, 0) for o in net.forward(x, levels=levels, mu=mu, engine=engine)]
 
 
-def upscale_rgb(net, image, *, levels, mu, tile=None, margin=DEFAULT_MARGIN, progress=None):
+def upscale_rgb(net, image, *, levels, mu, tile=None, margin=DEFAULT_MARGIN, progress=None, engine=None):
     """Upscale an RGB image by 2^levels with the network.
 
     Parameters
@@ -69,6 +70,8 @@ def upscale_rgb(net, image, *, levels, mu, tile=None, margin=DEFAULT_MARGIN, pro
         LR pixels of context around every tile/the whole image.
     progress : callable, optional
         Called with ``(done, total)`` after each tile.
+    engine : mgbp_classic.nn.Engine, optional
+        The engine context of the passes (one per thread); a fresh one, shared by the tiles, when None.
 
     Returns
     -------
@@ -91,10 +94,11 @@ def upscale_rgb(net, image, *, levels, mu, tile=None, margin=DEFAULT_MARGIN, pro
         raise ValueError(f"tile must be >= 1, got {tile}")
     outs = [np.empty((H << k, W << k, 3), net.dtype) for k in range(1, levels + 1)]
     starts = [(y, x) for y in range(0, H, th) for x in range(0, W, tw)]
+    engine = Engine() if engine is None else engine                   # one context for every tile
     for n, (y, x) in enumerate(starts, 1):
         h, w = min(th, H - y), min(tw, W - x)
         piece = padded[y:y + h + 2 * m, x:x + w + 2 * m]      # tile plus margin on every side
-        res = _run(net, piece, levels, mu)
+        res = _run(net, piece, levels, mu, engine)
         for k, r in enumerate(res, 1):
             s = 1 << k
             outs[k - 1][y * s:(y + h) * s, x * s:(x + w) * s] = r[m * s:(m + h) * s, m * s:(m + w) * s]

@@ -19,146 +19,24 @@ Forward for N levels and input X::
     for each level:  I = classic_up(I_prev);  d = Downscale(Analysis(I));  R = Upscale([R_prev, d])
                      R = BP^µ(R, R_0 … R_{k-1});  I = I + Synthesis(R)
 
-Gradients flow through a small tape (:class:`Graph`): every module application records its
-backward, and since the engine's backward *adds* into the shared parameter gradients, a module
-used many times by the recursion simply sums its gradients.
+Gradients flow through the engine's tape (:class:`mgbp_classic.nn.graph.Graph`): every module
+application records its backward, and since the engine's backward *adds* into the shared parameter
+gradients, a module used many times by the recursion simply sums its gradients. Every pass runs
+with an engine context (:class:`mgbp_classic.nn.Engine`) that the caller may pass in (``engine=``)
+and that the graph hands to every module.
 """
-from dataclasses import dataclass, field, asdict
-import json
+from dataclasses import dataclass, asdict
 
 import numpy as np
 
 from . import nn
 from ._validate import check_levels_mu
 from .exceptions import ModelFileError
+from .nn.graph import Graph, Sequential
 from .nn.params import read_model_file
 from .recursion import multigrid
 
-__all__ = ["NetConfig", "MGBPNet", "Graph", "Node", "multiscale_loss"]
-
-
-# ----------------------------------------------------------------------------------------------
-# A minimal tape: values, accumulated gradients, backward closures in creation order
-# ----------------------------------------------------------------------------------------------
-class Node:
-    """A value of the computation: ``data`` (array) and the gradient accumulated into it."""
-
-    __slots__ = ("data", "grad", "requires_grad")
-
-    def __init__(self, data, requires_grad=True):
-        self.data = data
-        self.grad = None
-        self.requires_grad = requires_grad
-
-    def accumulate(self, g):
-        if g is None or not self.requires_grad:
-            return
-        if self.grad is None:
-            self.grad = g
-        else:
-            self.grad += g
-
-
-class Graph:
-    """Records module applications so that :meth:`backward` can replay them in reverse.
-
-    Parameters
-    ----------
-    record : bool
-        ``False`` for inference: nothing is kept, caches are dropped at once.
-    """
-
-    def __init__(self, *, record=True):
-        self.record = record
-        self._tape = []          # (output node, backward closure, op), in creation order
-
-    @property
-    def ops(self):
-        """The recorded operations in creation order, as ``(output node, op)`` with ``op`` one of
-        ``("apply", module, cache, x)``, ``("concat", a, b)``, ``("add", a, b)`` (for passes that walk
-        the recording themselves, e.g. the windowed rows of :mod:`mgbp_classic.deepfilter`)."""
-        return [(out, op) for out, _, op in self._tape]
-
-    def input(self, array, *, requires_grad=False):
-        return Node(array, requires_grad and self.record)
-
-    def apply(self, module, x):
-        """``y = module(x)``; backward: ``x.grad += module.backward(y.grad)``."""
-        y, cache = module.forward(x.data)
-        out = Node(y, x.requires_grad or self.record)
-        if self.record:
-            def backward(dy, module=module, cache=cache, x=x):
-                x.accumulate(module.backward(dy, cache, need_dx=x.requires_grad))
-            self._tape.append((out, backward, ("apply", module, cache, x)))
-        return out
-
-    def concat(self, a, b):
-        """Channel concatenation ``[a, b]``; backward splits the gradient."""
-        y = nn.concat_forward([a.data, b.data])
-        out = Node(y, self.record)
-        if self.record:
-            sizes = [a.data.shape[1], b.data.shape[1]]
-
-            def backward(dy, a=a, b=b, sizes=sizes):
-                da, db = nn.concat_backward(dy, sizes)
-                a.accumulate(np.ascontiguousarray(da))
-                b.accumulate(np.ascontiguousarray(db))
-            self._tape.append((out, backward, ("concat", a, b)))
-        return out
-
-    def add(self, a, b):
-        """``a + b``; backward passes the gradient to both."""
-        out = Node(a.data + b.data, self.record)
-        if self.record:
-            def backward(dy, a=a, b=b):
-                a.accumulate(dy.copy() if b.requires_grad else dy)
-                b.accumulate(dy)
-            self._tape.append((out, backward, ("add", a, b)))
-        return out
-
-    def backward(self, *, retain=False):
-        """Run every recorded backward in reverse creation order (each node's gradient is complete
-        by then, because all its consumers were created after it).
-
-        Parameters
-        ----------
-        retain : bool
-            ``False`` frees the tape (and its caches) as it goes; ``True`` keeps it, so that more
-            backward passes can run on the same recording (e.g. one per row of a Jacobian).
-            Either way every intermediate gradient is consumed; the gradients of the graph's
-            inputs and of the parameters remain.
-        """
-        if retain:
-            for out, fn, _ in reversed(self._tape):
-                if out.grad is not None:
-                    dy, out.grad = out.grad, None
-                    fn(dy)
-            return
-        while self._tape:
-            out, fn, _ = self._tape.pop()
-            if out.grad is not None:
-                fn(out.grad)
-                out.grad = None
-
-
-class Sequential:
-    """Modules applied one after the other, with the engine's ``forward``/``backward`` protocol."""
-
-    def __init__(self, *modules):
-        self.modules = modules
-
-    def forward(self, x):
-        caches = []
-        for m in self.modules:
-            x, c = m.forward(x)
-            caches.append(c)
-        return x, caches
-
-    def backward(self, dy, caches, need_dx=True):
-        last = len(self.modules) - 1
-        for i in range(last, -1, -1):
-            dy = self.modules[i].backward(dy, caches[i], need_dx=(need_dx or i > 0))
-        return dy
+__all__ = ["NetConfig", "MGBPNet", "multiscale_loss"]
 
 
 # ----------------------------------------------------------------------------------------------
@@ -264,10 +142,14 @@ class MGBPNet:
         ops.finish(ys)
         return ops.images[1:]
 
-    def forward(self, x, *, levels, mu):
-        """Inference: ``x`` (N, C, H, W) float32 → list of outputs at 2×, 4×, …, 2^levels×."""
+    def forward(self, x, *, levels, mu, engine=None):
+        """Inference: ``x`` (N, C, H, W) float32 → list of outputs at 2×, 4×, …, 2^levels×.
+
+        ``engine`` (:class:`mgbp_classic.nn.Engine`, optional) is the context of the pass (e.g. one
+        recording the ReLU gains); a fresh one when None.
+        """
         check_levels_mu(levels, mu)
-        graph = Graph(record=False)
+        graph = Graph(record=False, engine=engine)
         outs = self.run(graph, graph.input(np.ascontiguousarray(x, dtype=self.dtype)),
                         levels=levels, mu=mu)
         return [o.data for o in outs]
@@ -332,7 +214,7 @@ class _LatentOperators:
 # ----------------------------------------------------------------------------------------------
 # The multi-scale loss (7)
 # ----------------------------------------------------------------------------------------------
-def multiscale_loss(net, pyramid, *, mu, max_levels=3, backward=True):
+def multiscale_loss(net, pyramid, *, mu, max_levels=3, backward=True, engine=None):
     """Loss (7) of the paper and, optionally, its gradient (added into ``net.store.grads``).
 
     Parameters
@@ -347,6 +229,9 @@ def multiscale_loss(net, pyramid, *, mu, max_levels=3, backward=True):
         The loss sums over L = 1 … max_levels.
     backward : bool
         Also accumulate the gradients.
+    engine : mgbp_classic.nn.Engine, optional
+        The context of the passes (its scratch buffers are reused from step to step when the
+        caller keeps one); a fresh one when None.
 
     Returns
     -------
@@ -361,9 +246,10 @@ def multiscale_loss(net, pyramid, *, mu, max_levels=3, backward=True):
     output is compared with the HR batch down-scaled by 2^(L−k) (Lai et al. 2017, as used in
     the MGBP paper).
     """
+    engine = nn.Engine() if engine is None else engine          # one context for every L
     total, parts = 0.0, {}
     for L in range(1, max_levels + 1):
-        graph = Graph(record=backward)
+        graph = Graph(record=backward, engine=engine)
         outs = net.run(graph, graph.input(pyramid[L]), levels=L, mu=mu)
         for k, out in enumerate(outs, start=1):
             loss, cache = nn.mae_forward(out.data, pyramid[L - k])

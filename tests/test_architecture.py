@@ -30,11 +30,6 @@ MUTABLE_STATE = {
     ("mgbp_classic.color", "_INV"): "constant table: MATLAB ycbcr2rgb scalings per input class",
     ("mgbp_classic.io", "_MODES"): "constant table: channel count -> PIL mode name",
     ("mgbp_classic.resize", "KERNELS"): "constant table: MATLAB kernel name -> (function, support)",
-    ("mgbp_classic.nn.layers", "_SLOTS"): "constant table: scratch-buffer slot of each temporary",
-    ("mgbp_classic.windowed", "_HANDLERS"): "constant table: layer type -> its windowed backward",
-    # process-global engine state, being replaced by an engine context passed down by the caller
-    ("mgbp_classic.nn.layers", "_WORKSPACE"): "scratch buffers shared by all layers (to be replaced)",
-    ("mgbp_classic.nn.gains", "_STATE"): "gain recording/freezing mode (to be replaced)",
 }
 
 #: Modules at the bottom: they import nothing of the package.
@@ -137,7 +132,7 @@ def test_the_scan_sees_the_package():
     assert {"mgbp_classic.upscale", "mgbp_classic.nn.layers", "mgbp_classic.recursion"} <= set(MODULES)
     edges = {(a, b) for a, _, b, _ in IMPORTS}
     assert ("mgbp_classic.multigrid", "mgbp_classic.recursion") in edges
-    assert ("mgbp_classic.deepfilter", "mgbp_classic.nn.gains") in edges          # from .nn import gains
+    assert ("mgbp_classic.deepfilter", "mgbp_classic.nn.engine") in edges         # from .nn.engine import Engine
     assert _cycles([("a", "b"), ("b", "c"), ("c", "a"), ("c", "d")]) == [["a", "b", "c"]]
 
 

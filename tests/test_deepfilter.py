@@ -10,8 +10,8 @@ import pytest
 from mgbp_classic.deepfilter import LUMA_WEIGHTS, DeepFilter, FrozenNetwork, bicubic_filter, support_radius
 from mgbp_classic.plotting import filter_window, mass_radius, plot_filters
 from mgbp_classic.inference import upscale_rgb
-from mgbp_classic.net import Graph, MGBPNet, NetConfig
-from mgbp_classic.nn import gains
+from mgbp_classic.net import MGBPNet, NetConfig
+from mgbp_classic.nn import Engine, Graph
 from mgbp_classic.resize import imresize
 
 TINY = NetConfig(features=4, growth=2, bottleneck=4, seed=3)
@@ -137,10 +137,11 @@ def test_support_radius_is_the_exact_reach_of_a_block():
     net = MGBPNet(NetConfig(features=2, growth=1, bottleneck=2, seed=4), dtype=np.float64)
     n, c = 2 * (before + after) + 8, before + 4
     x = np.ones((1, 3, n, n))
-    with gains.record() as tape:
-        net.forward(x, levels=1, mu=1)
-    with gains.frozen([np.ones_like(g) for g in tape]):
-        graph = Graph()
+    engine = Engine()
+    with engine.record() as tape:
+        net.forward(x, levels=1, mu=1, engine=engine)
+    with engine.frozen([np.ones_like(g) for g in tape]):
+        graph = Graph(engine=engine)
         xn = graph.input(x, requires_grad=True)
         out = net.run(graph, xn, levels=1, mu=1)[-1]
         seed = np.zeros_like(out.data)

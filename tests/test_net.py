@@ -4,7 +4,8 @@ import pytest
 
 from mgbp_classic import multigrid as mg
 from mgbp_classic.exceptions import ModelFileError
-from mgbp_classic.net import Graph, MGBPNet, NetConfig, multiscale_loss
+from mgbp_classic.net import MGBPNet, NetConfig, multiscale_loss
+from mgbp_classic.nn import Graph
 
 TINY = NetConfig(features=4, growth=2, bottleneck=3, dense_layers=2, seed=3)
 

@@ -3,7 +3,6 @@ import numpy as np
 import pytest
 
 from mgbp_classic import nn
-from mgbp_classic.nn import gains
 
 
 def setup():
@@ -13,48 +12,50 @@ def setup():
     store.finalize()
     store.params[...] += 0.1 * np.random.default_rng(0).standard_normal(store.size)
 
+    engine = nn.Engine()
+
     def net(x):
-        y, c1 = fb.forward(x)
-        z, c2 = relu.forward(y)
+        y, c1 = fb.forward(x, engine=engine)
+        z, c2 = relu.forward(y, engine=engine)
         return z, (c1, c2)
 
     def net_backward(dz, cache):
         c1, c2 = cache
-        return fb.backward(relu.backward(dz, c2), c1)
+        return fb.backward(relu.backward(dz, c2, engine=engine), c1, engine=engine)
 
-    return store, net, net_backward
+    return store, net, net_backward, engine
 
 
 def test_record_and_frozen_reproduce_the_output_and_are_affine():
-    store, net, _ = setup()
+    store, net, _, engine = setup()
     x = np.random.default_rng(1).standard_normal((1, 3, 5, 4))
     y, _ = net(x)
-    with gains.record() as tape:
+    with engine.record() as tape:
         y_rec, _ = net(x)
     assert len(tape) == 3 * 2 + 1 + 1                  # two per dense layer, the block's, the BiasReLU's
     np.testing.assert_array_equal(y_rec, y)
     for g in tape:
         assert set(np.unique(g)) <= {0.0, 1.0}
-    with gains.frozen(tape):
+    with engine.frozen(tape):
         y_frozen, _ = net(x)
     np.testing.assert_allclose(y_frozen, y, rtol=1e-13, atol=1e-13)
-    with gains.frozen(tape):
+    with engine.frozen(tape):
         r, _ = net(np.zeros_like(x))
-    with gains.frozen(tape):
+    with engine.frozen(tape):
         x2 = np.random.default_rng(2).standard_normal(x.shape)
         y_mix, _ = net(0.3 * x + 0.7 * x2)
-    with gains.frozen(tape):
+    with engine.frozen(tape):
         y2, _ = net(x2)
     np.testing.assert_allclose(y_mix, 0.3 * y + 0.7 * y2, rtol=1e-12, atol=1e-12)
     assert not np.allclose(r, 0)
 
 
 def test_frozen_backward_is_a_row_of_the_affine_map():
-    store, net, net_backward = setup()
+    store, net, net_backward, engine = setup()
     x = np.random.default_rng(1).standard_normal((1, 3, 5, 4))
-    with gains.record() as tape:
+    with engine.record() as tape:
         net(x)
-    with gains.frozen(tape):
+    with engine.frozen(tape):
         r, _ = net(np.zeros_like(x))
         y, cache = net(x)
         e = np.zeros_like(y)
@@ -64,15 +65,15 @@ def test_frozen_backward_is_a_row_of_the_affine_map():
 
 
 def test_frozen_errors():
-    store, net, _ = setup()
+    store, net, _, engine = setup()
     x = np.zeros((1, 3, 5, 4))
-    with gains.frozen([]), pytest.raises(RuntimeError, match="tape is empty"):
+    with engine.frozen([]), pytest.raises(RuntimeError, match="tape is empty"):
         net(x)
-    with gains.record() as tape:
+    with engine.record() as tape:
         net(x)
-    with gains.frozen(tape), pytest.raises(RuntimeError, match="shape"):
+    with engine.frozen(tape), pytest.raises(RuntimeError, match="shape"):
         net(np.zeros((1, 3, 5, 5)))
-    with gains.record(), pytest.raises(RuntimeError, match="nested"):
-        with gains.frozen(tape):
+    with engine.record(), pytest.raises(RuntimeError, match="nested"):
+        with engine.frozen(tape):
             pass
-    assert gains.mode() is None
+    assert engine.mode is None

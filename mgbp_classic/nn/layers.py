@@ -6,16 +6,22 @@ is given (so a layer applied many times with shared weights sums its gradients) 
 input gradient as a new array. Tensors are ``(N, C, H, W)`` C-contiguous, float32 in training;
 every function also accepts float64 (used by the finite-difference checks).
 
+Each cache is a small named type defined beside its forward (:class:`ConvCache`, ...); besides the
+fields its backward reads, it knows the windows of a backward pass (used by
+:mod:`mgbp_classic.windowed`). Every function takes the engine context as ``engine=``
+(:class:`~mgbp_classic.nn.engine.Engine`: ReLU gains mode, whether parameter gradients are wanted,
+scratch buffers); the internal ``*_c_*`` functions take it as their last argument.
+
 Shapes: ``N`` batch, ``C``/``Ci`` input channels, ``Co`` output channels, ``H, W`` input size,
 ``Ho, Wo`` output size, ``k`` kernel size.
 """
-from contextlib import contextmanager
+from typing import NamedTuple
 
 import numpy as np
 
-from . import gains as _gains
 from . import kernels as _k
 from ._numba import run as _run
+from .engine import resolve as _resolve
 
 __all__ = [
     "conv2d_forward", "conv2d_backward",
@@ -24,33 +30,209 @@ __all__ = [
     "concat_forward", "concat_backward",
     "upsample2x_forward", "upsample2x_backward",
     "mae_forward", "mae_backward",
-    "bicubic_upsample_kernel", "input_grads_only",
+    "bicubic_upsample_kernel",
+    "ConvCache", "ConvTransposeCache", "BiasReLUCache", "DenseCache", "DenseLayerCache",
+    "FilterBlockCache", "Upsample2xCache", "MAECache",
 ]
-
-
-class _Grads:
-    params = True      # False inside input_grads_only()
-
-
-@contextmanager
-def input_grads_only():
-    """Backward passes in this block compute input gradients only and leave every parameter gradient untouched.
-
-    The weight-gradient products (a third of a convolution's backward work) and the
-    recomputations they need are skipped: what the rows of the deep-filter map ``F`` (input
-    gradients of the frozen network) cost.
-    """
-    saved = _Grads.params
-    _Grads.params = False
-    try:
-        yield
-    finally:
-        _Grads.params = saved
 
 
 def conv_out_size(n, k, stride, pad):
     """Output length of a convolution: ``floor((n + 2 pad - k) / stride) + 1``."""
     return (n + 2 * pad - k) // stride + 1
+
+
+# ---------------------------------------------------------------------------------------------
+# caches: what each backward needs, and the windows of a backward pass (mgbp_classic.windowed)
+# ---------------------------------------------------------------------------------------------
+# Every cache below can
+# * ``shapes_only()``: drop its activations and keep the shapes and gains (all that an
+#   input-gradient pass reads of it, see the docstring of mgbp_classic.windowed);
+# * ``backward_window(box)``: for an output gradient that is zero outside ``box = (y0, y1, x0, x1)``
+#   (end-exclusive, in output pixels), return ``(in_box, out_box)``: the input window outside which
+#   the input gradient is zero, and the output window (``box`` grown by the layer's reach, clipped)
+#   that a backward pass on ``in_box`` reads;
+# * ``crop(in_box)``: the cache of the layer applied to the input window ``in_box`` alone (shapes
+#   and cropped gains), which the layer's ordinary backward accepts.
+def shape_only(dtype, shape):
+    """A zero-stride stand-in with this shape and dtype (all that input-gradient passes read of an
+    array), taking no memory."""
+    return np.broadcast_to(np.zeros((), dtype), shape)
+
+
+def _released(a):
+    return None if a is None else shape_only(a.dtype, a.shape)
+
+
+def _grow(box, r, h, w):
+    """``box`` grown by ``r`` on every side, clipped to ``h × w``."""
+    y0, y1, x0, x1 = box
+    return max(y0 - r, 0), min(y1 + r, h), max(x0 - r, 0), min(x1 + r, w)
+
+
+def _halve_out(box, h, w, r):
+    """Coarse window (size ``h × w``) of a fine ``box``: ``⌊y0 / 2⌋ − r … ⌈y1 / 2⌉ + r``, clipped."""
+    y0, y1, x0, x1 = box
+    return max(y0 // 2 - r, 0), min(-(-y1 // 2) + r, h), max(x0 // 2 - r, 0), min(-(-x1 // 2) + r, w)
+
+
+def _double(box):
+    return 2 * box[0], 2 * box[1], 2 * box[2], 2 * box[3]
+
+
+def _box_hw(box):
+    return box[1] - box[0], box[3] - box[2]
+
+
+def _crop_internal(g, n, h, w, box):
+    """A gain in the internal ``(1, C, N·H·W)`` layout, cropped to ``box`` of the ``H × W`` map."""
+    y0, y1, x0, x1 = box
+    c = g.shape[1]
+    return np.ascontiguousarray(g.reshape(c, n, h, w)[:, :, y0:y1, x0:x1]).reshape(1, c, -1)
+
+
+def _need_gain(gain):
+    if gain is None:
+        raise RuntimeError("windowed rows need a graph recorded with gains (Engine.record or Engine.frozen)")
+
+
+class ConvCache(NamedTuple):
+    """Cache of :func:`conv2d_forward`."""
+
+    x: np.ndarray              # (Ci, N, H, W) input, internal layout
+    w: np.ndarray              # (Co, Ci, k, k)
+    stride: int
+    has_bias: bool
+
+    def shapes_only(self):
+        return self._replace(x=_released(self.x))
+
+    def backward_window(self, box):
+        _, _, h, wd = self.x.shape
+        if self.w.shape[2] == 1:
+            return box, box
+        if self.stride == 1:                                   # a 3×3 kernel reaches one pixel
+            box = _grow(box, 1, h, wd)
+            return box, box
+        ho, wo = conv_out_size(h, 3, 2, 1), conv_out_size(wd, 3, 2, 1)
+        out = _grow(box, 1, ho, wo)                            # stride 2: out j reads in 2j − 1 … 2j + 1
+        return (2 * out[0], min(2 * out[1], h), 2 * out[2], min(2 * out[3], wd)), out
+
+    def crop(self, box):
+        ci, n = self.x.shape[:2]
+        return self._replace(x=shape_only(self.x.dtype, (ci, n) + _box_hw(box)))
+
+
+class ConvTransposeCache(NamedTuple):
+    """Cache of :func:`conv_transpose2d_forward`."""
+
+    x: np.ndarray              # (Ci, N, H, W) input, internal layout
+    w: np.ndarray              # (Ci, Co, 3, 3)
+
+    def shapes_only(self):
+        return self._replace(x=_released(self.x))
+
+    def backward_window(self, box):
+        _, _, h, wd = self.x.shape
+        inner = _halve_out(box, h, wd, 1)                      # in i writes out 2i − 1 … 2i + 1
+        return inner, _double(inner)
+
+    def crop(self, box):
+        ci, n = self.x.shape[:2]
+        return self._replace(x=shape_only(self.x.dtype, (ci, n) + _box_hw(box)))
+
+
+class BiasReLUCache(NamedTuple):
+    """Cache of :func:`bias_relu_forward`."""
+
+    x: np.ndarray              # (N, C, H, W) input
+    b: np.ndarray              # (C,)
+    gain: np.ndarray           # (N, C, H·W) recorded or frozen gain, or None
+
+    def shapes_only(self):
+        return self._replace(x=_released(self.x))
+
+    def backward_window(self, box):
+        return box, box
+
+    def crop(self, box):
+        _need_gain(self.gain)
+        n, c, h, wd = self.x.shape
+        y0, y1, x0, x1 = box
+        g = np.ascontiguousarray(self.gain.reshape(n, c, h, wd)[:, :, y0:y1, x0:x1]).reshape(n, c, -1)
+        return BiasReLUCache(shape_only(self.x.dtype, (n, c) + _box_hw(box)), self.b, g)
+
+
+class DenseCache(NamedTuple):
+    """Cache of :func:`dense_c_forward` (the block's channel buffer is cached by the block)."""
+
+    a2: np.ndarray             # (B, N, H, W) bottleneck activation, or None (input gradients only)
+    g1: np.ndarray             # (1, C, N·H·W) gain of relu(x + b1), or None
+    g2: np.ndarray             # (1, B, N·H·W) gain of relu(z + b2), or None
+
+    def shapes_only(self):
+        return self._replace(a2=None)
+
+    def crop(self, n, h, w, box):
+        """The cache on ``box`` of the ``H × W`` map (its gains cropped, no activation)."""
+        return DenseCache(None, _crop_internal(self.g1, n, h, w, box), _crop_internal(self.g2, n, h, w, box))
+
+
+class DenseLayerCache(NamedTuple):
+    """Cache of :meth:`mgbp_classic.nn.DenseLayer.forward`."""
+
+    hbuf: np.ndarray           # (C + G, N, H, W) the layer's channel buffer [x, h]
+    dense: DenseCache
+
+
+class FilterBlockCache(NamedTuple):
+    """Cache of :func:`filter_block_c_forward`."""
+
+    hbuf: np.ndarray           # (C + layers G, N, H, W) the block's channel buffer
+    dense: tuple               # one DenseCache per dense layer
+    gain: np.ndarray           # (1, C + layers G, N·H·W) gain of relu(h + b), or None
+
+    def shapes_only(self):
+        return FilterBlockCache(_released(self.hbuf), tuple(d.shapes_only() for d in self.dense), self.gain)
+
+    def backward_window(self, box):
+        _, _, h, wd = self.hbuf.shape
+        box = _grow(box, len(self.dense), h, wd)              # one 3×3 convolution per dense layer
+        return box, box
+
+    def crop(self, box):
+        _need_gain(self.gain)
+        ct, n, h, wd = self.hbuf.shape
+        return FilterBlockCache(shape_only(self.hbuf.dtype, (ct, n) + _box_hw(box)),
+                                tuple(d.crop(n, h, wd, box) for d in self.dense),
+                                _crop_internal(self.gain, n, h, wd, box))
+
+
+class Upsample2xCache(NamedTuple):
+    """Cache of :func:`upsample2x_forward`."""
+
+    xp: np.ndarray             # (N, C, H + 4, W + 4) the padded input
+    h: np.ndarray              # (C, 8, 8) kernel
+    xshape: tuple              # (N, C, H, W)
+
+    def shapes_only(self):
+        return self._replace(xp=_released(self.xp))
+
+    def backward_window(self, box):
+        _, _, h, wd = self.xshape
+        inner = _halve_out(box, h, wd, 3)                      # 8-tap phases: in i feeds out 2i − 4 … 2i + 5
+        return inner, _double(inner)
+
+    def crop(self, box):
+        n, c = self.xshape[:2]
+        bh, bw = _box_hw(box)
+        return Upsample2xCache(shape_only(self.xp.dtype, (n, c, bh + 4, bw + 4)), self.h, (n, c, bh, bw))
+
+
+class MAECache(NamedTuple):
+    """Cache of :func:`mae_forward`."""
+
+    sign: np.ndarray           # sign(pred - target), the shape of pred
+    size: int
 
 
 # ---------------------------------------------------------------------------------------------
@@ -61,42 +243,8 @@ def conv_out_size(n, k, stride, pad):
 # layout, but at ~3 GFLOP/s as 16 per-image products (144 × 64) @ (64 × 4096) in (N, C, H·W)
 # layout (OpenBLAS threads poorly on the short products). So every convolution runs in the
 # (C, N, H, W) layout; public functions take and return (N, C, H, W) and convert once each way,
-# and FilterBlock converts once at its entry and exit (see modules.py).
-
-_WORKSPACE = {}
-
-#: Scratch slot of every temporary. Temporaries that are never alive at the same time share a slot,
-#: so the scratch memory is that of the largest temporary, not the sum of all of them: every
-#: forward temporary and the first backward temporaries live in slot "a"; only the dense layer's
-#: bottleneck gradient ``dense.da2`` is alive while another temporary is (the tap gradients ``dense.g``
-#: before it, the recomputed ``dense.a1`` and ``dense.da1`` after it), so it has slot "b".
-_SLOTS = {"conv.taps": "a", "conv.cols": "a", "conv.dtaps": "a", "convt.taps": "a", "convt.dtaps": "a",
-          "dense.a1": "a", "dense.taps": "a", "dense.g": "a", "dense.da1": "a", "fb.af": "a",
-          "dense.da2": "b"}
-
-
-def _ws(tag, shape, dtype):
-    """A reusable scratch array for temporaries that never escape a call (grown, never shrunk).
-
-    ``tag`` names the temporary; its slot (:data:`_SLOTS`) says which buffer it borrows, so a
-    caller must be done with one temporary of a slot before it asks for the next.
-    """
-    size = 1
-    for s in shape:
-        size *= s
-    key = (_SLOTS[tag], np.dtype(dtype).str)
-    buf = _WORKSPACE.get(key)
-    if buf is None or buf.size < size:
-        _WORKSPACE.pop(key, None)                 # release the smaller buffer before growing
-        buf = np.empty(max(size, 1), dtype)
-        _WORKSPACE[key] = buf
-    return buf[:size].reshape(shape)
-
-
-def clear_workspace():
-    """Release the scratch buffers (they are re-created on demand)."""
-    _WORKSPACE.clear()
-
+# and FilterBlock converts once at its entry and exit (see modules.py). Temporaries that never
+# escape a call live in the engine's workspace (mgbp_classic.nn.engine.Workspace).
 
 def to_internal(x, out=None):
     """``(N, C, H, W) -> (C, N, H, W)``: into ``out`` if given, else a C-contiguous array.
@@ -162,7 +310,7 @@ def _dwt_taps(dwm, ci, co):    # inverse of _wt_taps
     return dwm.reshape(3, 3, co, ci).transpose(3, 2, 0, 1)
 
 
-def conv_c_forward(xc, w, stride):
+def conv_c_forward(xc, w, stride, engine):
     """Convolution on the internal layout: ``xc (Ci, N, H, W)`` -> ``(Co, N, Ho, Wo)``.
 
     ``k = 1``: one product ``W (Co, Ci) @ X (Ci, P)``. ``k = 3``, stride 1 and ``Co <= Ci``:
@@ -181,24 +329,24 @@ def conv_c_forward(xc, w, stride):
     ho, wo = conv_out_size(h, 3, stride, 1), conv_out_size(wd, 3, stride, 1)
     y = np.empty((co, n, ho, wo), dt)                                         # (Co, N, Ho, Wo)
     if stride == 1 and co <= ci:
-        taps = _ws("conv.taps", (9, co, n, h, wd), dt)                        # (9, Co, N, H, W)
+        taps = engine.scratch("conv.taps", (9, co, n, h, wd), dt)             # (9, Co, N, H, W)
         np.matmul(_w_taps(w), _mat(xc), out=taps.reshape(9 * co, -1))         # T = W_taps x
         _run(_k.scatter_taps, taps.size, taps, y, 1, False)                                    # y = sum_t shift_t(T_t)
     else:
-        cols = _ws("conv.cols", (9, ci, n, ho, wo), dt)                       # (9, Ci, N, Ho, Wo)
+        cols = engine.scratch("conv.cols", (9, ci, n, ho, wo), dt)            # (9, Ci, N, Ho, Wo)
         _run(_k.gather_taps, xc.size, xc, cols, stride)                                      # cols = im2col(x)
         np.matmul(_w_im2col(w), cols.reshape(9 * ci, -1), out=_mat(y))       # y = W cols
     return y
 
 
-def conv_c_backward(dyc, xc, w, stride, dw, need_dx):
+def conv_c_backward(dyc, xc, w, stride, dw, need_dx, engine):
     """Backward of :func:`conv_c_forward`: adds into ``dw``, returns ``dx (Ci, N, H, W)`` or None."""
     ci, n, h, wd = xc.shape
     co, k = w.shape[0], w.shape[2]
     dt = xc.dtype
     w = w.astype(dt, copy=False)
     dym = _mat(dyc)                                                           # (Co, P_out)
-    params = _Grads.params
+    params = engine.param_grads
     if k == 1:
         if params:
             dw += _abt(dym, _mat(xc)).reshape(co, ci, 1, 1).astype(dw.dtype, copy=False)  # y = W x
@@ -208,7 +356,7 @@ def conv_c_backward(dyc, xc, w, stride, dw, need_dx):
         np.matmul(w.reshape(co, ci).T, dym, out=_mat(dx))                     # y = W x
         return dx
     if stride == 1 and co <= ci:
-        g = _ws("conv.dtaps", (9, co, n, h, wd), dt)                          # (9, Co, N, H, W)
+        g = engine.scratch("conv.dtaps", (9, co, n, h, wd), dt)               # (9, Co, N, H, W)
         _run(_k.gather_taps, dyc.size, dyc, g, 1)                                             # G_t = shift_t(dy)
         gm = g.reshape(9 * co, -1)
         if params:
@@ -219,7 +367,7 @@ def conv_c_backward(dyc, xc, w, stride, dw, need_dx):
         np.matmul(_w_taps(w).T, gm, out=_mat(dx))                             # T = W_taps x
         return dx
     ho, wo = dyc.shape[2], dyc.shape[3]
-    cols = _ws("conv.cols", (9, ci, n, ho, wo), dt)
+    cols = engine.scratch("conv.cols", (9, ci, n, ho, wo), dt)
     cm = cols.reshape(9 * ci, -1)
     if params:
         _run(_k.gather_taps, xc.size, xc, cols, stride)                                      # cols = im2col(x)
@@ -232,7 +380,7 @@ def conv_c_backward(dyc, xc, w, stride, dw, need_dx):
     return dx
 
 
-def conv_transpose_c_forward(xc, w):
+def conv_transpose_c_forward(xc, w, engine):
     """Transposed convolution (3×3, stride 2, padding 1, output padding 1) on the internal layout.
 
     ``T = W_t (9 Co, Ci) @ X`` then ``y = scatter(T)`` at stride 2: ``(Co, N, 2H, 2W)``.
@@ -240,22 +388,22 @@ def conv_transpose_c_forward(xc, w):
     ci, n, h, wd = xc.shape
     co = w.shape[1]
     dt = xc.dtype
-    taps = _ws("convt.taps", (9, co, n, h, wd), dt)                           # (9, Co, N, H, W)
+    taps = engine.scratch("convt.taps", (9, co, n, h, wd), dt)                # (9, Co, N, H, W)
     np.matmul(_wt_taps(w.astype(dt, copy=False)), _mat(xc), out=taps.reshape(9 * co, -1))  # T = W_t x
     y = np.empty((co, n, 2 * h, 2 * wd), dt)                                  # (Co, N, 2H, 2W)
     _run(_k.scatter_taps, taps.size, taps, y, 2, False)                                        # y = scatter_2(T)
     return y
 
 
-def conv_transpose_c_backward(dyc, xc, w, dw, need_dx):
+def conv_transpose_c_backward(dyc, xc, w, dw, need_dx, engine):
     """Backward of :func:`conv_transpose_c_forward` (``dx`` is the strided convolution of ``dy``)."""
     ci, n, h, wd = xc.shape
     co = w.shape[1]
     dt = xc.dtype
-    g = _ws("convt.dtaps", (9, co, n, h, wd), dt)
+    g = engine.scratch("convt.dtaps", (9, co, n, h, wd), dt)
     _run(_k.gather_taps, dyc.size, dyc, g, 2)                                                 # G = gather_2(dy)
     gm = g.reshape(9 * co, -1)
-    if _Grads.params:
+    if engine.param_grads:
         dw += _dwt_taps(_abt(gm, _mat(xc)), ci, co).astype(dw.dtype, copy=False)   # T = W_t x
     if not need_dx:
         return None
@@ -264,7 +412,7 @@ def conv_transpose_c_backward(dyc, xc, w, dw, need_dx):
     return dx
 
 
-def dense_c_forward(hbuf, c, b1, w1, b2, w3):
+def dense_c_forward(hbuf, c, b1, w1, b2, w3, engine):
     """DenseLayer on the internal layout, in place in the block's channel buffer.
 
     Reads ``x = hbuf[:c]`` and writes ``h = conv3x3(relu(conv1x1(relu(x + b1)) + b2))`` into
@@ -279,24 +427,24 @@ def dense_c_forward(hbuf, c, b1, w1, b2, w3):
 
     Returns
     -------
-    cache : tuple
-        ``(a2, g1, g2)``: the bottleneck activation (B, N, H, W) and the frozen gains (or None).
+    cache : DenseCache
+        The bottleneck activation (B, N, H, W) and the gains of the two ReLUs (None in normal mode).
     """
     _, n, h, wd = hbuf.shape
     bn, gr = w1.shape[0], w3.shape[0]
     dt = hbuf.dtype
     p = n * h * wd
     x3 = hbuf[:c].reshape(1, c, p)                                            # (1, c, P)
-    a1 = _ws("dense.a1", (1, c, p), dt)                                       # (1, c, P)
-    g1 = relu_apply(x3, b1, a1)                                               # a1 = relu(x + b1)
+    a1 = engine.scratch("dense.a1", (1, c, p), dt)                            # (1, c, P)
+    g1 = relu_apply(x3, b1, a1, engine)                                       # a1 = relu(x + b1)
     a2 = np.empty((bn, n, h, wd), dt)                                         # (B, N, H, W)
     np.matmul(w1.reshape(bn, c).astype(dt, copy=False), a1[0], out=_mat(a2))  # z = W1 a1
     a23 = a2.reshape(1, bn, p)
-    g2 = relu_apply(a23, b2, a23)                                             # a2 = relu(z + b2)
-    taps = _ws("dense.taps", (9, gr, n, h, wd), dt)                           # (9, G, N, H, W)
+    g2 = relu_apply(a23, b2, a23, engine)                                     # a2 = relu(z + b2)
+    taps = engine.scratch("dense.taps", (9, gr, n, h, wd), dt)                # (9, G, N, H, W)
     np.matmul(_w_taps(w3.astype(dt, copy=False)), _mat(a2), out=taps.reshape(9 * gr, p))  # T = W3 a2
     _run(_k.scatter_taps, taps.size, taps, hbuf[c:c + gr], 1, False)          # h = sum_t shift_t(T_t)
-    return a2, g1, g2
+    return DenseCache(a2, g1, g2)
 
 
 def _relu_recompute(x3, b, g, out3):
@@ -308,42 +456,42 @@ def _relu_recompute(x3, b, g, out3):
         _run(_k.bias_gain_rows, x3.size, x3, b, g, out3)
 
 
-def dense_c_backward(dhbuf, hbuf, c, b1, w1, b2, w3, cache, db1, dw1, db2, dw3):
+def dense_c_backward(dhbuf, hbuf, c, b1, w1, b2, w3, cache, db1, dw1, db2, dw3, engine):
     """Backward of :func:`dense_c_forward`.
 
     Reads ``dh = dhbuf[c:c + G]`` (complete once every later layer has run its backward), adds
     into the gradients and ADDS the input gradient into ``dhbuf[:c]``.
     """
-    a2, g1, g2 = cache
+    a2, g1, g2 = cache.a2, cache.g1, cache.g2
     _, n, h, wd = hbuf.shape
     bn, gr = w1.shape[0], w3.shape[0]
     dt = hbuf.dtype
     p = n * h * wd
-    gt = _ws("dense.g", (9, gr, n, h, wd), dt)                                # (9, G, N, H, W)
+    gt = engine.scratch("dense.g", (9, gr, n, h, wd), dt)                     # (9, G, N, H, W)
     _run(_k.gather_taps, gt.size, dhbuf[c:c + gr], gt, 1)                    # G_t = shift_t(dh)
     gm = gt.reshape(9 * gr, p)
-    params = _Grads.params
+    params = engine.param_grads
     if params:
         dw3 += _dw_taps(_abt(gm, _mat(a2)), gr, bn).astype(dw3.dtype, copy=False)   # T = W3 a2
-    da2 = _ws("dense.da2", (1, bn, p), dt)                                    # (1, B, P)
+    da2 = engine.scratch("dense.da2", (1, bn, p), dt)                         # (1, B, P)
     np.matmul(_w_taps(w3.astype(dt, copy=False)).T, gm, out=da2[0])          # T = W3 a2
     x2 = None if a2 is None else a2.reshape(1, bn, p)                        # (None: frozen gains only)
-    relu_grad(da2, x2, np.zeros(bn, dt), g2, db2, da2, False)                # a2 = relu(z + b2)
+    relu_grad(da2, x2, np.zeros(bn, dt), g2, db2, da2, False, engine)        # a2 = relu(z + b2)
     x3 = hbuf[:c].reshape(1, c, p)
     if params:
-        a1 = _ws("dense.a1", (1, c, p), dt)
+        a1 = engine.scratch("dense.a1", (1, c, p), dt)
         _relu_recompute(x3, b1, g1, a1)                                       # a1 = relu(x + b1)
         dw1 += _abt(da2[0], a1[0]).reshape(bn, c, 1, 1).astype(dw1.dtype, copy=False)  # z = W1 a1
-    da1 = _ws("dense.da1", (1, c, p), dt)
+    da1 = engine.scratch("dense.da1", (1, c, p), dt)
     np.matmul(w1.reshape(bn, c).astype(dt, copy=False).T, da2[0], out=da1[0])  # z = W1 a1
-    relu_grad(da1, x3, b1, g1, db1, dhbuf[:c].reshape(1, c, p), True)       # a1 = relu(x + b1)
+    relu_grad(da1, x3, b1, g1, db1, dhbuf[:c].reshape(1, c, p), True, engine)   # a1 = relu(x + b1)
 
 
-def filter_block_c_forward(hbuf, c, dense_params, b, w):
+def filter_block_c_forward(hbuf, c, dense_params, b, w, engine):
     """FilterBlock on the internal layout: ``hbuf[:c]`` holds the input; returns ``(y, cache)``.
 
     ``y = conv1x1(relu(hbuf + b))`` of shape ``(c, N, H, W)`` after every dense layer has filled
-    its rows of ``hbuf``.
+    its rows of ``hbuf``; ``cache`` is a :class:`FilterBlockCache`.
     """
     ct, n, h, wd = hbuf.shape
     dt = hbuf.dtype
@@ -351,46 +499,46 @@ def filter_block_c_forward(hbuf, c, dense_params, b, w):
     caches = []
     ci = c
     for (b1, w1, b2, w3) in dense_params:
-        caches.append(dense_c_forward(hbuf, ci, b1, w1, b2, w3))             # hbuf[ci:ci+G] = h_i
+        caches.append(dense_c_forward(hbuf, ci, b1, w1, b2, w3, engine))     # hbuf[ci:ci+G] = h_i
         ci += w3.shape[0]
-    af = _ws("fb.af", (1, ct, p), dt)
-    gf = relu_apply(hbuf.reshape(1, ct, p), b, af)                            # a = relu(h + b)
+    af = engine.scratch("fb.af", (1, ct, p), dt)
+    gf = relu_apply(hbuf.reshape(1, ct, p), b, af, engine)                    # a = relu(h + b)
     co = w.shape[0]
     y = np.empty((co, n, h, wd), dt)                                          # (C, N, H, W)
     np.matmul(w.reshape(co, ct).astype(dt, copy=False), af[0], out=_mat(y))   # y = W a
-    return y, (caches, gf)
+    return y, FilterBlockCache(hbuf, tuple(caches), gf)
 
 
-def filter_block_c_backward(dyc, hbuf, c, dense_params, b, w, cache, dense_grads, db, dw):
+def filter_block_c_backward(dyc, cache, c, dense_params, b, w, dense_grads, db, dw, engine):
     """Backward of :func:`filter_block_c_forward`: returns ``dx`` of shape ``(c, N, H, W)``."""
-    caches, gf = cache
+    hbuf, gf = cache.hbuf, cache.gain
     ct, n, h, wd = hbuf.shape
     dt = hbuf.dtype
     p = n * h * wd
     co = w.shape[0]
     h3 = hbuf.reshape(1, ct, p)
-    if _Grads.params:
-        af = _ws("fb.af", (1, ct, p), dt)
+    if engine.param_grads:
+        af = engine.scratch("fb.af", (1, ct, p), dt)
         _relu_recompute(h3, b, gf, af)                                        # a = relu(h + b)
         dw += _abt(_mat(dyc), af[0]).reshape(co, ct, 1, 1).astype(dw.dtype, copy=False)   # y = W a
     dhbuf = np.empty((ct, n, h, wd), dt)                                      # (C_total, N, H, W)
     np.matmul(w.reshape(co, ct).astype(dt, copy=False).T, _mat(dyc), out=_mat(dhbuf))  # y = W a
     dh3 = dhbuf.reshape(1, ct, p)
-    relu_grad(dh3, h3, b, gf, db, dh3, False)                                 # a = relu(h + b)
+    relu_grad(dh3, h3, b, gf, db, dh3, False, engine)                         # a = relu(h + b)
     widths = [c]
     for (_, _, _, w3) in dense_params[:-1]:
         widths.append(widths[-1] + w3.shape[0])
     for i in reversed(range(len(dense_params))):
         b1, w1, b2, w3 = dense_params[i]
         db1, dw1, db2, dw3 = dense_grads[i]
-        dense_c_backward(dhbuf, hbuf, widths[i], b1, w1, b2, w3, caches[i], db1, dw1, db2, dw3)
+        dense_c_backward(dhbuf, hbuf, widths[i], b1, w1, b2, w3, cache.dense[i], db1, dw1, db2, dw3, engine)
     return dhbuf[:c]
 
 
 # ---------------------------------------------------------------------------------------------
 # convolution  y[n, o, i, j] = sum_{c, a, b} w[o, c, a, b] * x[n, c, s i + a - p, s j + b - p] (+ bias[o])
 # ---------------------------------------------------------------------------------------------
-def conv2d_forward(x, w, bias=None, *, stride=1):
+def conv2d_forward(x, w, bias=None, *, stride=1, engine=None):
     """Convolution (cross-correlation, as in PyTorch) with zero padding ``k // 2``.
 
     Parameters
@@ -401,24 +549,26 @@ def conv2d_forward(x, w, bias=None, *, stride=1):
     bias : ndarray, shape (Co,), optional
     stride : int
         1 or 2.
+    engine : Engine, optional
+        The engine context (:mod:`.engine`); a fresh one when None.
 
     Returns
     -------
     y : ndarray, shape (N, Co, Ho, Wo)
         ``Ho = floor((H + 2p - k) / stride) + 1`` with ``p = k // 2``.
-    cache : tuple
+    cache : ConvCache
     """
     k = w.shape[2]
     if k not in (1, 3) or (k == 1 and stride != 1) or stride not in (1, 2):
         raise ValueError(f"kernel size and stride must be (1, 1), (3, 1) or (3, 2), got ({k}, {stride})")
     xc = to_internal(x)                                                       # (Ci, N, H, W)
-    yc = conv_c_forward(xc, w, stride)                                        # (Co, N, Ho, Wo)
+    yc = conv_c_forward(xc, w, stride, _resolve(engine))                      # (Co, N, Ho, Wo)
     if bias is not None:
         _run(_k.add_bias, yc.size, yc.reshape(1, yc.shape[0], -1), bias.astype(yc.dtype, copy=False))  # y += b[o]
-    return to_public(yc), (xc, w, stride, bias is not None)
+    return to_public(yc), ConvCache(xc, w, stride, bias is not None)
 
 
-def conv2d_backward(dy, cache, dw, dbias=None, *, need_dx=True):
+def conv2d_backward(dy, cache, dw, dbias=None, *, need_dx=True, engine=None):
     """Backward of :func:`conv2d_forward`; adds into ``dw`` (and ``dbias``), returns ``dx``.
 
     Notes
@@ -427,11 +577,11 @@ def conv2d_backward(dy, cache, dw, dbias=None, *, need_dx=True):
     ``dx[n, c, u, v] = sum_{o, a, b} w[o, c, a, b] dy[n, o, i, j]`` over ``s i + a - p = u``,
     ``s j + b - p = v`` (a transposed convolution of ``dy``); ``dbias[o] += sum dy[n, o]``.
     """
-    xc, w, stride, has_bias = cache
+    engine = _resolve(engine)
     dyc = to_internal(dy)                                                     # (Co, N, Ho, Wo)
-    if has_bias and _Grads.params:
+    if cache.has_bias and engine.param_grads:
         _run(_k.channel_sums_add, dyc.size, dyc.reshape(1, dyc.shape[0], -1), dbias)  # y += b[o]
-    dxc = conv_c_backward(dyc, xc, w, stride, dw, need_dx)                   # y = w * x
+    dxc = conv_c_backward(dyc, cache.x, cache.w, cache.stride, dw, need_dx, engine)   # y = w * x
     return None if dxc is None else to_public(dxc)
 
 
@@ -439,7 +589,7 @@ def conv2d_backward(dy, cache, dw, dbias=None, *, need_dx=True):
 # transposed convolution  y[n, o, s i + a - p, s j + b - p] += x[n, c, i, j] w[c, o, a, b]
 # (the input-gradient of a convolution; PyTorch's ConvTranspose2d, output_padding chosen so Ho = 2H)
 # ---------------------------------------------------------------------------------------------
-def conv_transpose2d_forward(x, w):
+def conv_transpose2d_forward(x, w, *, engine=None):
     """Transposed convolution, kernel 3, stride 2, padding 1, output padding 1: output ``2H × 2W``.
 
     Parameters
@@ -447,19 +597,21 @@ def conv_transpose2d_forward(x, w):
     x : ndarray, shape (N, Ci, H, W)
     w : ndarray, shape (Ci, Co, 3, 3)
         PyTorch's ``ConvTranspose2d`` weight layout.
+    engine : Engine, optional
+        The engine context (:mod:`.engine`); a fresh one when None.
 
     Returns
     -------
     y : ndarray, shape (N, Co, 2H, 2W)
-    cache : tuple
+    cache : ConvTransposeCache
     """
     if w.shape[2:] != (3, 3):
         raise ValueError(f"transposed convolution kernel must be 3×3, got {w.shape[2:]}")
     xc = to_internal(x)                                                       # (Ci, N, H, W)
-    return to_public(conv_transpose_c_forward(xc, w)), (xc, w)
+    return to_public(conv_transpose_c_forward(xc, w, _resolve(engine))), ConvTransposeCache(xc, w)
 
 
-def conv_transpose2d_backward(dy, cache, dw, *, need_dx=True):
+def conv_transpose2d_backward(dy, cache, dw, *, need_dx=True, engine=None):
     """Backward of :func:`conv_transpose2d_forward`: ``dx`` is the strided convolution of ``dy``.
 
     Notes
@@ -467,19 +619,19 @@ def conv_transpose2d_backward(dy, cache, dw, *, need_dx=True):
     ``dw[c, o, a, b] += sum_{n, i, j} x[n, c, i, j] dy[n, o, 2i + a - 1, 2j + b - 1]`` and
     ``dx[n, c, i, j] = sum_{o, a, b} w[c, o, a, b] dy[n, o, 2i + a - 1, 2j + b - 1]``.
     """
-    xc, w = cache
-    dxc = conv_transpose_c_backward(to_internal(dy), xc, w, dw, need_dx)     # y = x ⋆ w
+    dxc = conv_transpose_c_backward(to_internal(dy), cache.x, cache.w, dw, need_dx, _resolve(engine))  # y = x ⋆ w
     return None if dxc is None else to_public(dxc)
 
 
 # ---------------------------------------------------------------------------------------------
 # per-channel bias + ReLU  y = relu(x + b[c])   -- every ReLU of the engine goes through here
 # ---------------------------------------------------------------------------------------------
-def relu_apply(x3, b, out3):
+def relu_apply(x3, b, out3, engine):
     """THE ReLU of the engine: ``out3 = relu(x3 + b)`` on ``(A, C, M)`` views, gains-aware.
 
-    Normal mode: ``max(x + b, 0)``. ``gains.record()``: the same, and the gain ``(x + b >= 0)`` is
-    appended to the tape. ``gains.frozen(tape)``: ``G (x + b)`` with the next recorded gain ``G``.
+    Normal mode: ``max(x + b, 0)``. ``engine.record()``: the same, and the gain ``(x + b >= 0)`` is
+    appended to the tape. ``engine.frozen(tape)``: ``G (x + b)`` with the next recorded gain ``G``
+    (:mod:`.gains`).
 
     Returns
     -------
@@ -488,7 +640,8 @@ def relu_apply(x3, b, out3):
         recorded while recording the gains already has the frozen network's backward: G = 1
         where ``x + b == 0``); None in normal mode.
     """
-    mode = _gains._STATE.mode
+    gains = engine.gains
+    mode = gains.mode
     b = b.astype(x3.dtype, copy=False)
     if mode is None:
         _run(_k.bias_relu_rows, x3.size, x3, b, out3)                                        # y = max(x + b, 0)
@@ -496,19 +649,19 @@ def relu_apply(x3, b, out3):
     if mode == "record":
         g = np.empty(x3.shape, np.bool_)
         _run(_k.bias_relu_record_rows, x3.size, x3, b, out3, g)               # y = max(x + b, 0), G = [x + b >= 0]
-        _gains._record_gain(g)
+        gains.append(g)
         return g                                                              # its backward uses G
-    g = _gains._next_frozen_gain(x3.shape, x3.dtype)
+    g = gains.next_frozen(x3.shape, x3.dtype)
     _run(_k.bias_gain_rows, x3.size, x3, b, g, out3)                                         # y = G (x + b)
     return g
 
 
-def relu_grad(dy3, x3, b, g, db, out3, accumulate):
+def relu_grad(dy3, x3, b, g, db, out3, accumulate, engine):
     """Backward of :func:`relu_apply` given its input ``x3`` (or its output with ``b = 0``).
 
     ``dz = dy [x + b > 0]`` (or ``dy G`` when frozen); ``db += sum dz``; ``out3 = dz`` (or ``+=``).
     """
-    if not _Grads.params:
+    if not engine.param_grads:
         db = np.zeros(db.shape, db.dtype)                                     # not a parameter gradient
     if g is None:
         _run(_k.relu_backward_rows, dy3.size, dy3, x3, b.astype(x3.dtype, copy=False), db, out3, accumulate)
@@ -516,33 +669,36 @@ def relu_grad(dy3, x3, b, g, db, out3, accumulate):
         _run(_k.gain_backward_rows, dy3.size, dy3, g, db, out3, accumulate)
 
 
-def bias_relu_forward(x, b):
+def bias_relu_forward(x, b, *, engine=None):
     """``y = relu(x + b)`` per channel, or the recorded/frozen gain version (see :mod:`.gains`).
 
     Parameters
     ----------
     x : ndarray, shape (N, C, H, W)
     b : ndarray, shape (C,)
+    engine : Engine, optional
+        The engine context (:mod:`.engine`); a fresh one when None.
 
     Returns
     -------
     y : ndarray, shape (N, C, H, W)
-    cache : tuple
+    cache : BiasReLUCache
     """
     n, c = x.shape[:2]
     x = np.ascontiguousarray(x)
     y = np.empty_like(x)
-    g = relu_apply(x.reshape(n, c, -1), b, y.reshape(n, c, -1))              # y = relu(x + b)
-    return y, (x, b, g)
+    g = relu_apply(x.reshape(n, c, -1), b, y.reshape(n, c, -1), _resolve(engine))   # y = relu(x + b)
+    return y, BiasReLUCache(x, b, g)
 
 
-def bias_relu_backward(dy, cache, db):
+def bias_relu_backward(dy, cache, db, *, engine=None):
     """Backward of :func:`bias_relu_forward`; adds into ``db``, returns ``dx``."""
-    x, b, g = cache
+    x, g = cache.x, cache.gain
     n, c = x.shape[:2]
-    dx = np.empty_like(x)
-    relu_grad(np.ascontiguousarray(dy).reshape(n, c, -1), x.reshape(n, c, -1), b, g, db,
-              dx.reshape(n, c, -1), False)                                    # y = relu(x + b)
+    dx = np.empty(x.shape, x.dtype)
+    x3 = x.reshape(n, c, -1) if g is None else None                          # (the gain replaces x)
+    relu_grad(np.ascontiguousarray(dy).reshape(n, c, -1), x3, cache.b, g, db,
+              dx.reshape(n, c, -1), False, _resolve(engine))                  # y = relu(x + b)
     return dx
 
 
@@ -586,20 +742,22 @@ def bicubic_upsample_kernel(channels):
     return np.broadcast_to(np.outer(h, h), (channels, 8, 8)).copy()
 
 
-def upsample2x_forward(x, h):
+def upsample2x_forward(x, h, *, engine=None):
     """Depthwise learnable 2x upscaler (MATLAB bicubic ``imresize(x, 2)`` at its initial kernel).
 
     Parameters
     ----------
     x : ndarray, shape (N, C, H, W)
     h : ndarray, shape (C, 8, 8)
+    engine : Engine, optional
+        The engine context (:mod:`.engine`); a fresh one when None.
 
     Returns
     -------
     y : ndarray, shape (N, C, 2H, 2W)
         ``y[n, c, 2a + p, 2b + s] = sum_{t, u < 4} xp[n, c, a + t + p, b + u + s] h[c, 7 - p - 2t, 7 - s - 2u]``
         with ``xp`` the input padded by 2 with ``scipy.ndimage`` mode ``'reflect'`` (``d c b a | a b c d``).
-    cache : tuple
+    cache : Upsample2xCache
 
     Notes
     -----
@@ -610,14 +768,14 @@ def upsample2x_forward(x, h):
     n, c, hh, ww = x.shape
     y = np.empty((n, c, 2 * hh, 2 * ww), x.dtype)                  # (N, C, 2H, 2W)
     _run(_k.upsample2x_fwd_kernel, xp.size * 64, xp, h.astype(x.dtype, copy=False), y)
-    return y, (xp, h, x.shape)
+    return y, Upsample2xCache(xp, h, x.shape)
 
 
-def upsample2x_backward(dy, cache, dh, *, need_dx=True):
+def upsample2x_backward(dy, cache, dh, *, need_dx=True, engine=None):
     """Backward of :func:`upsample2x_forward`; adds into ``dh``, returns ``dx``."""
-    xp, h, xshape = cache
+    xp, h, xshape = cache.xp, cache.h, cache.xshape
     dy = np.ascontiguousarray(dy)
-    if _Grads.params:
+    if _resolve(engine).param_grads:
         dh64 = np.zeros(h.shape)
         _run(_k.upsample2x_dh_kernel, dy.size * 4, dy, xp, dh64)                       # y = sum xp h  (weights)
         dh += dh64.astype(dh.dtype)
@@ -641,7 +799,7 @@ def mae_forward(pred, target):
     Returns
     -------
     loss : float
-    cache : tuple
+    cache : MAECache
     """
     if pred.shape != target.shape:
         raise ValueError(f"pred and target must have the same shape, got {pred.shape} and {target.shape}")
@@ -649,10 +807,10 @@ def mae_forward(pred, target):
     target = np.ascontiguousarray(target, dtype=pred.dtype)
     sign = np.empty_like(pred)
     total = _k.mae_kernel(pred.reshape(-1), target.reshape(-1), sign.reshape(-1))   # sum |pred - target|
-    return float(total / pred.size), (sign, pred.size)
+    return float(total / pred.size), MAECache(sign, pred.size)
 
 
 def mae_backward(cache, scale=1.0):
     """Gradient of ``scale * mae`` with respect to ``pred``: ``scale * sign(pred - target) / size``."""
-    sign, size = cache
+    sign, size = cache.sign, cache.size
     return sign * sign.dtype.type(scale / size)                     # loss = mean |d|

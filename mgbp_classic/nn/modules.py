@@ -1,6 +1,9 @@
 """Modules: a class per layer, parameters registered by name in a shared :class:`ParamStore`.
 
-Every module has ``forward(x) -> (y, cache)`` and ``backward(dy, cache, *, need_dx=True) -> dx``.
+Every module has ``forward(x, *, engine=None) -> (y, cache)`` and
+``backward(dy, cache, *, need_dx=True, engine=None) -> dx``, where ``engine`` is the context of the
+pass (:class:`~mgbp_classic.nn.engine.Engine`; a fresh one when None) and ``cache`` the layer's named
+cache type (:mod:`.layers`).
 The backward *adds* into the store's gradient views, so a module applied several times with the
 same weights (the MGBP recursion) accumulates the sum of its gradients; ``store.zero_grad()``
 clears them. ``need_dx=False`` skips the input gradient (returns ``None``) for a first layer.
@@ -12,6 +15,7 @@ output pixel of a stride-2 transposed convolution); biases zero; the upscaler ke
 import numpy as np
 
 from . import layers as L
+from .engine import resolve
 from .params import he_normal, zeros
 
 __all__ = ["Conv2d", "ConvTranspose2d", "BiasReLU", "DenseLayer", "FilterBlock", "Upsample2x"]
@@ -60,15 +64,16 @@ class Conv2d:
         self.w = store.add(f"{name}.weight", (cout, cin, k, k), init)
         self.b = store.add(f"{name}.bias", (cout,), zeros) if bias else None
 
-    def forward(self, x):
+    def forward(self, x, *, engine=None):
         _check_input(x, self.cin, self.name)
         s = self.store
-        return L.conv2d_forward(x, s[self.w], None if self.b is None else s[self.b], stride=self.stride)
+        return L.conv2d_forward(x, s[self.w], None if self.b is None else s[self.b], stride=self.stride,
+                                engine=engine)
 
-    def backward(self, dy, cache, *, need_dx=True):
+    def backward(self, dy, cache, *, need_dx=True, engine=None):
         s = self.store
         return L.conv2d_backward(dy, cache, s.grad(self.w), None if self.b is None else s.grad(self.b),
-                                 need_dx=need_dx)
+                                 need_dx=need_dx, engine=engine)
 
 
 class ConvTranspose2d:
@@ -85,12 +90,12 @@ class ConvTranspose2d:
         init = he_normal(cin * k * k / 4.0) if init_std is None else _normal(init_std)
         self.w = store.add(f"{name}.weight", (cin, cout, k, k), init)
 
-    def forward(self, x):
+    def forward(self, x, *, engine=None):
         _check_input(x, self.cin, self.name)
-        return L.conv_transpose2d_forward(x, self.store[self.w])
+        return L.conv_transpose2d_forward(x, self.store[self.w], engine=engine)
 
-    def backward(self, dy, cache, *, need_dx=True):
-        return L.conv_transpose2d_backward(dy, cache, self.store.grad(self.w), need_dx=need_dx)
+    def backward(self, dy, cache, *, need_dx=True, engine=None):
+        return L.conv_transpose2d_backward(dy, cache, self.store.grad(self.w), need_dx=need_dx, engine=engine)
 
 
 class BiasReLU:
@@ -101,12 +106,12 @@ class BiasReLU:
         self.c = _positive_int(c, "c")
         self.b = store.add(f"{name}.bias", (c,), zeros)
 
-    def forward(self, x):
+    def forward(self, x, *, engine=None):
         _check_input(x, self.c, self.name)
-        return L.bias_relu_forward(x, self.store[self.b])
+        return L.bias_relu_forward(x, self.store[self.b], engine=engine)
 
-    def backward(self, dy, cache, *, need_dx=True):
-        dx = L.bias_relu_backward(dy, cache, self.store.grad(self.b))
+    def backward(self, dy, cache, *, need_dx=True, engine=None):
+        dx = L.bias_relu_backward(dy, cache, self.store.grad(self.b), engine=engine)
         return dx if need_dx else None
 
 
@@ -137,19 +142,19 @@ class DenseLayer:
         s = self.store
         return s.grad(self.b1), s.grad(self.w1), s.grad(self.b2), s.grad(self.w3)
 
-    def forward(self, x):
+    def forward(self, x, *, engine=None):
         _check_input(x, self.c, self.name)
         n, c, h, w = x.shape
         hbuf = np.empty((c + self.growth, n, h, w), x.dtype)                  # (C + G, N, H, W)
         L.to_internal(x, out=hbuf[:c])                                        # hbuf[:C] = x
-        cache = L.dense_c_forward(hbuf, c, *self.params())                    # hbuf[C:] = h
-        return L.to_public(hbuf), (hbuf, cache)                               # out = [x, h]
+        cache = L.dense_c_forward(hbuf, c, *self.params(), resolve(engine))   # hbuf[C:] = h
+        return L.to_public(hbuf), L.DenseLayerCache(hbuf, cache)              # out = [x, h]
 
-    def backward(self, dy, cache, *, need_dx=True):
-        hbuf, cd = cache
+    def backward(self, dy, cache, *, need_dx=True, engine=None):
         n, _, h, w = dy.shape
         dhbuf = L.to_internal(dy, out=np.empty((self.c + self.growth, n, h, w), dy.dtype))  # out = [x, h]
-        L.dense_c_backward(dhbuf, hbuf, self.c, *self.params(), cd, *self.grads())
+        L.dense_c_backward(dhbuf, cache.hbuf, self.c, *self.params(), cache.dense, *self.grads(),
+                           resolve(engine))
         return L.to_public(dhbuf[:self.c]) if need_dx else None
 
 
@@ -172,22 +177,21 @@ class FilterBlock:
         self.b = store.add(f"{name}.bias", (ct,), zeros)
         self.w = store.add(f"{name}.conv.weight", (c, ct, 1, 1), he_normal(ct))
 
-    def forward(self, x):
+    def forward(self, x, *, engine=None):
         _check_input(x, self.c, self.name)
         n, c, h, w = x.shape
         s = self.store
         hbuf = np.empty((self.ct, n, h, w), x.dtype)                          # (C + 3G, N, H, W)
         L.to_internal(x, out=hbuf[:c])                                        # hbuf[:C] = x
         yc, cache = L.filter_block_c_forward(hbuf, c, [d.params() for d in self.dense],
-                                             s[self.b], s[self.w])            # (C, N, H, W)
-        return L.to_public(yc), (hbuf, cache)
+                                             s[self.b], s[self.w], resolve(engine))   # (C, N, H, W)
+        return L.to_public(yc), cache
 
-    def backward(self, dy, cache, *, need_dx=True):
+    def backward(self, dy, cache, *, need_dx=True, engine=None):
         s = self.store
-        hbuf, cf = cache
-        dxc = L.filter_block_c_backward(L.to_internal(dy), hbuf, self.c, [d.params() for d in self.dense],
-                                        s[self.b], s[self.w], cf, [d.grads() for d in self.dense],
-                                        s.grad(self.b), s.grad(self.w))
+        dxc = L.filter_block_c_backward(L.to_internal(dy), cache, self.c, [d.params() for d in self.dense],
+                                        s[self.b], s[self.w], [d.grads() for d in self.dense],
+                                        s.grad(self.b), s.grad(self.w), resolve(engine))
         return L.to_public(dxc) if need_dx else None
 
 
@@ -205,12 +209,12 @@ class Upsample2x:
         self.w = store.add(f"{name}.weight", (channels, 8, 8),
                            lambda rng, shape: L.bicubic_upsample_kernel(shape[0]))
 
-    def forward(self, x):
+    def forward(self, x, *, engine=None):
         _check_input(x, self.c, self.name)
-        return L.upsample2x_forward(x, self.store[self.w])
+        return L.upsample2x_forward(x, self.store[self.w], engine=engine)
 
-    def backward(self, dy, cache, *, need_dx=True):
-        return L.upsample2x_backward(dy, cache, self.store.grad(self.w), need_dx=need_dx)
+    def backward(self, dy, cache, *, need_dx=True, engine=None):
+        return L.upsample2x_backward(dy, cache, self.store.grad(self.w), need_dx=need_dx, engine=engine)
 
 
 def _normal(std):

@@ -1,0 +1,114 @@
+"""The engine context: no global state, so two threads run two networks (or modes) at the same time."""
+import threading
+
+import numpy as np
+import pytest
+
+from mgbp_classic import nn
+from mgbp_classic.net import MGBPNet, NetConfig, multiscale_loss
+
+TINY = NetConfig(features=4, growth=2, bottleneck=4, dense_layers=2, seed=3)
+
+
+def _in_threads(*jobs):
+    """Run the callables in one thread each, released together; return their results in order."""
+    barrier = threading.Barrier(len(jobs))
+    results, errors = [None] * len(jobs), []
+
+    def run(i, job):
+        try:
+            barrier.wait()
+            results[i] = job()
+        except BaseException as exc:          # re-raised in the calling thread below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run, args=(i, job)) for i, job in enumerate(jobs)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    if errors:
+        raise errors[0]
+    return results
+
+
+def test_two_threads_in_two_modes_give_their_single_threaded_results():
+    """One net trains (loss + gradients) while a second records its gains and runs them frozen:
+    with one engine each, both results equal the same runs made one after the other."""
+    rng = np.random.default_rng(0)
+    train_net = MGBPNet(TINY, dtype=np.float64)
+    train_net.store.params[...] += 0.05 * rng.standard_normal(train_net.store.size)
+    frozen_net = MGBPNet(NetConfig(features=4, growth=2, bottleneck=4, dense_layers=2, seed=5), dtype=np.float64)
+    pyramid = [rng.random((2, 3, 24 >> j, 24 >> j)) for j in range(3)]
+    x, x2 = rng.random((1, 3, 11, 9)), rng.random((1, 3, 11, 9))
+
+    def train_job():
+        train_net.store.zero_grad()
+        loss, _ = multiscale_loss(train_net, pyramid, mu=2, max_levels=2, engine=nn.Engine())
+        return loss, train_net.store.grads.copy()
+
+    def frozen_job():
+        engine = nn.Engine()
+        with engine.record() as tape:
+            y = frozen_net.forward(x, levels=2, mu=2, engine=engine)
+        with engine.frozen(tape):
+            y2 = frozen_net.forward(x2, levels=2, mu=2, engine=engine)
+        return y + y2, len(tape)
+
+    alone = [train_job(), frozen_job()]
+    for _ in range(2):
+        together = _in_threads(train_job, frozen_job)
+        assert together[0][0] == alone[0][0]
+        np.testing.assert_array_equal(together[0][1], alone[0][1])
+        assert together[1][1] == alone[1][1]
+        for a, b in zip(together[1][0], alone[1][0]):
+            np.testing.assert_array_equal(a, b)
+
+
+def test_the_same_network_on_two_inputs_in_two_threads():
+    net = MGBPNet(TINY)
+    rng = np.random.default_rng(1)
+    xs = [rng.random((1, 3, 20, 17), dtype=np.float32), rng.random((2, 3, 9, 13), dtype=np.float32)]
+    alone = [net.forward(x, levels=2, mu=2) for x in xs]
+    together = _in_threads(*[lambda x=x: net.forward(x, levels=2, mu=2, engine=nn.Engine()) for x in xs])
+    for outs_a, outs_b in zip(alone, together):
+        for a, b in zip(outs_a, outs_b):
+            np.testing.assert_array_equal(a, b)
+
+
+def test_modes_and_parameter_gradients_belong_to_one_engine():
+    store = nn.ParamStore(seed=0, dtype=np.float64)
+    relu = nn.BiasReLU(store, "r", 2)
+    conv = nn.Conv2d(store, "c", cin=2, cout=2, k=3, bias=True)
+    store.finalize()
+    x = np.random.default_rng(2).standard_normal((1, 2, 4, 5))
+    a, b = nn.Engine(), nn.Engine()
+    with a.record() as tape:
+        assert (a.mode, b.mode) == ("record", None)
+        relu.forward(x, engine=b)                                    # b is not recording
+        assert len(tape) == 0
+        relu.forward(x, engine=a)
+        assert len(tape) == 1
+    assert a.mode is None
+    y, cache = conv.forward(x, engine=a)
+    with a.input_grads_only():
+        assert not a.param_grads and b.param_grads
+        dx = conv.backward(np.ones_like(y), cache, engine=a)
+    assert not store.grads.any()                                     # no parameter gradient inside
+    np.testing.assert_array_equal(conv.backward(np.ones_like(y), cache, engine=b), dx)
+    assert store.grads.any()
+    with pytest.raises(RuntimeError, match="nested"):
+        with a.record(), a.frozen(tape):
+            pass
+
+
+def test_workspace_slots_reuse_one_buffer():
+    ws = nn.Workspace()
+    t = ws.get("conv.taps", (9, 4, 1, 5, 5), np.float32)
+    c = ws.get("conv.cols", (2, 3), np.float32)                     # same slot: a view of the same buffer
+    assert np.shares_memory(t, c)
+    d = ws.get("dense.da2", (2, 3), np.float32)                     # slot "b"
+    assert not np.shares_memory(t, d)
+    assert ws.nbytes == 4 * (9 * 4 * 25 + 6)
+    ws.clear()
+    assert ws.nbytes == 0
