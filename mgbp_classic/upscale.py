@@ -17,7 +17,6 @@ choices. Importing any other module never registers anything.
 import math
 import os
 import time
-import warnings
 from dataclasses import dataclass, field
 
 import numpy as np

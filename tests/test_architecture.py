@@ -3,9 +3,11 @@
 Each module of ``mgbp_classic`` may import only modules below it (no cycle, counting the imports
 inside functions too); a package import inside a function is allowed only where listed below with
 its reason; module-level mutable state (dicts, lists, sets, ``global`` rebinding) only in the
-named registries and constant tables listed below. ``docs/architecture.md`` draws the order.
+named registries and constant tables listed below. The imports are read by
+``docs/scripts/architecture.py``, which also draws the order for ``docs/architecture.md``.
 """
 import ast
+import importlib.util
 import subprocess
 import sys
 from pathlib import Path
@@ -39,93 +41,19 @@ BOTTOM = ("mgbp_classic._validate", "mgbp_classic._parallel", "mgbp_classic.atom
 _CONTAINER_CALLS = {"dict", "list", "set", "bytearray", "defaultdict", "OrderedDict", "deque", "Counter"}
 
 
-def _modules():
-    """``{module name: (path, is_package)}`` of every module of the package."""
-    out = {}
-    for path in sorted(ROOT.rglob("*.py")):
-        parts = list(path.relative_to(ROOT.parent).with_suffix("").parts)
-        package = parts[-1] == "__init__"
-        if package:
-            parts = parts[:-1]
-        out[".".join(parts)] = (path, package)
-    return out
+def _load_graph_script():
+    """``docs/scripts/architecture.py``: the parser that also draws the import order."""
+    script = Path(__file__).resolve().parents[1] / "docs" / "scripts" / "architecture.py"
+    spec = importlib.util.spec_from_file_location("architecture_script", script)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
-MODULES = _modules()
-
-
-def _resolve(module, is_package, node):
-    """The package modules an import statement loads (``from a import b`` is ``a.b`` when b is a module)."""
-    if isinstance(node, ast.Import):
-        return [a.name for a in node.names if a.name.split(".")[0] == PACKAGE]
-    if node.level:
-        base = module.split(".") if is_package else module.split(".")[:-1]
-        base = base[:len(base) - node.level + 1]
-        target = ".".join(base + ([node.module] if node.module else []))
-    else:
-        target = node.module or ""
-    if target.split(".")[0] != PACKAGE:
-        return []
-    subs = [f"{target}.{a.name}" for a in node.names if f"{target}.{a.name}" in MODULES]
-    rest = [a for a in node.names if f"{target}.{a.name}" not in MODULES]
-    return subs + ([target] if rest else [])
-
-
-def _imports():
-    """``[(module, function or None, imported module, line)]`` over the whole package."""
-    found = []
-    for module, (path, is_package) in MODULES.items():
-        tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
-
-        def visit(node, function):
-            for child in ast.iter_child_nodes(node):
-                inner = function
-                if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef)):
-                    inner = child.name if function is None else f"{function}.{child.name}"
-                if isinstance(child, (ast.Import, ast.ImportFrom)):
-                    for target in _resolve(module, is_package, child):
-                        found.append((module, function, target, child.lineno))
-                visit(child, inner)
-
-        visit(tree, None)
-    return found
-
-
-IMPORTS = _imports()
-
-
-def _cycles(edges):
-    """Strongly connected components with more than one module (or a self-import): the cycles."""
-    graph = {}
-    for a, b in edges:
-        graph.setdefault(a, set()).add(b)
-    index, low, stack, on, out = {}, {}, [], set(), []
-
-    def strong(v):
-        index[v] = low[v] = len(index)
-        stack.append(v)
-        on.add(v)
-        for w in graph.get(v, ()):
-            if w not in index:
-                strong(w)
-                low[v] = min(low[v], low[w])
-            elif w in on:
-                low[v] = min(low[v], index[w])
-        if low[v] == index[v]:
-            comp = []
-            while True:
-                w = stack.pop()
-                on.discard(w)
-                comp.append(w)
-                if w == v:
-                    break
-            if len(comp) > 1 or v in graph.get(v, ()):
-                out.append(sorted(comp))
-
-    for v in sorted(graph):
-        if v not in index:
-            strong(v)
-    return out
+GRAPH = _load_graph_script()
+MODULES = GRAPH.modules(ROOT)
+IMPORTS = GRAPH.imports(ROOT)
+_cycles = GRAPH.cycles
 
 
 def test_the_scan_sees_the_package():
@@ -213,3 +141,15 @@ def test_builtin_methods_are_registered_by_upscale_itself(name):
 
     assert name in upscale.available_methods()
     assert upscale.register_builtin_methods() == ["bicubic", "ibp", "mgbp", "net"]
+
+
+def test_the_figure_is_drawn_from_the_imports(tmp_path):
+    (path,) = GRAPH.make_figures(tmp_path, small=True)
+    assert path.stat().st_size > 1000
+    nodes, edges = GRAPH.graph(ROOT)
+    level = GRAPH.levels(nodes, edges)
+    assert all(level[a] > level[b] for a, b in edges)                 # every import points down
+    assert level["recursion"] == 0 and level["upscale"] > level["multigrid"] > level["spectral"]
+    assert GRAPH.reduction({("a", "b"): False, ("b", "c"): False, ("a", "c"): False}) == {
+        ("a", "b"): False, ("b", "c"): False}
+    assert "recursion" in GRAPH.text_list(ROOT)
