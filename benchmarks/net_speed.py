@@ -1,16 +1,21 @@
-"""Speed of the MGBP network: our Numba engine against PyTorch (CPU) on the same weights.
+"""Speed of the MGBP network: our Numba engine against PyTorch (CPU) and ONNX Runtime on the same weights.
 
 The PyTorch network is built from the *same* Algorithm-1 recursion (mgbp_classic.multigrid) with
 torch operators, and loads our parameters, so both compute the same function; the script first
 checks that (outputs and gradients), then times side by side, interleaved, with the same thread
-count:
+count. For inference the same PyTorch twin is also exported with ``torch.onnx`` (one graph per
+input size, the recursion unrolled) and run by ONNX Runtime's CPU provider on the same number of
+threads; the three outputs must agree within 1e-4.
 
 - one training step: loss (7) forward + backward for batch 16 of 128×128 HR patches, µ = 2;
 - inference of a 256×256 image at ×4 and of a 128×128 image at ×8 (µ = 2);
 - peak memory (max RSS of a fresh process) of a tiled 4096×4096 output (512×512 input at ×8).
 
-Ratios are PyTorch time / ours (> 1: we are faster). PyTorch is used here only; the package
-never imports it. Last line: ``train_ratio_vs_torch=<x> infer_ratio_vs_torch=<y>``.
+Ratios are peer time / ours (> 1: we are faster); the inference ratios are geometric means over
+the two cases. ``train_gflops`` is the FLOP count of the training step, from the layer shapes
+(``profile_net.train_step_flops``), over our time. PyTorch, onnx and onnxruntime are used here
+only (``pip install -e ".[bench]"``); the package never imports them. Last line:
+``train_ratio_vs_torch=<a> infer_ratio_vs_torch=<b> infer_ratio_vs_ort=<c> train_gflops=<d>``.
 
 Usage: python benchmarks/net_speed.py [--threads 2] [--repeats 2] [--quick] [--no-memory]
 """
@@ -19,9 +24,19 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 import time
 
-import numpy as np
+_THREADS = "2"
+for _i, _a in enumerate(sys.argv):
+    if _a == "--threads" and _i + 1 < len(sys.argv):
+        _THREADS = sys.argv[_i + 1]
+for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS"):
+    os.environ.setdefault(_var, _THREADS)
+
+import numpy as np  # noqa: E402
+
+from profile_net import train_step_flops  # noqa: E402  (benchmarks/ is the script's directory)
 
 
 def torch_network(net, torch):
@@ -60,7 +75,7 @@ def torch_network(net, torch):
         return block(F.conv2d(u, P["downscale.conv.weight"], stride=2, padding=1), "downscale.block")
 
     def classic(x):
-        H, W = x.shape[2:]
+        H, W = int(x.shape[2]), int(x.shape[3])          # plain ints (also while tracing for ONNX)
         iy = torch.tensor(_symmetric_index(H, 2))
         ix = torch.tensor(_symmetric_index(W, 2))
         xp = x[:, :, iy][:, :, :, ix]
@@ -115,13 +130,49 @@ def torch_loss(run, pyramid_t, mu, levels=3):
     return total
 
 
-def timed(fn, repeats):
-    best = []
+def onnx_session(run, P, torch, x, levels, mu, threads, tmpdir):
+    """Export the PyTorch twin for input ``x`` (levels, mu fixed) and open it in ONNX Runtime (CPU).
+
+    The weights ``P`` are traced as constants (the graph's initializers): their ``requires_grad``
+    is switched off during the export.
+    """
+    import onnxruntime as ort
+
+    class Twin(torch.nn.Module):
+        def forward(self, inp):
+            return tuple(run(inp, levels, mu))
+
+    path = os.path.join(tmpdir, f"mgbp_{x.shape[2]}x{x.shape[3]}_l{levels}.onnx")
+    for p in P.values():
+        p.requires_grad_(False)
+    try:
+        with torch.no_grad():
+            torch.onnx.export(Twin(), (torch.from_numpy(x),), path, input_names=["x"],
+                              output_names=[f"x{2 ** k}" for k in range(1, levels + 1)],
+                              opset_version=17, dynamo=False)
+    finally:
+        for p in P.values():
+            p.requires_grad_(True)
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = threads
+    opts.inter_op_num_threads = 1
+    opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    sess = ort.InferenceSession(path, sess_options=opts, providers=["CPUExecutionProvider"])
+    return lambda: sess.run(None, {"x": x})
+
+
+def interleaved(fns, repeats, *, warm=True):
+    """Best time of each callable over ``repeats`` rounds, one call of each per round (after a warm call)."""
+    for f in fns.values() if warm else ():
+        f()
+    best = {k: float("inf") for k in fns}
     for _ in range(repeats):
-        t = time.perf_counter()
-        fn()
-        best.append(time.perf_counter() - t)
-    return min(best)
+        for k, f in fns.items():
+            t = time.perf_counter()
+            f()
+            best[k] = min(best[k], time.perf_counter() - t)
+    return best
 
 
 def memory_child(levels, size, tile):
@@ -160,7 +211,9 @@ def main():
         torch = None
         print("PyTorch not installed: only our timings are printed (pip install torch==2.13.0)")
     if torch is not None:
+        import warnings
         torch.set_num_threads(args.threads)
+        warnings.filterwarnings("ignore", category=torch.jit.TracerWarning)     # fixed shapes, as intended
 
     net = MGBPNet()
     rng = np.random.default_rng(0)
@@ -205,14 +258,12 @@ def main():
             print("  (float32 rounding flips a few ReLUs whose input is within rounding of 0; the two libraries "
                   "sum in different orders and flip different ones, which moves single gradient entries)")
 
-    # --- training step
+    # --- training step (ours and PyTorch interleaved, best of --repeats)
     def ours_step():
         net.store.zero_grad()
         multiscale_loss(net, pyramid, mu=2)
 
-    ours_step()    # compile / warm
-    t_ours = timed(ours_step, args.repeats)
-    t_torch = None
+    steps = {"ours": ours_step}
     if torch is not None:
         pyr_t = [torch.from_numpy(p) for p in pyramid]
 
@@ -220,31 +271,55 @@ def main():
             for p in P.values():
                 p.grad = None
             torch_loss(run, pyr_t, 2).backward()
-        torch_step()
-        t_torch = timed(torch_step, args.repeats)
-    rows.append((f"train step, batch {batch}, {patch}² patches, loss (7), µ=2", t_ours, t_torch))
+        steps["torch"] = torch_step
+    t_train = interleaved(steps, args.repeats)
+    t_ours, t_torch = t_train["ours"], t_train.get("torch")
+    flops, _, _ = train_step_flops(net.config, batch, patch, mu=2)
+    rows.append((f"train step, batch {batch}, {patch}² patches, loss (7), µ=2 ({flops / 1e9:.0f} GFLOP)",
+                 t_ours, t_torch, None))
 
-    # --- inference
-    infer_ratios = []
+    # --- inference (ours, PyTorch, ONNX Runtime interleaved)
+    torch_ratios, ort_ratios = [], []
+    tmpdir = tempfile.mkdtemp(prefix="mgbp_onnx_")
     for label, size, levels in infer_cases:
         x = rng.random((1, 3, size, size), dtype=np.float32)
-        net.forward(x, levels=levels, mu=2)
-        t_o = timed(lambda: net.forward(x, levels=levels, mu=2), args.repeats)
-        t_t = None
+        fns = {"ours": lambda: net.forward(x, levels=levels, mu=2)}
         if torch is not None:
             xt = torch.from_numpy(x)
-            with torch.no_grad():
-                run(xt, levels, 2)
-                t_t = timed(lambda: run(xt, levels, 2), args.repeats)
-            infer_ratios.append(t_t / t_o)
-        rows.append((f"inference {label}, µ=2", t_o, t_t))
+
+            def torch_infer():
+                with torch.no_grad():
+                    return [o.numpy() for o in run(xt, levels, 2)]
+            fns["torch"] = torch_infer
+            try:
+                fns["ort"] = onnx_session(run, P, torch, x, levels, 2, args.threads, tmpdir)
+            except ImportError as exc:
+                print(f"ONNX Runtime peer skipped ({exc}; pip install -e \".[bench]\")")
+        outs = {k: [np.asarray(o) for o in f()] for k, f in fns.items()}       # compile / warm, and compare
+        for a, b in (("ours", "torch"), ("ours", "ort"), ("torch", "ort")):
+            if a in outs and b in outs:
+                d = max(float(np.abs(p - q).max()) for p, q in zip(outs[a], outs[b]))
+                print(f"{label}: max |{a} − {b}| over the {levels} outputs = {d:.1e}"
+                      + ("" if d <= 1e-4 else "   ** MORE THAN 1e-4 **"))
+        del outs
+        t = interleaved(fns, args.repeats, warm=False)
+        if "torch" in t:
+            torch_ratios.append(t["torch"] / t["ours"])
+        if "ort" in t:
+            ort_ratios.append(t["ort"] / t["ours"])
+        rows.append((f"inference {label}, µ=2", t["ours"], t.get("torch"), t.get("ort")))
+
+    def cell(v, ref=None):
+        if v is None:
+            return "—"
+        return f"{v:.3f}" if ref is None else f"{v / ref:.2f}"
 
     print()
     print(f"threads: {args.threads}")
-    print("| case | ours (s) | PyTorch (s) | ratio PyTorch/ours |")
-    print("|---|---|---|---|")
-    for label, a, b in rows:
-        print(f"| {label} | {a:.3f} | {'—' if b is None else f'{b:.3f}'} | {'—' if b is None else f'{b / a:.2f}'} |")
+    print("| case | ours (s) | PyTorch (s) | ONNX Runtime (s) | PyTorch / ours | ORT / ours |")
+    print("|---|---:|---:|---:|---:|---:|")
+    for label, a, b, c in rows:
+        print(f"| {label} | {a:.3f} | {cell(b)} | {cell(c)} | {cell(b, a)} | {cell(c, a)} |")
 
     if not args.no_memory:
         size = 64 if args.quick else 512
@@ -257,9 +332,12 @@ def main():
         else:
             print("memory run failed:", res.stderr.strip().splitlines()[-1:])
 
+    def gmean(r):
+        return float(np.exp(np.mean(np.log(r)))) if r else float("nan")
+
     train_ratio = (t_torch / t_ours) if t_torch else float("nan")
-    infer_ratio = float(np.exp(np.mean(np.log(infer_ratios)))) if infer_ratios else float("nan")
-    print(f"train_ratio_vs_torch={train_ratio:.3f} infer_ratio_vs_torch={infer_ratio:.3f}")
+    print(f"train_ratio_vs_torch={train_ratio:.3f} infer_ratio_vs_torch={gmean(torch_ratios):.3f} "
+          f"infer_ratio_vs_ort={gmean(ort_ratios):.3f} train_gflops={flops / t_ours / 1e9:.1f}")
 
 
 if __name__ == "__main__":
