@@ -165,7 +165,8 @@ def _tile_chunks(n, tile, margin):
     tile before it."""
     chunks = [tile] * (n // tile) + ([n % tile] if n % tile else [])
     if len(chunks) > 1 and chunks[-1] < margin:
-        chunks[-2] += chunks.pop()
+        last = chunks.pop()
+        chunks[-1] += last
     return tuple(chunks)
 
 
@@ -220,6 +221,10 @@ def upscale_zarr(source, target, *, levels, mu=2, model=None, tile=DEFAULT_TILE,
         raise ValueError(f"margin must be an integer >= 0, got {margin!r}")
     if not isinstance(levels, (int, np.integer)) or levels < 1:
         raise ValueError(f"levels must be an integer >= 1, got {levels!r}")
+    target = os.fspath(target)
+    local = "://" not in target
+    if local and os.path.exists(target) and not overwrite:
+        raise FileExistsError(f"target {target} exists (pass overwrite=True to replace it)")
     array = source if hasattr(source, "shape") else zarr.open_array(os.fspath(source), mode="r")
     shape = tuple(array.shape)
     if len(shape) not in (2, 3) or (len(shape) == 3 and not 1 <= shape[2] <= 4):
@@ -246,10 +251,6 @@ def upscale_zarr(source, target, *, levels, mu=2, model=None, tile=DEFAULT_TILE,
         levels=int(levels), mu=int(mu), model=model, margin=int(margin), factor=factor, out_dtype=out_dtype,
         threads=threads, meta=np.empty((0, 0, 0), out_dtype))
 
-    target = os.fspath(target)
-    local = "://" not in target
-    if local and os.path.exists(target) and not overwrite:
-        raise FileExistsError(f"target {target} exists (pass overwrite=True to replace it)")
     staging = os.path.join(os.path.dirname(os.path.abspath(target)),
                            f".{os.path.basename(target)}.{uuid.uuid4().hex[:8]}.partial") if local else target
     out_shape = (shape[0] * s, shape[1] * s) + shape[2:]
