@@ -176,8 +176,8 @@ def upscale_zarr(source, target, *, levels, mu=2, model=None, tile=DEFAULT_TILE,
 
     Parameters
     ----------
-    source : str or os.PathLike or zarr.Array
-        Zarr array (a path or fsspec URL of one, or the array) shaped ``(H, W)`` or ``(H, W, C)``,
+    source : str or os.PathLike or zarr.Array or ndarray
+        Zarr array (a path or fsspec URL of one, or the array; an in-memory array also works) shaped ``(H, W)`` or ``(H, W, C)``,
         C in 1–4, of unsigned integers (white = the dtype's maximum) or floats in [0, 1].
     target : str or os.PathLike
         Path (or fsspec URL) of the Zarr array to write, ``(H s, W s[, C])`` with s = ``2**levels``.
@@ -240,7 +240,7 @@ def upscale_zarr(source, target, *, levels, mu=2, model=None, tile=DEFAULT_TILE,
 
     s = 2 ** levels
     chunks = (_tile_chunks(shape[0], tile, margin), _tile_chunks(shape[1], tile, margin))
-    lr = da.from_zarr(array).rechunk(chunks + ((shape[2],) if len(shape) == 3 else ()))
+    lr = (da.from_zarr(array) if isinstance(array, zarr.Array) else da.from_array(array)).rechunk(chunks + ((shape[2],) if len(shape) == 3 else ()))
     if lr.ndim == 2:
         lr = lr[:, :, None]
     channels = lr.shape[2]
@@ -293,10 +293,16 @@ def _compute_all(tasks, *, client=None, progress=None):
             from dask.distributed import default_client
             client = default_client()
     total = len(tasks)
-    if client is None:
-        dask.compute(*tasks)
-        if progress is not None:
-            progress(total, total)
+    if client is None:                                         # Dask's threads in this process
+        from dask.callbacks import Callback
+        keys, done = {t.key for t in tasks}, [0]
+
+        def posttask(key, result, dsk, state, worker_id):
+            if key in keys and progress is not None:
+                done[0] += 1
+                progress(done[0], total)
+        with Callback(posttask=posttask):
+            dask.compute(*tasks)
         return
     futures = client.compute(tasks)
     try:

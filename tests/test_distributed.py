@@ -197,3 +197,20 @@ def test_two_training_steps_on_the_cluster_equal_two_local_steps(client, tmp_pat
     assert np.linalg.norm(net.store.params - start) > 1e-3 * np.linalg.norm(start)    # the steps moved it
     assert losses[1] == pytest.approx(local_losses[1], rel=1e-4)
     assert gradient.bytes_per_step == 4 * net.num_parameters * 4       # params to 2 workers, 2 gradients back
+
+
+def test_cli_upscale_zarr_in_process(tmp_path):
+    from mgbp_classic.inference import load_model, upscale_rgb
+    rng = np.random.default_rng(2)
+    img = (rng.random((16, 12, 3)) * 255).astype(np.uint8)
+    dd.image_to_zarr(img, tmp_path / "in.zarr", chunks=8)
+    args = ["upscale-zarr", "--levels", "1", "--tile", "8", "--margin", "4", str(tmp_path / "in.zarr")]
+    result = CliRunner().invoke(cli, [*args, str(tmp_path / "out.zarr")])
+    assert result.exit_code == 0, result.output
+    net, _ = load_model()
+    local = upscale_rgb(net, img / 255.0, levels=1, mu=2, tile=8, margin=4)[-1]
+    assert np.abs(zarr.open_array(str(tmp_path / "out.zarr"), mode="r")[...] / 255.0 - local).max() <= 1 / 255
+    again = CliRunner().invoke(cli, [*args, str(tmp_path / "out.zarr")])
+    assert again.exit_code == 2 and "--overwrite" in again.output
+    bad = CliRunner().invoke(cli, [*args, str(tmp_path / "out.png")])
+    assert bad.exit_code == 2 and "must end in .zarr" in bad.output
