@@ -650,6 +650,8 @@ def shard_gradient(params, *, spec, step, lo, hi, threads=None):
         Every term of loss (7), weighted the same way.
     grads : ndarray
         The weighted gradient (float32, the parameter vector's shape).
+    seconds : float
+        Compute time of the shard on its worker (drawing the batch, forward and backward).
 
     Notes
     -----
@@ -658,8 +660,10 @@ def shard_gradient(params, *, spec, step, lo, hi, threads=None):
     Every shard draws the *whole* batch (cheap: crops of the stored pyramids) and keeps its slice,
     so the batch is exactly the single-process batch.
     """
+    import time
     from .net import multiscale_loss
     _threads_for(threads)
+    start = time.perf_counter()
     sampler = _worker_sampler(spec["data"], spec["patch"], spec["levels"])
     net = _worker_net(spec["network"])
     weight = (hi - lo) / spec["batch"]
@@ -670,7 +674,7 @@ def shard_gradient(params, *, spec, step, lo, hi, threads=None):
         net.store.zero_grad()
         loss, parts = multiscale_loss(net, shard, mu=spec["mu"], max_levels=spec["levels"])
         grads = net.store.grads * np.float32(weight)
-    return loss * weight, {k: v * weight for k, v in parts.items()}, grads
+    return loss * weight, {k: v * weight for k, v in parts.items()}, grads, time.perf_counter() - start
 
 
 def shard_bounds(batch, shards):
@@ -701,7 +705,8 @@ class DataParallelGradient:
     copy per worker, not one per task), submits one :func:`shard_gradient` task per shard and adds
     their weighted gradients into ``net.store.grads``. Communication per step: the parameters to
     each worker and one gradient from each shard, ``4 P (workers + shards)`` bytes for P parameters
-    (:attr:`bytes_per_step`), plus the small task messages.
+    (``bytes_per_step`` after a call), plus the small task messages; ``shard_seconds`` holds the
+    last step's compute time of each shard on its worker.
 
     Examples
     --------
@@ -722,6 +727,7 @@ class DataParallelGradient:
                      "patch": config.patch, "levels": config.levels, "mu": config.mu,
                      "batch": config.batch, "seed": config.seed, "network": network.to_dict()}
         self.bytes_per_step = None
+        self.shard_seconds = []
 
     def __call__(self, net, step):
         """Fill ``net.store.grads`` with the full batch's gradient at ``net``'s parameters; returns
@@ -739,7 +745,8 @@ class DataParallelGradient:
             self.client.cancel([params])
         total = np.zeros(net.store.grads.shape, np.float64)
         loss, parts = 0.0, {}
-        for shard_loss, shard_parts, grads in results:
+        self.shard_seconds = [r[3] for r in results]
+        for shard_loss, shard_parts, grads, _ in results:
             loss += shard_loss
             total += grads
             for key, value in shard_parts.items():
