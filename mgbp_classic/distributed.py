@@ -110,8 +110,10 @@ def connect(*, scheduler=None, workers=None, threads_per_worker=1, processes=Tru
 def dashboard_link(client):
     """The URL of the cluster's dashboard (``None`` when it has none, e.g. without bokeh)."""
     try:
+        if "dashboard" not in client.scheduler_info().get("services", {}):
+            return None                                        # e.g. bokeh is not installed
         return client.dashboard_link
-    except Exception:                                          # no dashboard service
+    except Exception:
         return None
 
 
