@@ -107,7 +107,7 @@ def main(argv=None):
         for n, client in clients.items():                      # warm up: imports, JIT caches, model, data
             batch_round(client, paths[:n], work / "out", levels=1, method=args.method)
             net = MGBPNet(netcfg)
-            runs[n] = (dist.DataParallelGradient(client, config, netcfg, threads=1), net,
+            runs[n] = (dist.DataParallelGradient(client, config, threads=1), net,
                        nn.Adam(net.store, lr=config.lr))
             train_round(*runs[n], config, 1, 0)
         step = 1

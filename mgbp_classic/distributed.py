@@ -693,9 +693,8 @@ class DataParallelGradient:
     ----------
     client : dask.distributed.Client
     config : mgbp_classic.train.TrainConfig
-        The run (its ``data`` must be a path every worker can read).
-    network : mgbp_classic.net.NetConfig
-        The architecture (with the run's seed).
+        The run (its ``data`` must be a path every worker can read). The architecture is that of
+        the network passed to each call.
     shards : int, optional
         Pieces each batch is cut into (default: one per worker, at most ``config.batch``).
     threads : int, optional
@@ -715,11 +714,11 @@ class DataParallelGradient:
     ::
 
         with connect(workers=2) as client:
-            gradient = DataParallelGradient(client, config, net.config)
+            gradient = DataParallelGradient(client, config)
             loss, parts = gradient(net, step)      # fills net.store.grads; then adam.step(...)
     """
 
-    def __init__(self, client, config, network, *, shards=None, threads=None):
+    def __init__(self, client, config, *, shards=None, threads=None):
         self.client = client
         self.threads = threads
         nworkers = max(1, len(client.scheduler_info().get("workers", {})))
@@ -727,15 +726,16 @@ class DataParallelGradient:
         self.workers = nworkers
         self.spec = {"data": [os.path.abspath(d) if "://" not in str(d) else str(d) for d in config.data],
                      "patch": config.patch, "levels": config.levels, "mu": config.mu,
-                     "batch": config.batch, "seed": config.seed, "network": network.to_dict()}
+                     "batch": config.batch, "seed": config.seed}
         self.bytes_per_step = None
         self.shard_seconds = []
 
     def __call__(self, net, step):
         """Fill ``net.store.grads`` with the full batch's gradient at ``net``'s parameters; returns
         ``(loss, parts)`` as :func:`mgbp_classic.net.multiscale_loss` does."""
+        spec = {**self.spec, "network": net.config.to_dict()}
         params = self.client.scatter(net.store.params, broadcast=True, hash=False)
-        futures = [self.client.submit(shard_gradient, params, spec=self.spec, step=step, lo=lo, hi=hi,
+        futures = [self.client.submit(shard_gradient, params, spec=spec, step=step, lo=lo, hi=hi,
                                       threads=self.threads, pure=False)
                    for lo, hi in self.shards]
         try:

@@ -6,6 +6,7 @@ processes for the lost-worker test) and compares with the local code path.
 import os
 import signal
 import sys
+import time
 
 import numpy as np
 import pytest
@@ -137,7 +138,21 @@ def test_a_lost_worker_loses_no_image_and_writes_none_twice(tmp_path):
                     killed = busy[0]
                     pid = client.run(os.getpid, workers=[killed])[killed]
                     os.kill(pid, signal.SIGKILL)
+        pids = list(client.run(os.getpid).values())
+        with pytest.raises(KeyboardInterrupt):                 # Ctrl-C inside the block: the cluster goes
+            with dd.connect(workers=1) as other:
+                pids += list(other.run(os.getpid).values())
+                raise KeyboardInterrupt
     assert killed is not None
+    for pid in pids:                                           # no worker process outlives connect()
+        for _ in range(50):
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                break
+            time.sleep(0.1)
+        else:
+            pytest.fail(f"worker process {pid} is still running")
     assert sorted(r.job.source for r in results) == sorted(paths)
     assert all(r.status == "wrote" for r in results), [r.message for r in results]
     outputs = [t for r in results for t, _ in r.written] + [t for r in results for t in r.kept]
@@ -173,7 +188,7 @@ def test_two_training_steps_on_the_cluster_equal_two_local_steps(client, tmp_pat
 
     net = MGBPNet(netcfg)
     adam = nn.Adam(net.store, lr=config.lr)
-    gradient = dd.DataParallelGradient(client, config, netcfg)
+    gradient = dd.DataParallelGradient(client, config)
     assert gradient.shards == [(0, 2), (2, 4)]
     losses, grads = [], []
     for step in range(2):
