@@ -21,8 +21,11 @@ A cluster is either an existing one (``scheduler="tcp://host:8786"``) or a ``Loc
 :func:`connect` starts and always stops again (also on Ctrl-C).
 """
 import contextlib
+from functools import lru_cache
 import os
+import shutil
 import threading
+import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,12 +35,18 @@ import numpy as np
 try:
     import dask
     import dask.array as da
-    from dask.distributed import Client, LocalCluster, as_completed
+    from dask.distributed import Client, LocalCluster, as_completed, default_client, get_worker
+    import zarr
 except ImportError as _exc:                                   # pragma: no cover - exercised via the CLI
     raise ImportError('mgbp_classic.distributed needs Dask; install the extra: pip install -e ".[dask]"') \
         from _exc
 
+from .data import PatchSampler
 from .inference import DEFAULT_MARGIN, DEFAULT_TILE, _run, load_model
+from .io import read_image, write_image
+from .net import MGBPNet, NetConfig, multiscale_loss
+from .resize import imresize
+from .upscale import evaluate_image, upscale
 
 __all__ = ["INSTALL_HINT", "connect", "dashboard_link", "engine_lock", "upscale_zarr", "image_to_zarr",
            "zarr_to_image", "FileJob", "FileResult", "file_signature", "publish", "upscale_files",
@@ -152,7 +161,6 @@ def _upscale_block(block, *, levels, mu, model, margin, factor, out_dtype, threa
     if channels < 3:
         out = out.mean(axis=2, keepdims=True)
     if channels in (2, 4):                                    # alpha: bicubic, as upscale() does
-        from .resize import imresize
         alpha = imresize(img[:, :, -1], s, kernel="cubic")[m * s:(m + h) * s, m * s:(m + w) * s]
         out = np.concatenate([out, np.clip(alpha, 0.0, 1.0)[:, :, None].astype(out.dtype)], axis=2)
     if np.dtype(out_dtype).kind == "u":
@@ -215,7 +223,6 @@ def upscale_zarr(source, target, *, levels, mu=2, model=None, tile=DEFAULT_TILE,
     to the float32 rounding of the network and the output's quantisation; only a last tile shorter
     than ``margin`` is merged into its neighbour (within 1/255 of the local result, like any tiling).
     """
-    import zarr
 
     if not isinstance(tile, (int, np.integer)) or tile < 1:
         raise ValueError(f"tile must be an integer >= 1, got {tile!r}")
@@ -269,7 +276,6 @@ def upscale_zarr(source, target, *, levels, mu=2, model=None, tile=DEFAULT_TILE,
     _compute_all(writes, client=client, progress=progress)
     if local:
         if os.path.exists(target):
-            import shutil
             trash = staging + ".old"
             os.replace(target, trash)
             os.replace(staging, target)
@@ -281,7 +287,6 @@ def upscale_zarr(source, target, *, levels, mu=2, model=None, tile=DEFAULT_TILE,
 
 def _store_block(block, path, region):
     """Write one upscaled tile into the Zarr array at ``path`` (run on a worker)."""
-    import zarr
     z = zarr.open_array(path, mode="r+")
     z[region] = block if z.ndim == 3 else block[:, :, 0]
     return block.nbytes
@@ -292,7 +297,6 @@ def _compute_all(tasks, *, client=None, progress=None):
     else Dask's local scheduler), calling ``progress(done, total)`` as they finish."""
     if client is None:
         with contextlib.suppress(ValueError):
-            from dask.distributed import default_client
             client = default_client()
     total = len(tasks)
     if client is None:                                         # Dask's threads in this process
@@ -335,9 +339,7 @@ def image_to_zarr(image, target, *, chunks=512, overwrite=False):
     -------
     zarr.Array
     """
-    import zarr
     if isinstance(image, (str, os.PathLike)):
-        from .io import read_image
         pixels, info = read_image(image, return_info=True)
         depth = info.get("bit_depth", 8)
         dtype = np.uint16 if depth == 16 else np.uint8
@@ -353,8 +355,6 @@ def image_to_zarr(image, target, *, chunks=512, overwrite=False):
 
 def zarr_to_image(source, target, *, overwrite=False):
     """Write a (small enough) Zarr image array as an image file (:func:`mgbp_classic.io.write_image`)."""
-    import zarr
-    from .io import write_image
     z = zarr.open_array(os.fspath(source), mode="r")
     if os.path.exists(target) and not overwrite:
         raise FileExistsError(f"target {target} exists (pass overwrite=True to replace it)")
@@ -487,10 +487,6 @@ def upscale_file_task(job, *, levels, method, mu, iterations, options, threads=N
     The network's model is loaded once per worker process (:func:`mgbp_classic.inference.load_model`
     keeps it); a 16-bit input gives 16-bit outputs, as the local command does.
     """
-    import time
-    from dask.distributed import get_worker
-    from .io import read_image, write_image
-    from .upscale import upscale
     start = time.perf_counter()
     try:
         worker = get_worker().address
@@ -566,8 +562,6 @@ def upscale_files(client, jobs, *, levels, method, mu=2, iterations=None, thread
 
 def evaluate_task(path, *, scale, method, levels, mu, iterations, options, threads=None):
     """Score one HR image under the standard protocol (run on a worker); the row of ``evaluate``."""
-    from .io import read_image
-    from .upscale import evaluate_image
     _threads_for(threads)
     hr = read_image(path)
     with engine_lock:
@@ -603,28 +597,27 @@ def evaluate_files(client, files, *, scale, method, levels=None, mu=2, iteration
 # ----------------------------------------------------------------------------------------------
 # Data-parallel training
 # ----------------------------------------------------------------------------------------------
-_WORKER_CACHE = {}          # per process: samplers and networks of the training runs it serves
+@lru_cache(maxsize=4)
+def _sampler(data, patch, levels):
+    return PatchSampler(list(data), patch=patch, levels=levels)
+
+
+@lru_cache(maxsize=4)
+def _network(network):
+    return MGBPNet(NetConfig.from_dict(dict(network)))
 
 
 def _worker_sampler(data, patch, levels):
     """The :class:`~mgbp_classic.data.PatchSampler` of a training set, built once per worker process
     (the images are read from ``data``, a path every worker sees)."""
-    key = ("sampler", tuple(data), patch, levels)
     with engine_lock:
-        if key not in _WORKER_CACHE:
-            from .data import PatchSampler
-            _WORKER_CACHE[key] = PatchSampler(list(data), patch=patch, levels=levels)
-        return _WORKER_CACHE[key]
+        return _sampler(tuple(data), patch, levels)
 
 
 def _worker_net(network):
     """A network of the given architecture (``NetConfig`` as a dict), built once per worker process."""
-    key = ("net", tuple(sorted(network.items())))
     with engine_lock:
-        if key not in _WORKER_CACHE:
-            from .net import MGBPNet, NetConfig
-            _WORKER_CACHE[key] = MGBPNet(NetConfig.from_dict(network))
-        return _WORKER_CACHE[key]
+        return _network(tuple(sorted(network.items())))
 
 
 def shard_gradient(params, *, spec, step, lo, hi, threads=None):
@@ -662,8 +655,6 @@ def shard_gradient(params, *, spec, step, lo, hi, threads=None):
     Every shard draws the *whole* batch (cheap: crops of the stored pyramids) and keeps its slice,
     so the batch is exactly the single-process batch.
     """
-    import time
-    from .net import multiscale_loss
     _threads_for(threads)
     start = time.perf_counter()
     sampler = _worker_sampler(spec["data"], spec["patch"], spec["levels"])
