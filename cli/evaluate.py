@@ -11,6 +11,7 @@ import numpy as np
 from mgbp_classic import upscale as _up
 from mgbp_classic.atomic import atomic_write
 
+from ._cluster import cluster_options, evaluate_rows, open_cluster, wanted
 from ._common import library_errors, one_line, progress, read_image_or_fail
 from .upscale import (PARAM_HINTS, iterations_option, method_kwargs, method_option, mu_option, net_options,
                       resolve_method)
@@ -39,7 +40,8 @@ def dataset_images(folder):
               help="Also write the per-image scores and the mean as CSV.")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Also write the settings, per-image scores and the mean as JSON.")
-def command(dataset, scale, method, levels, mu, iterations, model, tile, csv_path, json_path):
+@cluster_options
+def command(dataset, scale, method, levels, mu, iterations, model, tile, csv_path, json_path, scheduler, workers):
     """PSNR/SSIM of METHOD on every image of DATASET under the standard protocol.
 
     HR is mod-cropped to a multiple of s, LR = MATLAB bicubic imresize(HR, 1/s) rounded to 8 bit,
@@ -68,7 +70,12 @@ def command(dataset, scale, method, levels, mu, iterations, model, tile, csv_pat
             raise click.BadParameter(f"directory '{path.parent}' does not exist", param_hint=f"'{path}'")
 
     rows = []
-    with progress(files, f"{method} x{scale} on {dataset.name}") as items:
+    if wanted(scheduler, workers):
+        with open_cluster(scheduler, workers) as client, \
+                library_errors({**PARAM_HINTS, "scale": "'--scale'"}):
+            rows = evaluate_rows(client, files, label=f"{method} x{scale} on {dataset.name}", scale=scale,
+                                 method=method, levels=levels, mu=mu, iterations=iterations, options=options)
+    with progress([] if rows else files, f"{method} x{scale} on {dataset.name}") as items:
         for path in items:
             hr = read_image_or_fail(path)
             with library_errors({**PARAM_HINTS, "scale": "'--scale'"}, where=path.name):

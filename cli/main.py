@@ -10,13 +10,13 @@ def cli():
     """Multi-Grid Back-Projection super-resolution (AAAI 2019) on the CPU."""
 
 
-COMMANDS = ("upscale", "downscale", "evaluate", "convergence", "train", "info", "visualize")
+COMMANDS = ("upscale", "downscale", "evaluate", "convergence", "train", "info", "visualize", "upscale-zarr")
 
 
 def _register():
     import importlib
     for name in COMMANDS:
-        cli.add_command(importlib.import_module(f"mgbp_classic_cli.{name}").command)
+        cli.add_command(importlib.import_module(f"mgbp_classic_cli.{name.replace('-', '_')}").command)
 
 
 _register()

@@ -1,8 +1,10 @@
 """``mgbp-classic train``: train the MGBP network with the multi-scale loss (7)."""
+import contextlib
 from pathlib import Path
 
 import click
 
+from ._cluster import cluster_options, open_cluster, wanted
 from ._common import library_errors
 
 
@@ -31,13 +33,16 @@ from ._common import library_errors
 @click.option("--val-every", default=100, show_default=True, type=int, help="Validation interval (steps).")
 @click.option("--checkpoint-minutes", default=5.0, show_default=True, type=float,
               help="Wall-clock interval between checkpoints.")
-@click.option("--threads", type=int, default=None, help="Numba/BLAS threads [default: all cores].")
+@click.option("--threads", type=int, default=None,
+              help="Numba/BLAS threads [default: all cores]; on a cluster, those of each shard's task.")
+@cluster_options
 def command(data, levels, mu, patch, batch, steps, lr, lr_decay, seed, out, resume, init, log, validation,
-            val_every, checkpoint_minutes, threads):
+            val_every, checkpoint_minutes, threads, scheduler, workers):
     """Train the MGBP network (loss (7), Adam, square-root decay); checkpoints to --out."""
     from mgbp_classic.data import find_images
     from mgbp_classic.train import TrainConfig, train
-    if threads is not None:
+    distributed = wanted(scheduler, workers)
+    if threads is not None and not distributed:
         import numba
         numba.set_num_threads(threads)
     config = TrainConfig(data=[str(d) for d in data], levels=levels, mu=mu, patch=patch, batch=batch,
@@ -50,6 +55,12 @@ def command(data, levels, mu, patch, batch, steps, lr, lr_decay, seed, out, resu
         if resume and not out.exists():
             raise click.BadParameter(f"no checkpoint to resume at {out}", param_hint="--resume")
         val_files = find_images(validation) if validation else None
-        result = train(config, out, resume=resume, log=log, validation=val_files, val_every=val_every,
-                       checkpoint_minutes=checkpoint_minutes, echo=click.echo)
+        with contextlib.ExitStack() as stack:
+            gradient = None
+            if distributed:                        # each batch split into one shard per worker
+                client = stack.enter_context(open_cluster(scheduler, workers))
+                from mgbp_classic.distributed import DataParallelGradient
+                gradient = DataParallelGradient(client, config, threads=threads)
+            result = train(config, out, resume=resume, log=log, validation=val_files, val_every=val_every,
+                           checkpoint_minutes=checkpoint_minutes, echo=click.echo, gradient=gradient)
     click.echo(f"trained to step {result['step']}; model written to {out}")

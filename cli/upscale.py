@@ -6,6 +6,7 @@ import click
 
 from mgbp_classic import upscale as _up
 
+from ._cluster import cluster_options, open_cluster, upscale_batch, wanted
 from ._common import (ensure_directory, image_paths_argument, library_errors, output_option, plan_outputs,
                       progress, read_image_or_fail)
 
@@ -123,8 +124,9 @@ def output_name(path, levels):
 @click.option("--save-levels", is_flag=True,
               help="Also write every intermediate level's image (<stem>_x2.png, <stem>_x4.png, ...).")
 @net_options()
+@cluster_options
 @image_paths_argument()
-def command(levels, mu, method, iterations, output, save_levels, model, tile, images):
+def command(levels, mu, method, iterations, output, save_levels, model, tile, scheduler, workers, images):
     """Upscale IMAGES by 2**LEVELS (greyscale, RGB, RGBA, palette; 8- or 16-bit).
 
     Colour is processed as RGB; an alpha channel is upscaled with bicubic interpolation. A 16-bit
@@ -145,6 +147,11 @@ def command(levels, mu, method, iterations, output, save_levels, model, tile, im
     method = resolve_method(method)
     written = []
     options = method_kwargs(method, model, tile)
+    if wanted(scheduler, workers):
+        with open_cluster(scheduler, workers) as client:
+            failed = upscale_batch(client, plans, images, levels=levels, method=method, mu=mu,
+                                   iterations=iterations, options=options)
+        sys.exit(1 if failed else 0)
     tiles = None
     if len(images) == 1 and "progress" in (_up.get_method(method).options or ()):
         tiles = options["progress"] = TileProgress(f"upscaling x{2 ** levels} (tiles)")

@@ -181,6 +181,10 @@ class TrainingRun:
         Scales of that check.
     echo : callable
         Where one-line messages go.
+    gradient : callable, optional
+        ``gradient(net, step) -> (loss, parts)``: fills ``net.store.grads`` with the gradient of
+        loss (7) on step ``step``'s batch at ``net``'s parameters, as :meth:`step` does by default in
+        this process (e.g. :class:`mgbp_classic.distributed.DataParallelGradient`, on a cluster).
 
     Attributes
     ----------
@@ -197,8 +201,10 @@ class TrainingRun:
     wanted, :meth:`validate` and :meth:`checkpoint` when due. :func:`train` does exactly that.
     """
 
-    def __init__(self, config, out, *, network=None, log=None, validation=None, val_scales=(4,), echo=print):
+    def __init__(self, config, out, *, network=None, log=None, validation=None, val_scales=(4,), echo=print,
+                 gradient=None):
         config.validate()
+        self.gradient = gradient
         self.config = config
         self.out = Path(out)
         self.log = Path(log) if log is not None else self.out.with_suffix(".log.jsonl")
@@ -284,10 +290,13 @@ class TrainingRun:
         """
         config = self.config
         t0 = time.perf_counter()
-        rng = np.random.default_rng([config.seed, self.step_count])
-        pyramid = self.sampler.sample(rng, config.batch)
-        self.net.store.zero_grad()
-        loss, parts = multiscale_loss(self.net, pyramid, mu=config.mu, max_levels=config.levels)
+        if self.gradient is not None:
+            loss, parts = self.gradient(self.net, self.step_count)
+        else:
+            rng = np.random.default_rng([config.seed, self.step_count])
+            pyramid = self.sampler.sample(rng, config.batch)
+            self.net.store.zero_grad()
+            loss, parts = multiscale_loss(self.net, pyramid, mu=config.mu, max_levels=config.levels)
         lr = learning_rate(config, self.step_count)
         self.adam.step(lr=lr)
         self.step_count += 1
@@ -321,7 +330,7 @@ class TrainingRun:
 
 
 def train(config, out, *, network=None, resume=False, log=None, validation=None, val_scales=(4,),
-          val_every=100, checkpoint_minutes=5.0, stop_after=None, progress=True, echo=print):
+          val_every=100, checkpoint_minutes=5.0, stop_after=None, progress=True, echo=print, gradient=None):
     """Train (or resume training) an MGBP network; the checkpoint/model file is ``out``.
 
     Parameters
@@ -351,6 +360,8 @@ def train(config, out, *, network=None, resume=False, log=None, validation=None,
         Show a progress bar with loss and patches/s.
     echo : callable
         Where one-line messages go.
+    gradient : callable, optional
+        Computes each step's gradient elsewhere (see :class:`TrainingRun`).
 
     Returns
     -------
@@ -358,7 +369,7 @@ def train(config, out, *, network=None, resume=False, log=None, validation=None,
         ``{"step": …, "losses": [loss per step run in this call], "validation": last or None}``.
     """
     run = TrainingRun(config, out, network=network, log=log, validation=validation, val_scales=val_scales,
-                      echo=echo)
+                      echo=echo, gradient=gradient)
     if resume:
         run.restore()
     else:

@@ -1,0 +1,749 @@
+"""Beyond one machine: huge images, batches of files and data-parallel training on a Dask cluster.
+
+This is the only module of the package that imports Dask (``pip install -e ".[dask]"``). It runs
+the same library functions as the local commands, cut into tasks for ``dask.distributed``:
+
+* **Huge images** (:func:`upscale_zarr`): an image stored as a Zarr array is read as a
+  ``dask.array`` in tiles, each tile is upscaled by the network with ``map_overlap`` (the overlap is
+  the network's margin of context, :data:`mgbp_classic.inference.DEFAULT_MARGIN`, reflected at the
+  image border exactly as the local tiled path reflects it) and the result is written to a Zarr
+  array chunk by chunk, so neither the input nor the output is ever whole in one process.
+* **Batches** (:func:`upscale_files`, :func:`evaluate_files`): one task per image; the model is
+  loaded once per worker process; every output is written by the worker that made it, atomically
+  and at most once, even when a lost worker's task is run again elsewhere.
+* **Data-parallel training** (:class:`DataParallelGradient`): every step's batch is split into
+  shards, each worker computes loss (7) and its gradient on its shard with the same engine, and
+  the client adds the shards' gradients (weighted by shard size, which makes the sum the gradient
+  of the full batch's mean loss) before its Adam step. The parameters travel to the workers once
+  per step by ``Client.scatter``.
+
+A cluster is either an existing one (``scheduler="tcp://host:8786"``) or a ``LocalCluster`` that
+:func:`connect` starts and always stops again (also on Ctrl-C).
+"""
+import contextlib
+from functools import lru_cache
+import os
+import shutil
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+try:
+    import dask
+    import dask.array as da
+    from dask.distributed import Client, LocalCluster, as_completed, default_client, get_worker
+    import zarr
+except ImportError as _exc:                                   # pragma: no cover - exercised via the CLI
+    raise ImportError('mgbp_classic.distributed needs Dask; install the extra: pip install -e ".[dask]"') \
+        from _exc
+
+from .data import PatchSampler
+from .inference import DEFAULT_MARGIN, DEFAULT_TILE, _run, load_model
+from .io import read_image, write_image
+from .net import MGBPNet, NetConfig, multiscale_loss
+from .resize import imresize
+from .upscale import evaluate_image, upscale
+
+__all__ = ["INSTALL_HINT", "connect", "dashboard_link", "engine_lock", "upscale_zarr", "image_to_zarr",
+           "zarr_to_image", "FileJob", "FileResult", "file_signature", "publish", "upscale_files",
+           "evaluate_files", "shard_gradient", "shard_bounds", "DataParallelGradient"]
+
+#: What to run when Dask is missing (the command line prints it).
+INSTALL_HINT = 'pip install -e ".[dask]"'
+
+#: The engine keeps module-level scratch buffers (see :mod:`mgbp_classic.nn`), so in one process only
+#: one thread may run a network at a time. Workers that are threads of one process (``processes=False``)
+#: take turns through this lock; worker processes each have their own.
+engine_lock = threading.RLock()
+
+
+# ----------------------------------------------------------------------------------------------
+# Clusters
+# ----------------------------------------------------------------------------------------------
+@contextlib.contextmanager
+def connect(*, scheduler=None, workers=None, threads_per_worker=1, processes=True, echo=None):
+    """A ``dask.distributed.Client`` on an existing cluster or on a local one started for the block.
+
+    Parameters
+    ----------
+    scheduler : str, optional
+        Address of a running scheduler (``tcp://host:8786``, as printed by ``dask scheduler``).
+    workers : int, optional
+        Start a ``LocalCluster`` with this many workers instead; it is closed when the block ends,
+        however it ends (an exception, Ctrl-C), so no worker process outlives the command.
+    threads_per_worker : int
+        Threads of each local worker (1: one task at a time per worker; the network's own kernels
+        use the worker's Numba threads).
+    processes : bool
+        Local workers as separate processes (``True``) or as threads of this process.
+    echo : callable, optional
+        Receives one line with the dashboard link.
+
+    Yields
+    ------
+    dask.distributed.Client
+    """
+    if (scheduler is None) == (workers is None):
+        raise ValueError(f"scheduler or workers must be given (one of them), got scheduler={scheduler!r} "
+                         f"and workers={workers!r}")
+    cluster = None
+    if workers is not None:
+        if not isinstance(workers, (int, np.integer)) or workers < 1:
+            raise ValueError(f"workers must be an integer >= 1, got {workers!r}")
+        cluster = LocalCluster(n_workers=int(workers), threads_per_worker=int(threads_per_worker),
+                               processes=processes, dashboard_address=":0", silence_logs=40)
+        client = Client(cluster)
+    else:
+        try:
+            client = Client(scheduler, timeout="10s")
+        except (OSError, TimeoutError) as exc:
+            raise ValueError(f"scheduler {scheduler!r} cannot be reached: {exc}") from None
+    try:
+        if echo is not None:
+            link = dashboard_link(client)
+            echo(f"dask: {len(client.scheduler_info().get('workers', {}))} workers, "
+                 f"dashboard {link}" if link else "dask: no dashboard")
+        yield client
+    finally:
+        with contextlib.suppress(Exception):
+            client.close()
+        if cluster is not None:
+            with contextlib.suppress(Exception):
+                cluster.close()
+
+
+def dashboard_link(client):
+    """The URL of the cluster's dashboard (``None`` when it has none, e.g. without bokeh)."""
+    try:
+        if "dashboard" not in client.scheduler_info().get("services", {}):
+            return None                                        # e.g. bokeh is not installed
+        return client.dashboard_link
+    except Exception:
+        return None
+
+
+def _threads_for(n):
+    """Run this task's Numba kernels on ``n`` threads (``None``: leave them as they are)."""
+    if n:
+        import numba
+        numba.set_num_threads(max(1, min(int(n), numba.config.NUMBA_NUM_THREADS)))
+
+
+# ----------------------------------------------------------------------------------------------
+# Huge images: Zarr in, Zarr out, tile by tile
+# ----------------------------------------------------------------------------------------------
+def _scale_of(dtype):
+    """Value of white for an image dtype (1 for floats)."""
+    dtype = np.dtype(dtype)
+    if dtype.kind == "u":
+        return float(np.iinfo(dtype).max)
+    if dtype.kind == "f":
+        return 1.0
+    raise ValueError(f"image dtype must be unsigned integer or float, got {dtype}")
+
+
+def _upscale_block(block, *, levels, mu, model, margin, factor, out_dtype, threads):
+    """One overlapped tile ``(h + 2m, w + 2m, C)`` → the upscaled centre ``(h s, w s, C)``."""
+    _threads_for(threads)
+    m, s = margin, 2 ** levels
+    img = block.astype(np.float64) / factor if factor != 1.0 else block.astype(np.float64)
+    h, w = img.shape[0] - 2 * m, img.shape[1] - 2 * m
+    channels = img.shape[2]
+    colour = img[:, :, :3] if channels >= 3 else np.repeat(img[:, :, :1], 3, axis=2)
+    with engine_lock:
+        net, _ = load_model(model)
+        out = _run(net, colour, levels, mu)[-1][m * s:(m + h) * s, m * s:(m + w) * s]
+    np.clip(out, 0.0, 1.0, out=out)
+    if channels < 3:
+        out = out.mean(axis=2, keepdims=True)
+    if channels in (2, 4):                                    # alpha: bicubic, as upscale() does
+        alpha = imresize(img[:, :, -1], s, kernel="cubic")[m * s:(m + h) * s, m * s:(m + w) * s]
+        out = np.concatenate([out, np.clip(alpha, 0.0, 1.0)[:, :, None].astype(out.dtype)], axis=2)
+    if np.dtype(out_dtype).kind == "u":
+        white = _scale_of(out_dtype)
+        return np.round(out.astype(np.float64) * white).astype(out_dtype)
+    return out.astype(out_dtype)
+
+
+def _tile_chunks(n, tile, margin):
+    """Chunk lengths of one axis: tiles of ``tile`` from the origin, the local path's grid; a last
+    piece shorter than ``margin`` (Dask's overlap needs that much of every neighbour) joins the
+    tile before it."""
+    chunks = [tile] * (n // tile) + ([n % tile] if n % tile else [])
+    if len(chunks) > 1 and chunks[-1] < margin:
+        last = chunks.pop()
+        chunks[-1] += last
+    return tuple(chunks)
+
+
+def upscale_zarr(source, target, *, levels, mu=2, model=None, tile=DEFAULT_TILE, margin=DEFAULT_MARGIN,
+                 overwrite=False, dtype=None, threads=None, client=None, progress=None):
+    """Upscale an image stored as a Zarr array by ``2**levels`` with the network, into a Zarr array.
+
+    Parameters
+    ----------
+    source : str or os.PathLike or zarr.Array or ndarray
+        Zarr array (a path or fsspec URL of one, or the array; an in-memory array also works) shaped ``(H, W)`` or ``(H, W, C)``,
+        C in 1–4, of unsigned integers (white = the dtype's maximum) or floats in [0, 1].
+    target : str or os.PathLike
+        Path (or fsspec URL) of the Zarr array to write, ``(H s, W s[, C])`` with s = ``2**levels``.
+        A local target is written under a temporary name beside it and renamed when complete.
+    levels, mu : int
+        As in :func:`mgbp_classic.inference.upscale_rgb`.
+    model : path, optional
+        Model file (default: the pretrained model); every worker reads it (once per process).
+    tile : int
+        Side of the low-resolution tiles (the Dask chunks; the tiles of the local tiled path).
+    margin : int
+        LR pixels of context each tile borrows from its neighbours (reflected at the border).
+    overwrite : bool
+        Replace an existing ``target``; otherwise it is an error.
+    dtype : numpy dtype, optional
+        Output dtype (default: the input's; floats are stored as float32).
+    threads : int, optional
+        Numba threads each task uses.
+    client : dask.distributed.Client, optional
+        Where to compute (default: Dask's current scheduler, e.g. the client of :func:`connect`).
+    progress : callable, optional
+        ``progress(done, total)`` over output chunks (with a distributed client).
+
+    Returns
+    -------
+    str
+        ``target``.
+
+    Notes
+    -----
+    The tiles are those of :func:`mgbp_classic.inference.upscale_rgb` with the same ``tile`` and
+    ``margin`` (Dask's ``boundary="reflect"`` is NumPy's ``"symmetric"`` padding), so the two agree
+    to the float32 rounding of the network and the output's quantisation; only a last tile shorter
+    than ``margin`` is merged into its neighbour (within 1/255 of the local result, like any tiling).
+    """
+
+    if not isinstance(tile, (int, np.integer)) or tile < 1:
+        raise ValueError(f"tile must be an integer >= 1, got {tile!r}")
+    if not isinstance(margin, (int, np.integer)) or margin < 0:
+        raise ValueError(f"margin must be an integer >= 0, got {margin!r}")
+    if not isinstance(levels, (int, np.integer)) or levels < 1:
+        raise ValueError(f"levels must be an integer >= 1, got {levels!r}")
+    target = os.fspath(target)
+    local = "://" not in target
+    if local and os.path.exists(target) and not overwrite:
+        raise FileExistsError(f"target {target} exists (pass overwrite=True to replace it)")
+    array = source if hasattr(source, "shape") else zarr.open_array(os.fspath(source), mode="r")
+    shape = tuple(array.shape)
+    if len(shape) not in (2, 3) or (len(shape) == 3 and not 1 <= shape[2] <= 4):
+        raise ValueError(f"source must be a Zarr array shaped (H, W) or (H, W, C) with C in 1-4, got shape {shape}")
+    if min(shape[:2]) < max(margin, 1):
+        raise ValueError(f"source must be at least {margin} pixels on each side for margin {margin}, "
+                         f"got shape {shape}")
+    factor = _scale_of(array.dtype)
+    out_dtype = np.dtype(dtype) if dtype is not None else \
+        (np.dtype(np.float32) if np.dtype(array.dtype).kind == "f" else np.dtype(array.dtype))
+    model = str(Path(model).resolve()) if model is not None and "://" not in str(model) else model
+    load_model(model)                                          # a bad model file fails here, in one line
+
+    s = 2 ** levels
+    chunks = (_tile_chunks(shape[0], tile, margin), _tile_chunks(shape[1], tile, margin))
+    lr = (da.from_zarr(array) if isinstance(array, zarr.Array) else da.from_array(array)).rechunk(chunks + ((shape[2],) if len(shape) == 3 else ()))
+    if lr.ndim == 2:
+        lr = lr[:, :, None]
+    channels = lr.shape[2]
+    up = da.map_overlap(
+        _upscale_block, lr, depth={0: margin, 1: margin, 2: 0}, boundary={0: "reflect", 1: "reflect", 2: "none"},
+        trim=False, dtype=out_dtype, chunks=(tuple(c * s for c in chunks[0]), tuple(c * s for c in chunks[1]),
+                                            (channels,)),
+        levels=int(levels), mu=int(mu), model=model, margin=int(margin), factor=factor, out_dtype=out_dtype,
+        threads=threads, meta=np.empty((0, 0, 0), out_dtype))
+
+    staging = os.path.join(os.path.dirname(os.path.abspath(target)),
+                           f".{os.path.basename(target)}.{uuid.uuid4().hex[:8]}.partial") if local else target
+    out_shape = (shape[0] * s, shape[1] * s) + shape[2:]
+    zarr.open_array(staging, mode="w", shape=out_shape, dtype=out_dtype,
+                    chunks=(tile * s, tile * s) + shape[2:])
+    # one task per output chunk: compute the tile and write it; every Zarr chunk is written by exactly
+    # one task (a merged last tile covers whole Zarr chunks), so no locks are needed
+    blocks = up.to_delayed()
+    offsets = [np.cumsum((0,) + c) * s for c in chunks]
+    writes = [dask.delayed(_store_block, pure=False)(blocks[i, j, 0], staging,
+                                                     (slice(offsets[0][i], offsets[0][i + 1]),
+                                                      slice(offsets[1][j], offsets[1][j + 1])))
+              for i in range(blocks.shape[0]) for j in range(blocks.shape[1])]
+    _compute_all(writes, client=client, progress=progress)
+    if local:
+        if os.path.exists(target):
+            trash = staging + ".old"
+            os.replace(target, trash)
+            os.replace(staging, target)
+            shutil.rmtree(trash, ignore_errors=True)
+        else:
+            os.replace(staging, target)
+    return target
+
+
+def _store_block(block, path, region):
+    """Write one upscaled tile into the Zarr array at ``path`` (run on a worker)."""
+    z = zarr.open_array(path, mode="r+")
+    z[region] = block if z.ndim == 3 else block[:, :, 0]
+    return block.nbytes
+
+
+def _compute_all(tasks, *, client=None, progress=None):
+    """Run a list of Dask ``delayed`` tasks on ``client`` (default: the current distributed client,
+    else Dask's local scheduler), calling ``progress(done, total)`` as they finish."""
+    if client is None:
+        with contextlib.suppress(ValueError):
+            client = default_client()
+    total = len(tasks)
+    if client is None:                                         # Dask's threads in this process
+        from dask.callbacks import Callback
+        keys, done = {t.key for t in tasks}, [0]
+
+        def posttask(key, result, dsk, state, worker_id):
+            if key in keys and progress is not None:
+                done[0] += 1
+                progress(done[0], total)
+        with Callback(posttask=posttask):
+            dask.compute(*tasks)
+        return
+    futures = client.compute(tasks)
+    try:
+        for done, future in enumerate(as_completed(futures), 1):
+            future.result()                                    # raises the task's error, if any
+            if progress is not None:
+                progress(done, total)
+    except BaseException:
+        client.cancel(futures)
+        raise
+
+
+def image_to_zarr(image, target, *, chunks=512, overwrite=False):
+    """Store an image file or array as a Zarr array (8/16-bit images keep their integers).
+
+    Parameters
+    ----------
+    image : path or ndarray
+        An image file (read with :func:`mgbp_classic.io.read_image`) or an array.
+    target : str or os.PathLike
+        Zarr path to create.
+    chunks : int
+        Chunk side.
+    overwrite : bool
+        Replace an existing target.
+
+    Returns
+    -------
+    zarr.Array
+    """
+    if isinstance(image, (str, os.PathLike)):
+        pixels, info = read_image(image, return_info=True)
+        depth = info.get("bit_depth", 8)
+        dtype = np.uint16 if depth == 16 else np.uint8
+        array = np.round(pixels * np.iinfo(dtype).max).astype(dtype)
+    else:
+        array = np.asarray(image)
+    mode = "w" if overwrite else "w-"
+    z = zarr.open_array(os.fspath(target), mode=mode, shape=array.shape, dtype=array.dtype,
+                        chunks=(chunks, chunks) + array.shape[2:])
+    z[...] = array
+    return z
+
+
+def zarr_to_image(source, target, *, overwrite=False):
+    """Write a (small enough) Zarr image array as an image file (:func:`mgbp_classic.io.write_image`)."""
+    z = zarr.open_array(os.fspath(source), mode="r")
+    if os.path.exists(target) and not overwrite:
+        raise FileExistsError(f"target {target} exists (pass overwrite=True to replace it)")
+    values = np.asarray(z[...])
+    white = _scale_of(values.dtype)
+    return write_image(target, values / white, bit_depth=16 if values.dtype == np.uint16 else 8)
+
+
+# ----------------------------------------------------------------------------------------------
+# Batches of files: one task per image
+# ----------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class FileJob:
+    """One image of a batch: what to read, what to write, and what was there when the batch began.
+
+    Attributes
+    ----------
+    source : str
+        The input image (a path every worker can read).
+    outputs : tuple of str
+        The files to write, one per returned level, the final level last (e.g. ``x2, x4, x8`` with
+        ``save_levels``, else only ``x8``).
+    existing : tuple
+        Per output, :func:`file_signature` of the file when the batch was planned (``None``: absent).
+        An output is only written if it is still as planned, so a task that runs again after its
+        worker was lost never writes a file twice.
+    """
+
+    source: str
+    outputs: tuple
+    existing: tuple = None
+
+    @classmethod
+    def plan(cls, source, outputs):
+        outputs = tuple(os.fspath(o) for o in outputs)
+        return cls(os.fspath(source), outputs, tuple(file_signature(o) for o in outputs))
+
+
+@dataclass
+class FileResult:
+    """What a task did with one :class:`FileJob`.
+
+    Attributes
+    ----------
+    job : FileJob
+    status : {"wrote", "failed"}
+    written : list of (str, tuple)
+        Each output written and its ``(height, width)``.
+    kept : list of str
+        Outputs found already written by an earlier run of the same task (not written again).
+    message : str
+        The reason of a failure (one line).
+    seconds : float
+        Time of the task on its worker.
+    worker : str
+        The worker's address.
+    """
+
+    job: FileJob
+    status: str
+    written: list = field(default_factory=list)
+    kept: list = field(default_factory=list)
+    message: str = ""
+    seconds: float = 0.0
+    worker: str = ""
+
+
+def file_signature(path):
+    """``(size, mtime_ns, inode)`` of a file, ``None`` if it does not exist."""
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return None
+    return (st.st_size, st.st_mtime_ns, st.st_ino)
+
+
+def publish(staging, target, existing):
+    """Move a finished ``staging`` file to ``target`` unless ``target`` changed since it was planned.
+
+    Parameters
+    ----------
+    staging : str
+        A complete file in the target's folder.
+    target : str
+    existing : tuple or None
+        :func:`file_signature` of ``target`` at planning time.
+
+    Returns
+    -------
+    bool
+        ``True`` if ``target`` was written; ``False`` if it had already been written (by an earlier
+        run of the same task) and was left alone.
+
+    Notes
+    -----
+    A new file is published with ``os.link``, which fails if the name exists, so two runs of a task
+    can never both create it; a planned overwrite replaces the file (``os.replace``, atomic) only if it
+    still has its planned signature.
+    """
+    try:
+        if existing is None:
+            try:
+                os.link(staging, target)
+            except FileExistsError:
+                return False
+            except OSError:                                    # no hard links here: check, then rename
+                if os.path.exists(target):
+                    return False
+                os.replace(staging, target)
+            return True
+        if file_signature(target) != tuple(existing):
+            return False
+        os.replace(staging, target)
+        return True
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(staging)
+
+
+def _staging_name(target):
+    head, name = os.path.split(os.path.abspath(target))
+    stem, dot, suffix = name.rpartition(".")
+    return os.path.join(head, f".{stem}.{uuid.uuid4().hex[:12]}.partial.{suffix}") if dot else \
+        os.path.join(head, f".{name}.{uuid.uuid4().hex[:12]}.partial")
+
+
+def upscale_file_task(job, *, levels, method, mu, iterations, options, threads=None):
+    """Read ``job.source``, upscale it and write its outputs (run on a worker; never raises).
+
+    The network's model is loaded once per worker process (:func:`mgbp_classic.inference.load_model`
+    keeps it); a 16-bit input gives 16-bit outputs, as the local command does.
+    """
+    start = time.perf_counter()
+    try:
+        worker = get_worker().address
+    except ValueError:
+        worker = ""
+    _threads_for(threads)
+    result = FileResult(job, "wrote", worker=worker)
+    try:
+        image, info = read_image(job.source, return_info=True)
+        save_levels = len(job.outputs) > 1
+        with engine_lock:
+            outs = upscale(image, levels=levels, method=method, mu=mu, iterations=iterations,
+                           return_levels=save_levels, **options)
+        outs = outs[levels - len(job.outputs):] if save_levels else [outs]
+        depth = 16 if info.get("bit_depth") == 16 else 8
+        existing = job.existing or (None,) * len(job.outputs)
+        for out, target, before in zip(outs, job.outputs, existing):
+            staging = _staging_name(target)
+            write_image(staging, out, bit_depth=depth)
+            if publish(staging, target, before):
+                result.written.append((target, out.shape[:2]))
+            else:
+                result.kept.append(target)
+    except Exception as exc:                                   # one bad file never stops the batch
+        text = str(exc).strip()
+        result.status, result.message = "failed", (text.splitlines()[0] if text else type(exc).__name__)
+    result.seconds = time.perf_counter() - start
+    return result
+
+
+def upscale_files(client, jobs, *, levels, method, mu=2, iterations=None, threads=None, **options):
+    """Upscale a batch of image files on the cluster, one task per image; yields results as they finish.
+
+    Parameters
+    ----------
+    client : dask.distributed.Client
+    jobs : sequence of FileJob
+        Made with :meth:`FileJob.plan` (after the caller decided what to skip or overwrite).
+    levels, method, mu, iterations, **options
+        As in :func:`mgbp_classic.upscale.upscale` (e.g. ``model``, ``tile``; the model path must be
+        one every worker can read).
+    threads : int, optional
+        Numba threads per task.
+
+    Yields
+    ------
+    FileResult
+        In completion order. A task whose worker is lost is run again on another worker by the
+        scheduler (up to its ``allowed-failures``); it then finds the outputs an earlier run had
+        already published and leaves them alone (:func:`publish`). A job that still cannot run
+        (every attempt's worker died) is reported as failed.
+
+    Notes
+    -----
+    Closing the generator early (e.g. Ctrl-C) cancels the tasks that have not finished.
+    """
+    if "model" in options and options["model"] is not None:
+        options["model"] = os.path.abspath(os.fspath(options["model"]))
+    futures = {client.submit(upscale_file_task, job, levels=levels, method=method, mu=mu,
+                             iterations=iterations, options=options, threads=threads, pure=False): job
+               for job in jobs}
+    try:
+        for future in as_completed(list(futures)):
+            try:
+                yield future.result()
+            except Exception as exc:                            # e.g. KilledWorker: every attempt was lost
+                text = str(exc).strip().splitlines()
+                yield FileResult(futures[future], "failed",
+                                 message=f"{type(exc).__name__}: {text[0] if text else 'task lost'}")
+    finally:
+        client.cancel(list(futures))
+
+
+def evaluate_task(path, *, scale, method, levels, mu, iterations, options, threads=None):
+    """Score one HR image under the standard protocol (run on a worker); the row of ``evaluate``."""
+    _threads_for(threads)
+    hr = read_image(path)
+    with engine_lock:
+        score = evaluate_image(hr, scale=scale, method=method, levels=levels, mu=mu, iterations=iterations,
+                               **options)
+    return {"image": Path(path).name, **score}
+
+
+def evaluate_files(client, files, *, scale, method, levels=None, mu=2, iterations=None, threads=None,
+                   **options):
+    """PSNR/SSIM of a method on every image of a dataset, one task per image.
+
+    Yields
+    ------
+    (int, dict)
+        The file's index in ``files`` and its row (``image``, ``psnr``, ``ssim``, ``seconds``, ``shape``)
+        as :func:`mgbp_classic.upscale.evaluate_image` returns it, in completion order. A task's error
+        is raised here (the local command stops at a bad image too).
+    """
+    if "model" in options and options["model"] is not None:
+        options["model"] = os.path.abspath(os.fspath(options["model"]))
+    futures = {client.submit(evaluate_task, os.path.abspath(os.fspath(f)), scale=scale, method=method,
+                             levels=levels, mu=mu, iterations=iterations, options=options, threads=threads,
+                             pure=False): i
+               for i, f in enumerate(files)}
+    try:
+        for future in as_completed(list(futures)):
+            yield futures[future], future.result()
+    finally:
+        client.cancel(list(futures))
+
+
+# ----------------------------------------------------------------------------------------------
+# Data-parallel training
+# ----------------------------------------------------------------------------------------------
+@lru_cache(maxsize=4)
+def _sampler(data, patch, levels):
+    return PatchSampler(list(data), patch=patch, levels=levels)
+
+
+@lru_cache(maxsize=4)
+def _network(network):
+    return MGBPNet(NetConfig.from_dict(dict(network)))
+
+
+def _worker_sampler(data, patch, levels):
+    """The :class:`~mgbp_classic.data.PatchSampler` of a training set, built once per worker process
+    (the images are read from ``data``, a path every worker sees)."""
+    with engine_lock:
+        return _sampler(tuple(data), patch, levels)
+
+
+def _worker_net(network):
+    """A network of the given architecture (``NetConfig`` as a dict), built once per worker process."""
+    with engine_lock:
+        return _network(tuple(sorted(network.items())))
+
+
+def shard_gradient(params, *, spec, step, lo, hi, threads=None):
+    """Loss (7) and its gradient on patches ``lo:hi`` of step ``step``'s batch (run on a worker).
+
+    Parameters
+    ----------
+    params : ndarray
+        The flat float32 parameter vector of the step.
+    spec : dict
+        ``data``, ``patch``, ``levels``, ``mu``, ``batch``, ``seed`` of the run and ``network`` (the
+        ``NetConfig`` as a dict).
+    step : int
+        The step whose batch is drawn (from a generator seeded ``(seed, step)``, as the trainer does).
+    lo, hi : int
+        The shard: patches ``lo … hi - 1`` of the batch.
+    threads : int, optional
+        Numba threads of this task.
+
+    Returns
+    -------
+    loss : float
+        The shard's loss times its weight ``(hi - lo) / batch``.
+    parts : dict
+        Every term of loss (7), weighted the same way.
+    grads : ndarray
+        The weighted gradient (float32, the parameter vector's shape).
+    seconds : float
+        Compute time of the shard on its worker (drawing the batch, forward and backward).
+
+    Notes
+    -----
+    Loss (7) averages over the batch, so the mean over the full batch is the sum over shards of
+    ``(n_shard / n_batch) ×`` the shard's mean, and so is its gradient: the client only adds.
+    Every shard draws the *whole* batch (cheap: crops of the stored pyramids) and keeps its slice,
+    so the batch is exactly the single-process batch.
+    """
+    _threads_for(threads)
+    start = time.perf_counter()
+    sampler = _worker_sampler(spec["data"], spec["patch"], spec["levels"])
+    net = _worker_net(spec["network"])
+    weight = (hi - lo) / spec["batch"]
+    with engine_lock:
+        rng = np.random.default_rng([spec["seed"], step])
+        shard = [level[lo:hi] for level in sampler.sample(rng, spec["batch"])]
+        net.store.params[...] = params
+        net.store.zero_grad()
+        loss, parts = multiscale_loss(net, shard, mu=spec["mu"], max_levels=spec["levels"])
+        grads = net.store.grads * np.float32(weight)
+    return loss * weight, {k: v * weight for k, v in parts.items()}, grads, time.perf_counter() - start
+
+
+def shard_bounds(batch, shards):
+    """``[(lo, hi), …]``: ``batch`` patches cut into ``shards`` nearly equal consecutive pieces."""
+    shards = max(1, min(int(shards), int(batch)))
+    edges = np.linspace(0, batch, shards + 1).round().astype(int)
+    return [(int(a), int(b)) for a, b in zip(edges[:-1], edges[1:]) if b > a]
+
+
+class DataParallelGradient:
+    """Loss (7) and its gradient for a training step, computed in shards on a Dask cluster.
+
+    Parameters
+    ----------
+    client : dask.distributed.Client
+    config : mgbp_classic.train.TrainConfig
+        The run (its ``data`` must be a path every worker can read). The architecture is that of
+        the network passed to each call.
+    shards : int, optional
+        Pieces each batch is cut into (default: one per worker, at most ``config.batch``).
+    threads : int, optional
+        Numba threads per task (default: the worker's).
+
+    Notes
+    -----
+    Each call scatters the parameters once to every worker (``Client.scatter(broadcast=True)``: one
+    copy per worker, not one per task), submits one :func:`shard_gradient` task per shard and adds
+    their weighted gradients into ``net.store.grads``. Communication per step: the parameters to
+    each worker and one gradient from each shard, ``4 P (workers + shards)`` bytes for P parameters
+    (``bytes_per_step`` after a call), plus the small task messages; ``shard_seconds`` holds the
+    last step's compute time of each shard on its worker.
+
+    Examples
+    --------
+    ::
+
+        with connect(workers=2) as client:
+            gradient = DataParallelGradient(client, config)
+            loss, parts = gradient(net, step)      # fills net.store.grads; then adam.step(...)
+    """
+
+    def __init__(self, client, config, *, shards=None, threads=None):
+        self.client = client
+        self.threads = threads
+        nworkers = max(1, len(client.scheduler_info().get("workers", {})))
+        self.shards = shard_bounds(config.batch, shards or nworkers)
+        self.workers = nworkers
+        self.spec = {"data": [os.path.abspath(d) if "://" not in str(d) else str(d) for d in config.data],
+                     "patch": config.patch, "levels": config.levels, "mu": config.mu,
+                     "batch": config.batch, "seed": config.seed}
+        self.bytes_per_step = None
+        self.shard_seconds = []
+
+    def __call__(self, net, step):
+        """Fill ``net.store.grads`` with the full batch's gradient at ``net``'s parameters; returns
+        ``(loss, parts)`` as :func:`mgbp_classic.net.multiscale_loss` does."""
+        spec = {**self.spec, "network": net.config.to_dict()}
+        params = self.client.scatter(net.store.params, broadcast=True, hash=False)
+        futures = [self.client.submit(shard_gradient, params, spec=spec, step=step, lo=lo, hi=hi,
+                                      threads=self.threads, pure=False)
+                   for lo, hi in self.shards]
+        try:
+            results = self.client.gather(futures)
+        except BaseException:
+            self.client.cancel(futures)
+            raise
+        finally:
+            self.client.cancel([params])
+        total = np.zeros(net.store.grads.shape, np.float64)
+        loss, parts = 0.0, {}
+        self.shard_seconds = [r[3] for r in results]
+        for shard_loss, shard_parts, grads, _ in results:
+            loss += shard_loss
+            total += grads
+            for key, value in shard_parts.items():
+                parts[key] = parts.get(key, 0.0) + value
+        net.store.grads[...] = total
+        self.bytes_per_step = net.store.params.nbytes * (self.workers + len(results))
+        return loss, parts
