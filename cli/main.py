@@ -10,7 +10,7 @@ def cli():
     """Multi-Grid Back-Projection super-resolution (AAAI 2019) on the CPU."""
 
 
-COMMANDS = ("upscale", "downscale", "evaluate", "convergence", "train", "info", "visualize")
+COMMANDS = ("upscale", "downscale", "evaluate", "convergence", "train", "info", "visualize", "explore")
 
 
 def _register():
