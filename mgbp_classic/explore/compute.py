@@ -151,7 +151,7 @@ class Explorer:
         h, w = arr.shape[:2]
         self.levels_allowed = [n for n in range(1, MAX_LEVELS + 1)
                                if (h + 2 * self.margin) * (w + 2 * self.margin) * 4 ** n <= MAX_NETWORK_PIXELS]
-        self.stats = {"rows_computed": 0, "rows_cached": 0, "states_recorded": 0}
+        self.stats = {"rows_computed": 0, "rows_cached": 0, "states_recorded": 0, "cancelled": 0}
 
     # -- validation -------------------------------------------------------------------------------
     def check_levels_mu(self, levels, mu):
@@ -294,7 +294,8 @@ class Explorer:
         mode = self.check_mode(mode)
         key = (levels, mu, mode, y, x)
         hit = self._rows.get(key)
-        if hit is not None:
+        if hit is not None:                            # cached rows need not wait for the lock
+            self.stats["rows_cached"] += 1
             return dict(hit, cached=True)
         with self.lock:
             hit = self._rows.get(key)
@@ -303,6 +304,7 @@ class Explorer:
                 self.stats["rows_cached"] += 1
                 return dict(hit, cached=True)
             if cancelled is not None and cancelled():
+                self.stats["cancelled"] += 1
                 raise Cancelled()
             t0 = time.perf_counter()
             st = self._state(levels, mu, live=True)
