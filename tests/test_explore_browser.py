@@ -105,19 +105,27 @@ def click_output(page, fx, fy):
 
 
 def check_canvas(page, drawn):
-    """The effective-filter canvas shows the strongest tap in the colour of its value."""
-    f = np.asarray(drawn["filter"])
-    a, b = np.unravel_index(np.argmax(np.abs(f)), f.shape)
+    """The effective-filter canvas shows a strong tap in the colour of its value.
+
+    The tap is the largest in magnitude at least two cells from the centre cell, whose centre is
+    clear of the ``+`` marker and of the dashed 99 % square (drawn on cell borders).
+    """
     cur = page.evaluate("window.explore.current")
     rad, (cy, cx), (y0, _, x0, _) = cur["radius"], cur["center"], cur["window"]
+    f = np.asarray(drawn["filter"])
+    yy, xx = np.mgrid[y0:y0 + f.shape[0], x0:x0 + f.shape[1]]
+    far = np.maximum(np.abs(yy - cy), np.abs(xx - cx)) >= 2
+    a, b = np.unravel_index(np.argmax(np.where(far, np.abs(f), -1)), f.shape)
     n = 2 * rad + 1
     side = page.evaluate("document.getElementById('f-net').width")
     cell = side // n
+    assert cell >= 4
     off = (side - cell * n) // 2
     i, j = a + y0 - cy + rad, b + x0 - cx + rad
-    px, py = off + j * cell + cell // 2 + (1 if cell > 4 else 0), off + i * cell + cell // 2 + (1 if cell > 4 else 0)
+    px, py = off + j * cell + cell // 2, off + i * cell + cell // 2
     rgb = page.evaluate(f"Array.from(document.getElementById('f-net').getContext('2d').getImageData({px}, {py}, 1, 1).data)")
     np.testing.assert_allclose(rgb[:3], expected_colour(float(f[a, b]), drawn["scale"]), atol=1)
+    assert abs(f[a, b]) > 0.01 * drawn["scale"]                     # a visible tap, not the white of zero
 
 
 def test_page_draws_the_librarys_filter_and_follows_mu(page, server, net, image):

@@ -35,6 +35,7 @@ import select
 import socket
 import sys
 import threading
+from types import MappingProxyType
 from urllib.parse import parse_qs, urlsplit
 
 from .compute import Cancelled, ExploreError, MODES
@@ -44,12 +45,12 @@ __all__ = ["ExploreServer", "make_server", "serve", "STATIC_FILES", "MAX_TARGET"
 #: Longest request target (path and query) accepted.
 MAX_TARGET = 2048
 #: The page's files: URL path -> (file in ``mgbp_classic/explore/static``, content type).
-STATIC_FILES = {
+STATIC_FILES = MappingProxyType({
     "/": ("index.html", "text/html; charset=utf-8"),
     "/index.html": ("index.html", "text/html; charset=utf-8"),
     "/explore.js": ("explore.js", "text/javascript; charset=utf-8"),
     "/explore.css": ("explore.css", "text/css; charset=utf-8"),
-}
+})
 _CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
         "connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'")
 _INT = re.compile(r"^[0-9]{1,6}$")

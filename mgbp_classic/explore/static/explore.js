@@ -295,11 +295,13 @@
     }
     const mid = off + rad * cell + cell / 2;
     const px = mid + f.offset[1] * cell, py = mid + f.offset[0] * cell;
-    ctx.strokeStyle = "#000";
-    ctx.lineWidth = 1;
-    ctx.beginPath();
-    ctx.moveTo(px - 4, py); ctx.lineTo(px + 4, py); ctx.moveTo(px, py - 4); ctx.lineTo(px, py + 4);
-    ctx.stroke();
+    for (const [colour, width] of [["#fff", 3], ["#000", 1]]) {   // a black + with a white rim
+      ctx.strokeStyle = colour;
+      ctx.lineWidth = width;
+      ctx.beginPath();
+      ctx.moveTo(px - 4, py); ctx.lineTo(px + 4, py); ctx.moveTo(px, py - 4); ctx.lineTo(px, py + 4);
+      ctx.stroke();
+    }
     if (opts.radius !== undefined && opts.radius < rad) {
       const r = opts.radius;
       ctx.setLineDash([3, 2]);
