@@ -26,8 +26,10 @@ import time
 
 import numpy as np
 
-from ..deepfilter import LUMA_WEIGHTS, DeepFilter, bicubic_filter, mass_radius
+from ..color import LUMA_WEIGHTS
+from ..deepfilter import DeepFilter, bicubic_filter
 from ..inference import DEFAULT_MARGIN
+from ..plotting import mass_radius
 from ..resize import imresize
 
 __all__ = ["Explorer", "ExploreError", "Cancelled", "MODES", "MAX_MU", "MAX_LEVELS",

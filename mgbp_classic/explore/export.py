@@ -16,10 +16,9 @@ The folder needs no server: open ``index.html`` from disk or put the folder on a
 Every file is written to a temporary name and renamed into place.
 """
 import json
-import os
 from pathlib import Path
-import tempfile
 
+from ..atomic import atomic_write
 from .server import static_bytes
 
 __all__ = ["export", "grid_pixels", "MAX_GRID"]
@@ -36,19 +35,8 @@ def grid_pixels(height, width, grid):
 
 
 def _write(path, data):
-    """Write bytes atomically (temporary file in the same folder, then rename)."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+    with atomic_write(path) as f:
+        f.write(data)
 
 
 def export(explorer, directory, *, states, grid=8, modes=("luma",), progress=None):
