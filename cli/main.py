@@ -10,7 +10,8 @@ def cli():
     """Multi-Grid Back-Projection super-resolution (AAAI 2019) on the CPU."""
 
 
-COMMANDS = ("upscale", "downscale", "evaluate", "convergence", "train", "info", "visualize", "upscale-zarr")
+COMMANDS = ("upscale", "downscale", "evaluate", "convergence", "train", "info", "visualize", "explore",
+            "upscale-zarr")
 
 
 def _register():
