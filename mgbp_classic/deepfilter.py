@@ -240,9 +240,10 @@ class FrozenNetwork:
         image : array_like
             (H, W, C), the shape of the recorded input.
         bias : bool
-            ``True``: the affine map ``F X + R``; ``False``: every bias set to zero during the
-            pass, which leaves only the linear part ``F X`` (the residual is made by the biases
-            alone, so this computes F X without subtracting anything).
+            ``True``: the affine map ``F X + R``; ``False``: every bias seen as zero during the
+            pass (the engine's ``without_biases``; the network's parameters are not touched), which
+            leaves only the linear part ``F X`` (the residual is made by the biases alone, so this
+            computes F X without subtracting anything).
 
         Returns
         -------
@@ -255,19 +256,16 @@ class FrozenNetwork:
         x = _to_tensor(arr, self.net.dtype)
         if bias:
             return _to_image(self._frozen(x))
-        store = self.net.store
-        saved = {name: store[name].copy() for name in store.names if name.rsplit(".", 1)[-1].startswith("bias")}
-        try:
-            for name in saved:
-                store[name][...] = 0
+        with self.engine.without_biases():              # the parameters themselves are not touched
             return _to_image(self._frozen(x))
-        finally:
-            for name, value in saved.items():
-                store[name][...] = value
 
     def linear_part(self):
         """``F X``: the frozen network on the recorded input with every bias zeroed."""
         return self.apply(_to_image(self._x), bias=False)
+
+    def max_error(self):
+        """Theorem 1's check: ``‖F X + R − net(X)‖∞``, with ``F X`` and ``R`` from two separate frozen passes."""
+        return float(np.max(np.abs(self.linear_part().astype(np.float64) + self.residual - self.output)))
 
     @property
     def residual(self):

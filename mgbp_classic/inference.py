@@ -45,8 +45,11 @@ def load_model(path=None):
     return _load_cached(path, mtime)
 
 
-def _run(net, lr, levels, mu, engine):
-    """lr: (h, w, 3) float → list of (h·2^k, w·2^k, 3) for k = 1..levels (float32, unclipped)."""
+def _run(net, lr, levels, mu, engine=None):
+    """lr: (h, w, 3) float → list of (h·2^k, w·2^k, 3) for k = 1..levels (float32, unclipped).
+
+    ``engine``: the context of the pass (a fresh one when None).
+    """
     x = np.ascontiguousarray(lr.transpose(2, 0, 1)[None], dtype=np.float32)
     return [o[0].transpose(1, 2, 0) for o in net.forward(x, levels=levels, mu=mu, engine=engine)]
 

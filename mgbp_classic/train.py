@@ -190,6 +190,8 @@ class TrainingRun:
     ----------
     net : MGBPNet
     adam : mgbp_classic.nn.Adam
+    engine : mgbp_classic.nn.Engine
+        The engine context of the training passes (its scratch buffers are reused from step to step).
     step_count : int
         Optimisation steps done so far (including those of the runs this one resumes).
     last_validation : dict or None
@@ -212,6 +214,7 @@ class TrainingRun:
         self.netcfg = NetConfig(**{**(network or NetConfig()).to_dict(), "seed": config.seed})
         self.net = MGBPNet(self.netcfg)
         self.adam = nn.Adam(self.net.store, lr=config.lr)
+        self.engine = nn.Engine()                 # the context of every pass: its scratch buffers live across steps
         self.val_files = list(validation) if validation else []
         self.val_scales = val_scales
         self.echo = echo
@@ -296,7 +299,8 @@ class TrainingRun:
             rng = np.random.default_rng([config.seed, self.step_count])
             pyramid = self.sampler.sample(rng, config.batch)
             self.net.store.zero_grad()
-            loss, parts = multiscale_loss(self.net, pyramid, mu=config.mu, max_levels=config.levels)
+            loss, parts = multiscale_loss(self.net, pyramid, mu=config.mu, max_levels=config.levels,
+                                          engine=self.engine)
         lr = learning_rate(config, self.step_count)
         self.adam.step(lr=lr)
         self.step_count += 1

@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 from mgbp_classic import nn
+from mgbp_classic.deepfilter import FrozenNetwork
 from mgbp_classic.net import MGBPNet, NetConfig, multiscale_loss
 
 TINY = NetConfig(features=4, growth=2, bottleneck=4, dense_layers=2, seed=3)
@@ -76,6 +77,24 @@ def test_the_same_network_on_two_inputs_in_two_threads():
             np.testing.assert_array_equal(a, b)
 
 
+def test_the_linear_part_leaves_the_shared_parameters_alone():
+    """F X (every bias seen as zero) in one thread while the same network upscales in another."""
+    net = MGBPNet(TINY, dtype=np.float64)
+    rng = np.random.default_rng(3)
+    net.store.params[...] += 0.05 * rng.standard_normal(net.store.size)
+    params = net.store.params.copy()
+    frozen = FrozenNetwork(net, rng.random((7, 6, 3)), levels=1, mu=2)
+    x = rng.random((1, 3, 16, 16))
+    alone = [frozen.linear_part(), net.forward(x, levels=2, mu=2)]
+    for _ in range(3):
+        fx, outs = _in_threads(frozen.linear_part, lambda: net.forward(x, levels=2, mu=2, engine=nn.Engine()))
+        np.testing.assert_array_equal(fx, alone[0])
+        for a, b in zip(outs, alone[1]):
+            np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(net.store.params, params)
+    assert frozen.max_error() < 1e-12
+
+
 def test_modes_and_parameter_gradients_belong_to_one_engine():
     store = nn.ParamStore(seed=0, dtype=np.float64)
     relu = nn.BiasReLU(store, "r", 2)
@@ -100,6 +119,14 @@ def test_modes_and_parameter_gradients_belong_to_one_engine():
     with pytest.raises(RuntimeError, match="nested"):
         with a.record(), a.frozen(tape):
             pass
+    store["c.bias"][...] = [0.5, -0.25]
+    with b.without_biases():                                         # biases seen as zero, params untouched
+        assert a.biases and not b.biases
+        y0, _ = conv.forward(x, engine=b)
+        y1, _ = conv.forward(x, engine=a)
+    np.testing.assert_array_equal(store["c.bias"], [0.5, -0.25])
+    np.testing.assert_allclose(y1 - y0, np.broadcast_to(np.array([0.5, -0.25])[None, :, None, None], y0.shape),
+                               rtol=0, atol=1e-14)
 
 
 def test_workspace_slots_reuse_one_buffer():

@@ -17,8 +17,10 @@ ENGINE CONTEXT. Everything a pass depends on besides its arrays is held by an :c
 (:mod:`.engine`) that the caller makes and passes down (``engine=``): the ReLU gains mode (normal,
 recording, frozen: :mod:`.gains`), whether backward passes compute parameter gradients, and the
 scratch buffers the layers reuse. The package keeps no global state: two Python threads, each with
-its own engine, can run networks at the same time (one engine serves one thread at a time). A
-function given no engine makes a fresh one for the call.
+its own engine, can run networks at the same time (one engine serves one thread at a time; the
+kernels release the GIL, and Numba's ``omp`` or ``tbb`` threading layer runs parallel kernels
+launched from several threads, its ``workqueue`` fallback does not). A function given no engine
+makes a fresh one for the call.
 
 Quick tour::
 

@@ -7,6 +7,8 @@ layer functions (``engine=`` keyword). It holds
   gains (Theorem 1 of the paper);
 * whether backward passes compute parameter gradients (``param_grads``; off inside
   :meth:`Engine.input_grads_only`, for the rows of the frozen network's map ``F``);
+* whether the layers add their biases (``biases``; off inside :meth:`Engine.without_biases`, for
+  the linear part ``F X`` of the frozen network), without touching the shared parameters;
 * the scratch buffers (:class:`Workspace`) the layers reuse for temporaries that never escape a
   call.
 
@@ -86,6 +88,8 @@ class Engine:
     gains : Gains
         The ReLU mode and its tape.
     param_grads : bool
+    biases : bool
+        Whether the modules use their biases (:meth:`without_biases`).
     workspace : Workspace
 
     Examples
@@ -103,11 +107,12 @@ class Engine:
     [[1, 0, 1, 1]]
     """
 
-    __slots__ = ("gains", "param_grads", "workspace")
+    __slots__ = ("gains", "param_grads", "biases", "workspace")
 
     def __init__(self, *, param_grads=True):
         self.gains = Gains()
         self.param_grads = bool(param_grads)
+        self.biases = True
         self.workspace = Workspace()
 
     @property
@@ -137,6 +142,24 @@ class Engine:
             yield self
         finally:
             self.param_grads = saved
+
+    @contextmanager
+    def without_biases(self):
+        """Passes in this block see every bias of the modules as zero (the parameters are not changed).
+
+        What the linear part ``F X`` of the frozen network is made of; other threads using the same
+        parameters with their own engines are not affected.
+        """
+        saved = self.biases
+        self.biases = False
+        try:
+            yield self
+        finally:
+            self.biases = saved
+
+    def bias(self, b):
+        """A bias as this engine's passes see it: ``b``, or zeros inside :meth:`without_biases`."""
+        return b if self.biases else np.zeros_like(b)
 
     def scratch(self, tag, shape, dtype):
         """A scratch array for the temporary ``tag`` (:meth:`Workspace.get`)."""

@@ -66,9 +66,9 @@ class Conv2d:
 
     def forward(self, x, *, engine=None):
         _check_input(x, self.cin, self.name)
-        s = self.store
-        return L.conv2d_forward(x, s[self.w], None if self.b is None else s[self.b], stride=self.stride,
-                                engine=engine)
+        s, engine = self.store, resolve(engine)
+        return L.conv2d_forward(x, s[self.w], None if self.b is None else engine.bias(s[self.b]),
+                                stride=self.stride, engine=engine)
 
     def backward(self, dy, cache, *, need_dx=True, engine=None):
         s = self.store
@@ -108,7 +108,8 @@ class BiasReLU:
 
     def forward(self, x, *, engine=None):
         _check_input(x, self.c, self.name)
-        return L.bias_relu_forward(x, self.store[self.b], engine=engine)
+        engine = resolve(engine)
+        return L.bias_relu_forward(x, engine.bias(self.store[self.b]), engine=engine)
 
     def backward(self, dy, cache, *, need_dx=True, engine=None):
         dx = L.bias_relu_backward(dy, cache, self.store.grad(self.b), engine=engine)
@@ -132,10 +133,13 @@ class DenseLayer:
         self.b2 = store.add(f"{name}.bias2", (bottleneck,), zeros)
         self.w3 = store.add(f"{name}.conv3.weight", (growth, bottleneck, 3, 3), he_normal(9 * bottleneck))
 
-    def params(self):
-        """``(b1, w1, b2, w3)`` views."""
+    def params(self, engine=None):
+        """``(b1, w1, b2, w3)`` views (the biases as ``engine`` sees them, see :meth:`.Engine.bias`)."""
         s = self.store
-        return s[self.b1], s[self.w1], s[self.b2], s[self.w3]
+        b1, b2 = s[self.b1], s[self.b2]
+        if engine is not None:
+            b1, b2 = engine.bias(b1), engine.bias(b2)
+        return b1, s[self.w1], b2, s[self.w3]
 
     def grads(self):
         """``(db1, dw1, db2, dw3)`` views."""
@@ -147,14 +151,16 @@ class DenseLayer:
         n, c, h, w = x.shape
         hbuf = np.empty((c + self.growth, n, h, w), x.dtype)                  # (C + G, N, H, W)
         L.to_internal(x, out=hbuf[:c])                                        # hbuf[:C] = x
-        cache = L.dense_c_forward(hbuf, c, *self.params(), resolve(engine))   # hbuf[C:] = h
+        engine = resolve(engine)
+        cache = L.dense_c_forward(hbuf, c, *self.params(engine), engine)      # hbuf[C:] = h
         return L.to_public(hbuf), L.DenseLayerCache(hbuf, cache)              # out = [x, h]
 
     def backward(self, dy, cache, *, need_dx=True, engine=None):
         n, _, h, w = dy.shape
         dhbuf = L.to_internal(dy, out=np.empty((self.c + self.growth, n, h, w), dy.dtype))  # out = [x, h]
-        L.dense_c_backward(dhbuf, cache.hbuf, self.c, *self.params(), cache.dense, *self.grads(),
-                           resolve(engine))
+        engine = resolve(engine)
+        L.dense_c_backward(dhbuf, cache.hbuf, self.c, *self.params(engine), cache.dense, *self.grads(),
+                           engine)
         return L.to_public(dhbuf[:self.c]) if need_dx else None
 
 
@@ -180,18 +186,18 @@ class FilterBlock:
     def forward(self, x, *, engine=None):
         _check_input(x, self.c, self.name)
         n, c, h, w = x.shape
-        s = self.store
+        s, engine = self.store, resolve(engine)
         hbuf = np.empty((self.ct, n, h, w), x.dtype)                          # (C + 3G, N, H, W)
         L.to_internal(x, out=hbuf[:c])                                        # hbuf[:C] = x
-        yc, cache = L.filter_block_c_forward(hbuf, c, [d.params() for d in self.dense],
-                                             s[self.b], s[self.w], resolve(engine))   # (C, N, H, W)
+        yc, cache = L.filter_block_c_forward(hbuf, c, [d.params(engine) for d in self.dense],
+                                             engine.bias(s[self.b]), s[self.w], engine)   # (C, N, H, W)
         return L.to_public(yc), cache
 
     def backward(self, dy, cache, *, need_dx=True, engine=None):
-        s = self.store
-        dxc = L.filter_block_c_backward(L.to_internal(dy), cache, self.c, [d.params() for d in self.dense],
-                                        s[self.b], s[self.w], [d.grads() for d in self.dense],
-                                        s.grad(self.b), s.grad(self.w), resolve(engine))
+        s, engine = self.store, resolve(engine)
+        dxc = L.filter_block_c_backward(L.to_internal(dy), cache, self.c, [d.params(engine) for d in self.dense],
+                                        engine.bias(s[self.b]), s[self.w], [d.grads() for d in self.dense],
+                                        s.grad(self.b), s.grad(self.w), engine)
         return L.to_public(dxc) if need_dx else None
 
 
