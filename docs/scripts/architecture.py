@@ -4,8 +4,8 @@ Run ``python docs/scripts/architecture.py`` to redraw the figure and print the l
 ``docs/architecture.md`` shows. ``tests/test_architecture.py`` checks the same graph (no cycle,
 imports inside functions listed), so the picture is always the graph the tests accept.
 
-The graph: one node per module of ``mgbp_classic`` (the network engine ``mgbp_classic.nn.*``
-drawn as one node, ``nn``), an edge ``a → b`` when ``a`` imports ``b`` (at the top, or inside a
+The graph: one node per module of ``mgbp_classic`` (each subpackage, such as the network engine
+``mgbp_classic.nn.*``, drawn as one node), an edge ``a → b`` when ``a`` imports ``b`` (at the top, or inside a
 function: dashed). A module's row is its *level*: 0 for modules that import nothing of the
 package, else one more than the highest level it imports. Only the edges that are not implied by
 others are drawn (the transitive reduction), so every arrow is a real, direct dependency and every
@@ -114,17 +114,21 @@ def cycles(edges):
     return out
 
 
-def _short(module):
+def _short(module, packages):
+    """The node of ``module``: its name inside the package, or its subpackage's name."""
     name = module[len(PACKAGE) + 1:] if module != PACKAGE else "__init__"
-    return "nn" if name == "nn" or name.startswith("nn.") else name
+    first = name.split(".")[0]
+    return first if f"{PACKAGE}.{first}" in packages else name
 
 
 def graph(package_dir=ROOT / PACKAGE):
     """``(nodes, edges)`` of the drawn graph: short names, ``{(a, b): inside_function}``."""
-    nodes = {_short(m) for m in modules(package_dir)}
+    known = modules(package_dir)
+    packages = {m for m, (_, is_package) in known.items() if is_package and m != PACKAGE}
+    nodes = {_short(m, packages) for m in known}
     edges = {}
     for a, function, b, _ in imports(package_dir):
-        a, b = _short(a), _short(b)
+        a, b = _short(a, packages), _short(b, packages)
         if a != b:
             edges[(a, b)] = edges.get((a, b), True) and function is not None
     return nodes, edges
