@@ -166,3 +166,30 @@ def _item_label(item):
         return None
     path = item[0] if isinstance(item, tuple) else item
     return Path(path).name if isinstance(path, (str, Path)) else None
+
+
+def threads_option():
+    """``--threads N``: cores for Numba's parallel kernels, checked against the machine when parsed
+    (a ``click.BadParameter``, never a traceback) and applied at once."""
+    from mgbp_classic.plan import machine_threads
+
+    def check(ctx, param, value):
+        apply_threads(value)
+        return value
+
+    return click.option("--threads", type=int, default=None, callback=check, is_eager=True,
+                        help=f"Cores for the parallel kernels, 1..{machine_threads()} on this machine. "
+                             "[default: all]")
+
+
+def apply_threads(threads):
+    """Set Numba's thread count; ``click.BadParameter`` outside 1..cores (no traceback)."""
+    if threads is None:
+        return
+    from mgbp_classic.plan import check_threads
+    try:
+        check_threads(threads)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc).replace("threads must", "must", 1), param_hint="'--threads'") from None
+    import numba
+    numba.set_num_threads(threads)
