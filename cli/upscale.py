@@ -124,6 +124,11 @@ def _size_label(levels, scale, width, height):
     return f"x{2 ** levels}"
 
 
+def _size_text(width, height):
+    return "x".join(str(v) for v in (width, height) if v is not None) if width and height else \
+        (f"width {width}" if width else f"height {height}")
+
+
 @click.command("upscale")
 @click.option("--levels", type=click.IntRange(min=1), default=None,
               help=f"Number N of 2x levels; the output is 2**N times larger. [default: {DEFAULT_LEVELS} "
@@ -277,7 +282,7 @@ def command(levels, scale, width, height, mu, method, iterations, output, format
     def skipped(path, reason):
         click.echo(f"skipped {path} ({reason})")
 
-    with progress(jobs, "upscaling", show=len(jobs) > 1) as items:
+    with progress(jobs, f"upscaling {label or 'to ' + _size_text(width, height)}", show=len(jobs) > 1) as items:
         summary = batch.run_batch(list(items), settings, on_written=written, on_failed=failed, on_skipped=skipped)
     click.echo(summary.line())
     for path, reason in summary.failed:

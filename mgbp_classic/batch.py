@@ -371,6 +371,11 @@ def plan_job(job, settings, shape):
                         format=format_for(job.target, settings.format))
 
 
+def _info(info, key):
+    """A field of the reader's info record (a dict or an object with attributes)."""
+    return info.get(key) if isinstance(info, dict) else getattr(info, key, None)
+
+
 def _run_job(job, settings, *, progress=None):
     """Upscale one job; returns ``(path, (rows, cols))``, written atomically."""
     from .formats import ImageWriter, format_for, output_bit_depth
@@ -382,9 +387,9 @@ def _run_job(job, settings, *, progress=None):
 
     image, info = read_image(job.source.path, return_info=True)
     plan = plan_job(job, settings, image.shape)
-    meta = None if settings.strip_metadata else info.get("metadata")
+    meta = None if settings.strip_metadata else _info(info, "metadata")
     fmt = format_for(job.target, settings.format)
-    depth = output_bit_depth(fmt, 16 if info.get("bit_depth") == 16 else 8)
+    depth = output_bit_depth(fmt, 16 if _info(info, "bit_depth") == 16 else 8)
     entry = _method_entry(settings.method)
     rows, cols = plan.output_shape
     job.target.parent.mkdir(parents=True, exist_ok=True)
