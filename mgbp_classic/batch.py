@@ -19,7 +19,14 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ._validate import check_image
 from .exceptions import ImageError
+from .formats import EXTENSIONS, SUFFIX, ImageWriter, format_for, output_bit_depth
+from .io import read_image, write_image
+from .metadata import output_exif, read_metadata
+from .plan import parse_memory, plan_upscale, target_size
+from .stream import net_tiles, upscale_bands
+from .upscale import DEFAULT_METHOD, get_method, upscale
 
 __all__ = ["IMAGE_SUFFIXES", "Source", "Job", "Summary", "collect_inputs", "output_name", "plan_batch",
            "probe", "run_batch", "upscale_file", "EXISTING_POLICIES"]
@@ -30,7 +37,7 @@ IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff", ".bmp", ".g
 #: What to do with an output that exists already.
 EXISTING_POLICIES = ("error", "skip", "overwrite")
 
-_GLOB_CHARS = set("*?[")
+_GLOB_CHARS = frozenset("*?[")
 
 
 @dataclass(frozen=True)
@@ -151,7 +158,6 @@ def _factor_label(levels, scale, width, height, output_shape):
 
 def output_name(source, *, label, format=None):
     """``<stem>_<label><ext>``: the extension of ``format``, else the input's if it is a written format, else ``.png``."""
-    from .formats import EXTENSIONS, SUFFIX, format_for
 
     suffix = source.suffix.lower()
     if format is not None:
@@ -248,7 +254,6 @@ def probe(path):
     """
     from PIL import Image
 
-    from .metadata import read_metadata
 
     name = os.fspath(path)
     try:
@@ -271,7 +276,6 @@ def probe(path):
 
 
 def _method_entry(method):
-    from .upscale import DEFAULT_METHOD, get_method
     return get_method(DEFAULT_METHOD if method is None else method)
 
 
@@ -317,7 +321,6 @@ def upscale_file(source, target=None, *, levels=None, scale=None, width=None, he
     >>> upscale_file("photo.jpg", scale=3, method="bicubic")               # doctest: +SKIP
     PosixPath('photo_x3.jpg')
     """
-    from .plan import target_size
 
     source = Path(source)
     if not source.is_file():
@@ -357,8 +360,6 @@ class Settings:
 
 def plan_job(job, settings, shape):
     """The :class:`mgbp_classic.plan.Plan` of one job for an input of ``shape``."""
-    from .formats import format_for
-    from .plan import parse_memory, plan_upscale, target_size
 
     entry = _method_entry(settings.method)
     n, out_shape = target_size(shape, levels=settings.levels, scale=settings.scale, width=settings.width,
@@ -378,12 +379,6 @@ def _info(info, key):
 
 def _run_job(job, settings, *, progress=None):
     """Upscale one job; returns ``(path, (rows, cols))``, written atomically."""
-    from .formats import ImageWriter, format_for, output_bit_depth
-    from .io import read_image, write_image
-    from .metadata import output_exif
-    from .stream import net_tiles, upscale_bands
-    from ._validate import check_image
-    from .upscale import upscale
 
     image, info = read_image(job.source.path, return_info=True)
     plan = plan_job(job, settings, image.shape)

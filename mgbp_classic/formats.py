@@ -26,6 +26,7 @@ import struct
 import tempfile
 import zlib
 from pathlib import Path
+from types import MappingProxyType
 
 import numpy as np
 
@@ -35,22 +36,22 @@ from .exceptions import ImageError
 __all__ = ["FORMATS", "EXTENSIONS", "DEFAULT_QUALITY", "ImageWriter", "format_for", "output_bit_depth"]
 
 #: Written formats: name -> (bit depths, alpha allowed, largest side).
-FORMATS = {
+FORMATS = MappingProxyType({
     "png": ((8, 16), True, 2 ** 31 - 1),
     "tiff": ((8, 16), True, 2 ** 32 - 1),
     "jpeg": ((8,), False, 65535),
     "webp": ((8,), True, 16383),
-}
+})
 
 #: File name extension (lower case) -> format.
-EXTENSIONS = {".png": "png", ".tif": "tiff", ".tiff": "tiff", ".jpg": "jpeg", ".jpeg": "jpeg",
-              ".webp": "webp"}
+EXTENSIONS = MappingProxyType({".png": "png", ".tif": "tiff", ".tiff": "tiff", ".jpg": "jpeg", ".jpeg": "jpeg",
+                               ".webp": "webp"})
 
 #: Standard extension of each format (for derived output names).
-SUFFIX = {"png": ".png", "tiff": ".tif", "jpeg": ".jpg", "webp": ".webp"}
+SUFFIX = MappingProxyType({"png": ".png", "tiff": ".tif", "jpeg": ".jpg", "webp": ".webp"})
 
 #: ``quality`` used for the lossy formats when none is given (1..100).
-DEFAULT_QUALITY = {"jpeg": 92, "webp": 90}
+DEFAULT_QUALITY = MappingProxyType({"jpeg": 92, "webp": 90})
 
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 

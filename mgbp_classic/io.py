@@ -22,7 +22,8 @@ import numpy as np
 from numba import njit
 
 from .exceptions import ImageError
-from .metadata import apply_orientation, read_metadata
+from .formats import ImageWriter
+from .metadata import apply_orientation, output_exif, read_metadata
 
 __all__ = ["read_image", "write_image", "quantize", "to_uint8"]
 
@@ -288,9 +289,6 @@ def write_image(path, image, *, bit_depth=8, format=None, quality=None, metadata
     The encoders are in :mod:`mgbp_classic.formats`; :class:`~mgbp_classic.formats.ImageWriter`
     writes the same files band by band for images larger than memory.
     """
-    from .formats import ImageWriter
-    from .metadata import output_exif
-
     name = os.fspath(path)
     arr = np.asarray(image)
     if arr.ndim == 3 and arr.shape[2] == 1:

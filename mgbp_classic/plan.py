@@ -17,6 +17,7 @@ import math
 import os
 import re
 from dataclasses import dataclass
+from types import MappingProxyType
 
 __all__ = ["MAX_STREAM_PIXELS", "CLASSIC_MAX_PIXELS", "Plan", "target_size", "parse_memory", "default_memory",
            "format_bytes", "tile_for_budget", "check_threads", "machine_threads", "plan_upscale"]
@@ -49,10 +50,10 @@ INPUT_BYTES_PER_SAMPLE = 10
 CLASSIC_BYTES_PER_SAMPLE = 48
 
 #: Seconds per megapixel of output, on one core of a 2020s laptop (order of magnitude for ``--dry-run``).
-SECONDS_PER_MEGAPIXEL = {"net": 9.0, "mgbp": 1.5, "ibp": 1.0, "bicubic": 0.05}
+SECONDS_PER_MEGAPIXEL = MappingProxyType({"net": 9.0, "mgbp": 1.5, "ibp": 1.0, "bicubic": 0.05})
 
-_UNITS = {"": 1, "b": 1, "k": 10 ** 3, "kb": 10 ** 3, "m": 10 ** 6, "mb": 10 ** 6, "g": 10 ** 9, "gb": 10 ** 9,
-          "t": 10 ** 12, "tb": 10 ** 12, "kib": 2 ** 10, "mib": 2 ** 20, "gib": 2 ** 30, "tib": 2 ** 40}
+_UNITS = MappingProxyType({"": 1, "b": 1, "k": 10 ** 3, "kb": 10 ** 3, "m": 10 ** 6, "mb": 10 ** 6, "g": 10 ** 9, "gb": 10 ** 9,
+          "t": 10 ** 12, "tb": 10 ** 12, "kib": 2 ** 10, "mib": 2 ** 20, "gib": 2 ** 30, "tib": 2 ** 40})
 
 
 def parse_memory(text):

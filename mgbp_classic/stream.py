@@ -25,6 +25,9 @@ and comes back as their mean.
 """
 import numpy as np
 
+from ._validate import check_levels_mu
+from .resize import _apply_axis, _Csr, _get_kernel, _resize_matrix, _resize_params, imresize
+
 __all__ = ["ALPHA_EPS", "upscale_whole", "upscale_bands", "split_alpha", "premultiply", "unpremultiply"]
 
 #: Upscaled alpha at or below this is treated as fully transparent (colour set to 0): half a 16-bit step.
@@ -73,12 +76,10 @@ def _attach(colour, alpha, like):
 
 
 def _bicubic(image, scale):
-    from .resize import imresize
     return imresize(image, scale, kernel="cubic")
 
 
 def _resize(image, shape):
-    from .resize import imresize
     return imresize(image, output_shape=tuple(shape), kernel="cubic")
 
 
@@ -150,14 +151,12 @@ def _row_ranges(mat):
 
 def _row_block(mat, i0, i1, offset, n):
     """Rows ``i0:i1`` of a CSR resize matrix acting on input rows ``offset:offset + n``."""
-    from .resize import _Csr
     a, b = mat.indptr[i0], mat.indptr[i1]
     return _Csr(mat.indptr[i0:i1 + 1] - a, mat.indices[a:b] - offset, mat.values[a:b], (i1 - i0, n))
 
 
 def _resize_matrices(in_shape, out_shape):
     """MATLAB ``imresize`` matrices (rows, columns) from ``in_shape`` to ``out_shape`` (cubic, antialiased)."""
-    from .resize import _get_kernel, _resize_matrix, _resize_params
     func, support = _get_kernel("cubic")
     scales, sizes = _resize_params(in_shape, None, tuple(out_shape))
     return tuple(_resize_matrix(in_shape[axis], sizes[axis], scales[axis], func, support, True)
@@ -185,7 +184,6 @@ def net_tiles(*, model=None, mu=2):
     net, _ = load_model(model)
 
     def run(piece, levels):
-        from ._validate import check_levels_mu
         check_levels_mu(levels, mu)
         rgb = np.repeat(piece[..., None], 3, axis=2) if piece.ndim == 2 else piece
         x = np.ascontiguousarray(rgb.transpose(2, 0, 1)[None], dtype=np.float32)
@@ -281,7 +279,6 @@ def upscale_bands(image, tile_function, *, levels, output_shape=None, tile=64, m
 
 
 def _apply_rows(block, m1, band):
-    from .resize import _apply_axis, _Csr
     x = np.ascontiguousarray(band, dtype=np.float32)
     x = _apply_axis(block, x, 0)
     return _apply_axis(_Csr.from_any(m1), np.ascontiguousarray(x), 1)

@@ -27,7 +27,9 @@ from ._validate import check_image, check_int, check_levels
 from .ibp import upscale_ibp
 from .metrics import make_lr, mod_crop, protocol_scores
 from .multigrid import upscale_mgbp
+from .plan import target_size
 from .resize import imresize
+from .stream import upscale_whole
 
 __all__ = [
     "DEFAULT_METHOD",
@@ -289,9 +291,6 @@ def upscale(image, *, levels=None, scale=None, width=None, height=None, method=N
     >>> upscale(x, levels=2, method="bicubic").shape
     (48, 64, 3)
     """
-    from .plan import target_size
-    from .stream import upscale_whole
-
     image = check_image(image)
     entry = get_method(DEFAULT_METHOD if method is None else method)
     if levels is None and scale is None and width is None and height is None:
