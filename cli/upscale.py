@@ -68,7 +68,8 @@ def net_options():
     """``--model`` and ``--tile``, options of the learned network (``--method net``)."""
     def decorate(f):
         f = click.option("--tile", type=click.IntRange(min=1), default=None,
-                         help="net: side of the low-resolution tiles processed at a time (bounded memory).")(f)
+                         help="net: side of the low-resolution tiles processed at a time (default: the largest "
+                              "that fits --memory).")(f)
         return click.option("--model", type=click.Path(dir_okay=False, path_type=Path), default=None,
                             help="net: model file (default: the pretrained model in the package).")(f)
     return decorate

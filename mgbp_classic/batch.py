@@ -19,12 +19,12 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ._validate import check_image
+from ._validate import check_image, check_levels
 from .exceptions import ImageError
 from .formats import EXTENSIONS, SUFFIX, ImageWriter, format_for, output_bit_depth
 from .io import read_image, write_image
 from .metadata import output_exif, read_metadata
-from .plan import parse_memory, plan_upscale, target_size
+from .plan import CLASSIC_MAX_PIXELS, MAX_STREAM_PIXELS, parse_memory, plan_upscale, target_size
 from .stream import net_tiles, upscale_bands
 from .upscale import DEFAULT_METHOD, get_method, upscale
 
@@ -65,6 +65,7 @@ class Job:
     target: Path
     extra: list = field(default_factory=list)         # intermediate levels (``save_levels``)
     skip: bool = False                                 # the target exists and the policy is "skip"
+    make_parent: bool = False                          # create the target's directory (output trees)
 
 
 @dataclass
@@ -130,7 +131,7 @@ def collect_inputs(paths, *, recursive=False):
             for f in files:
                 add(f, Path(f.name))
         else:
-            raise ValueError(f"images must exist; no such file or directory: '{text}'")
+            raise ValueError(f"images must exist; '{text}' does not exist")
     if not sources:
         raise ValueError("images must name at least one image file; the directories given hold none")
     return sources
@@ -224,7 +225,8 @@ def plan_batch(sources, output=None, *, name, into_directory=None, existing="err
             target = output / src.relative.parent / name(src.path)
         else:
             target = output
-        jobs.append(Job(src, target, list(extra(src.path, target)) if extra else []))
+        jobs.append(Job(src, target, list(extra(src.path, target)) if extra else [],
+                        make_parent=bool(output is not None and into_directory)))
     inputs = [s.path for s in sources]
     seen = {}
     for job in jobs:
@@ -366,6 +368,8 @@ def plan_job(job, settings, shape):
                                height=settings.height)
     memory = None if settings.memory is None else parse_memory(settings.memory)
     streamed = entry.name == "net" and not settings.save_levels
+    if settings.levels is not None:                    # the familiar message for too many levels
+        check_levels(settings.levels, shape, max_pixels=MAX_STREAM_PIXELS if streamed else CLASSIC_MAX_PIXELS)
     return plan_upscale(shape, method=entry.name, levels=n, output_shape=out_shape, memory=memory,
                         tile=settings.tile, streamed=streamed,
                         margin=settings.options.get("margin", 16),
@@ -387,7 +391,8 @@ def _run_job(job, settings, *, progress=None):
     depth = output_bit_depth(fmt, 16 if _info(info, "bit_depth") == 16 else 8)
     entry = _method_entry(settings.method)
     rows, cols = plan.output_shape
-    job.target.parent.mkdir(parents=True, exist_ok=True)
+    if job.make_parent:
+        job.target.parent.mkdir(parents=True, exist_ok=True)
     if plan.streamed:
         options = dict(settings.options)
         unknown = sorted(set(options) - {"model", "margin"})

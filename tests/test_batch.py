@@ -4,7 +4,7 @@ import pytest
 from click.testing import CliRunner
 from PIL import Image, ImageCms
 
-from mgbp_classic.batch import collect_inputs, upscale_file
+from mgbp_classic.batch import Settings, collect_inputs, plan_batch, run_batch, upscale_file
 from mgbp_classic.exceptions import ImageError
 from mgbp_classic.io import read_image
 from mgbp_classic.plan import (CLASSIC_MAX_PIXELS, check_threads, machine_threads, parse_memory, plan_upscale,
@@ -46,9 +46,7 @@ def test_recursive_folder_is_mirrored_and_a_broken_file_reported(tree, tmp_path)
         assert im.size == (22, 16) and im.mode == "RGBA"
     assert "3 written, 0 skipped, 1 failed" in result.output
     assert "broken.png" in result.stderr and "Traceback" not in result.stderr + result.output
-    for line in result.output.splitlines():                                   # each wrote line names a file
-        if line.startswith("wrote "):
-            assert (out / line.split()[1]).exists() or (line.split()[1]).startswith(str(out))
+    assert sum(line.startswith("wrote ") for line in result.output.splitlines()) == 3
     assert sorted(p.name for p in tree.rglob("*") if p.is_file()) == ["a.png", "b.jpg", "broken.png", "c.webp",
                                                                       "notes.txt"]
 
@@ -252,3 +250,21 @@ def test_threads_are_checked_against_the_machine(tmp_path):
         result = run(*command, "--threads", 0)
         assert result.exit_code == 2, (command, result.output, result.stderr)
         assert "'--threads'" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_each_file_is_reported_as_soon_as_it_exists(tree, tmp_path):
+    sources = collect_inputs([tree], recursive=True)
+    jobs = plan_batch(sources, tmp_path / "out", name=lambda p: p.stem + "_x2.png", into_directory=True)
+    events = []
+
+    def written(path, size, seconds):
+        later = [j.target for j in jobs if j.target != path]
+        events.append((path.name, path.exists(), [p.exists() for p in later]))
+
+    summary = run_batch(jobs, Settings(levels=1, method="bicubic"), on_written=written,
+                        on_failed=lambda path, reason: events.append((path.name, "failed", reason)))
+    assert [e[0] for e in events] == ["a_x2.png", "b_x2.png", "broken.png", "c_x2.png"]  # in order
+    assert [e[0] for e in events if e[1] is True] == ["a_x2.png", "b_x2.png", "c_x2.png"]
+    assert events[0][2] == [False, False, False]               # the first is reported before the others exist
+    assert "cannot read image" in events[2][2] and "broken.png" in events[2][2]
+    assert summary.line() == "3 written, 0 skipped, 1 failed"
