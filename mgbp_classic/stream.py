@@ -180,14 +180,16 @@ def net_tiles(*, model=None, mu=2):
         [0, 1]); greyscale goes through the network as three equal channels and comes back as their mean.
     """
     from .inference import load_model
+    from .nn.engine import Engine
 
     net, _ = load_model(model)
+    engine = Engine()                                  # one context (scratch buffers) for every tile
 
     def run(piece, levels):
         check_levels_mu(levels, mu)
         rgb = np.repeat(piece[..., None], 3, axis=2) if piece.ndim == 2 else piece
         x = np.ascontiguousarray(rgb.transpose(2, 0, 1)[None], dtype=np.float32)
-        out = net.forward(x, levels=levels, mu=mu)[-1][0].transpose(1, 2, 0)
+        out = net.forward(x, levels=levels, mu=mu, engine=engine)[-1][0].transpose(1, 2, 0)
         out = out.mean(axis=2) if piece.ndim == 2 else out
         return np.clip(out, 0.0, 1.0)
 

@@ -25,6 +25,8 @@ FUNCTION_IMPORTS = {
     ("mgbp_classic.stream", "net_tiles", "mgbp_classic.inference"):
         "the same: the network engine loads when the streamed network first runs, not when upscale "
         "(which uses stream's whole-image pipeline) is imported",
+    ("mgbp_classic.stream", "net_tiles", "mgbp_classic.nn.engine"):
+        "the same, for the engine context the streamed tiles share",
 }
 
 #: Module-level mutable containers: (module, name) -> what they are.
