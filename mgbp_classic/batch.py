@@ -368,8 +368,15 @@ def plan_job(job, settings, shape):
                                height=settings.height)
     memory = None if settings.memory is None else parse_memory(settings.memory)
     streamed = entry.name == "net" and not settings.save_levels
-    if settings.levels is not None:                    # the familiar message for too many levels
-        check_levels(settings.levels, shape, max_pixels=MAX_STREAM_PIXELS if streamed else CLASSIC_MAX_PIXELS)
+    if settings.levels is not None:                    # the familiar message for too many levels, with the cap
+        try:
+            check_levels(settings.levels, shape, max_pixels=MAX_STREAM_PIXELS if streamed else CLASSIC_MAX_PIXELS)
+        except ValueError as exc:
+            cap = ("the streamed network makes at most 2**30 pixels" if streamed else
+                   f"method {entry.name!r} works on whole images, at most 2**26 pixels out; 'net' streams up to 2**30")
+            text = str(exc)
+            head, _, got = text.rpartition(", got ")
+            raise ValueError(f"{head} ({cap}), got {got}" if head else text) from None
     return plan_upscale(shape, method=entry.name, levels=n, output_shape=out_shape, memory=memory,
                         tile=settings.tile, streamed=streamed,
                         margin=settings.options.get("margin", 16),
