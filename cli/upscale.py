@@ -253,6 +253,13 @@ def command(levels, scale, width, height, mu, method, iterations, output, format
         if sized:
             raise click.UsageError(f"--scheduler/--workers run --levels only, got {sized[0]}")
         todo = [job for job in jobs if not job.skip]
+        for job in todo:
+            if job.make_parent:
+                try:
+                    job.target.parent.mkdir(parents=True, exist_ok=True)
+                except OSError as exc:
+                    raise click.ClickException(f"cannot create the output directory '{job.target.parent}': "
+                                               f"{exc.strerror}") from None
         if tile is not None:
             options["tile"] = tile
         with open_cluster(scheduler, workers) as client:
