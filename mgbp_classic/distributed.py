@@ -65,7 +65,8 @@ engine_lock = threading.RLock()
 # Clusters
 # ----------------------------------------------------------------------------------------------
 @contextlib.contextmanager
-def connect(*, scheduler=None, workers=None, threads_per_worker=1, processes=True, echo=None):
+def connect(*, scheduler=None, workers=None, threads_per_worker=1, processes=True, worker_threads=None,
+            echo=None):
     """A ``dask.distributed.Client`` on an existing cluster or on a local one started for the block.
 
     Parameters
@@ -80,6 +81,9 @@ def connect(*, scheduler=None, workers=None, threads_per_worker=1, processes=Tru
         use the worker's Numba threads).
     processes : bool
         Local workers as separate processes (``True``) or as threads of this process.
+    worker_threads : int, optional
+        Numba and BLAS threads of each local worker process (default: the machine's cores shared
+        out, ``max(1, cores // workers)``, so that the workers do not oversubscribe the cores).
     echo : callable, optional
         Receives one line with the dashboard link.
 
@@ -94,8 +98,23 @@ def connect(*, scheduler=None, workers=None, threads_per_worker=1, processes=Tru
     if workers is not None:
         if not isinstance(workers, (int, np.integer)) or workers < 1:
             raise ValueError(f"workers must be an integer >= 1, got {workers!r}")
-        cluster = LocalCluster(n_workers=int(workers), threads_per_worker=int(threads_per_worker),
-                               processes=processes, dashboard_address=":0", silence_logs=40)
+        if worker_threads is None:
+            worker_threads = max(1, (os.cpu_count() or 1) // int(workers))
+        # set before the worker processes start, so that NumPy's BLAS and Numba read them at import
+        environ = {**dask.config.get("distributed.nanny.pre-spawn-environ", {}),
+                   **{name: str(int(worker_threads)) for name in
+                      ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS")}}
+        saved = {name: os.environ.get(name) for name in environ}
+        try:
+            with dask.config.set({"distributed.nanny.pre-spawn-environ": environ}):
+                cluster = LocalCluster(n_workers=int(workers), threads_per_worker=int(threads_per_worker),
+                                       processes=processes, dashboard_address=":0", silence_logs=40)
+        finally:                                               # the nannies copy them into this process's
+            for name, value in saved.items():                  # environment: put it back
+                if value is None:
+                    os.environ.pop(name, None)
+                else:
+                    os.environ[name] = value
         client = Client(cluster)
     else:
         try:
@@ -105,8 +124,8 @@ def connect(*, scheduler=None, workers=None, threads_per_worker=1, processes=Tru
     try:
         if echo is not None:
             link = dashboard_link(client)
-            echo(f"dask: {len(client.scheduler_info().get('workers', {}))} workers, "
-                 f"dashboard {link}" if link else "dask: no dashboard")
+            count = len(client.scheduler_info().get("workers", {}))
+            echo(f"dask: {count} worker{'s' * (count != 1)}, " + (f"dashboard {link}" if link else "no dashboard"))
         yield client
     finally:
         with contextlib.suppress(Exception):
