@@ -86,7 +86,7 @@ def fig_theorem(outdir, df, label, m=None):
     fig.colorbar(im, ax=axes[4], shrink=0.8)
     for a in axes:
         a.set_axis_off()
-    fig.suptitle(f"Theorem 1: freezing the ReLU gains makes the network affine and exact ({label}, float32)",
+    fig.suptitle(f"Theorem 7.1 (the paper's Theorem 1): frozen ReLU gains make the network affine and exact ({label}, float32)",
                  fontsize=10)
     path = outdir / "lesson7_theorem.png"
     fig.savefig(path, **SAVE)
@@ -314,7 +314,7 @@ def _():
 
 
 @claim("l7.space_variant", L7, "gets the smallest correction (Σ|Δ| ¤), pixels 1 and 2 on the contour of the eye\n"
-       "the largest (¤ and ¤)")
+       "  the largest (¤ and ¤)")
 def _():
     d = _m("x4.abs_delta")
     assert int(np.argmin(d)) == 4, "pixel 5 no longer has the smallest correction: re-read the lesson"
@@ -322,21 +322,21 @@ def _():
     return d[4], d[0], d[1]
 
 
-@claim("l7.sums_x8", L7, "the filters' sums vary\nmore (¤–¤)")
+@claim("l7.sums_x8", L7, "the filters' sums vary\n  more (¤–¤)")
 def _():
     s8, s4 = _m("x8.sums"), _m("x4.sums")
     assert max(s8) - min(s8) > max(s4) - min(s4), "the x8 sums no longer vary more than the x4 ones"
     return min(s8), max(s8)
 
 
-@claim("l7.mu_gain", L7, "(A: ¤,\n¤, ¤; B: ¤, ¤, ¤ for µ = 1, 2, 3; bicubic ¤)")
+@claim("l7.mu_gain", L7, "(A: ¤,\n  ¤, ¤; B: ¤, ¤, ¤ for µ = 1, 2, 3; bicubic ¤)")
 def _():
     a, b = _m("mu.abs_f")
     assert a == sorted(a) and b == sorted(b), "the noise gain no longer grows with µ"
     return (*a, *b, _m("mu.bicubic_abs_f")[0])
 
 
-@claim("l7.mu_residual", L7, "(max |R|\n¤, ¤, ¤)")
+@claim("l7.mu_residual", L7, "(max |R|\n  ¤, ¤, ¤)")
 def _():
     r = _m("mu.max_residual")
     assert r == sorted(r), "the residual no longer grows with µ"
@@ -367,11 +367,13 @@ def _():
     return LUMA_WEIGHTS
 
 
-exempt(L7, "`Y' = 0.299 R + 0.587 G + 0.114 B`", "the BT.601 luma weights (checked by l7.check_luma)")
+exempt(L7, "`Y′ = 0.299 R + 0.587 G + 0.114 B`", "the BT.601 luma weights (checked by l7.check_luma)")
 exempt(L7, "is of the order of 1e-7 (float32)", "the float32 round-off")
-exempt(L7, "(add noise\n   of amplitude 1e-6)", "an exercise's input")
+exempt(L7, "(add noise of amplitude 1e-6)", "an exercise's input")
 exempt(L7, "then add noise of amplitude 0.05", "an exercise's input")
+exempt(L7, "Noise of 1e-6 flips no gain", "an exercise's input")
 exempt(L7, "compared with 1e-6), so", "an exercise's input")
+exempt(L7, "float32 rounding\n(about 1e-7), nothing else", "the float32 round-off")
 exempt(L7, "with 0.05 some", "an exercise's input")
 
 
