@@ -241,7 +241,7 @@ def make_figures(outdir, *, small=False, measurements=None):
 
 # --------------------------------------------------------------------------------------------------
 # The numbers lesson 6 quotes (checked by tests/test_claims.py; see claims.py)
-from claims import claim, exempt, measured, need_data  # noqa: E402
+from claims import check, claim, exempt, measured, need_data  # noqa: E402
 
 L6 = "lesson6_network.md"
 
@@ -344,6 +344,17 @@ def _():
     saved = (blocks["upscale"] - blocks["analysis"]) + 48 + (96 - 48) * 48 * 9
     assert counts["upscale"] == blocks["upscale"] + 96 + 96 * 48 * 9
     return (blocks["analysis"], blocks["upscale"], 48, 96, 48 * 48 * 9, 96 * 48 * 9, saved, 100 * saved / total)
+
+
+@check("l6.recursion", L6, "`mgbp_classic/recursion.py` contains Algorithm 1 exactly once")
+def _():
+    """The lines the lesson quotes are the lines of the package's recursion."""
+    import inspect
+    from mgbp_classic import recursion
+    source = inspect.getsource(recursion.back_project)
+    return all(line in source for line in (
+        "d = back_project(ops.down(u), k - 1, ys, mu, ops, callback)   # line 3",
+        "u = ops.correct(u, ys[k - 2], d)", "for step in range(1, mu + 1):"))
 
 
 @claim("l6.steps", L6, "The model in this revision (¤ + ¤ steps)")
