@@ -110,9 +110,11 @@ def plan_outputs(inputs, output, name, *, extra=None):
         raise click.BadParameter(
             f"must be a directory when several images are given, got the existing file '{output}'",
             param_hint="'-o' / '--output'")
-    if output is not None and len(inputs) == 1 and not output.is_dir() and output.suffix.lower() != ".png":
-        raise click.BadParameter(f"must be a .png file or an existing directory, got '{output}'",
-                                 param_hint="'-o' / '--output'")
+    from mgbp_classic.formats import EXTENSIONS
+    if output is not None and len(inputs) == 1 and not output.is_dir() \
+            and output.suffix.lower() not in EXTENSIONS:
+        raise click.BadParameter(f"must be an image file ({', '.join(EXTENSIONS)}) or an existing directory, "
+                                 f"got '{output}'", param_hint="'-o' / '--output'")
     plans = []
     for path in inputs:
         if output is None:

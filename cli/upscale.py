@@ -170,7 +170,7 @@ def command(levels, mu, method, iterations, output, save_levels, model, tile, sc
             bit_depth = 16 if info.get("bit_depth") == 16 else 8
             with library_errors():
                 for out, target in zip(outs, targets):
-                    write_image(target, out, bit_depth=bit_depth)
+                    write_image(target, out, bit_depth=bit_depth, metadata=info.get("metadata"))
                     written.append((target, out.shape))
     for target, shape in written:
         click.echo(f"wrote {target} ({shape[1]}x{shape[0]})")

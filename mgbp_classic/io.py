@@ -2,10 +2,11 @@
 
 Reading goes through :mod:`imageio` (PNG, JPEG, BMP, TIFF, ...), except for 16-bit PNGs, which
 are decoded here: Pillow, imageio's reader, silently truncates 16-bit colour PNGs to 8 bit.
-Writing produces PNG only (8-bit through imageio, 16-bit encoded here) and is atomic: the file
-is written under a temporary name in the target directory and moved into place with
-:func:`os.replace` (:func:`mgbp_classic.atomic.atomic_write`), so a failure never leaves a partial
-file or damages an existing one.
+Writing (:mod:`mgbp_classic.formats`) produces PNG and TIFF (8/16-bit), JPEG and WebP, with the
+input's ICC profile and EXIF when given, and is atomic: the file is written under a temporary name
+in the target directory and moved into place with :func:`os.replace`, so a failure never leaves a
+partial file or damages an existing one. EXIF orientation is applied on reading
+(:mod:`mgbp_classic.metadata`): every image enters the library upright.
 
 Conventions: greyscale ``(H, W)``, RGB ``(H, W, 3)``, RGBA ``(H, W, 4)``, float64 in [0, 1]
 (8-bit samples divided by 255, 16-bit by 65535). Palette images become RGB, or RGBA when the
@@ -15,13 +16,12 @@ import os
 import struct
 import warnings
 import zlib
-from pathlib import Path
 
 import numpy as np
 from numba import njit
 
-from .atomic import atomic_write
 from .exceptions import ImageError
+from .metadata import apply_orientation, read_metadata
 
 __all__ = ["read_image", "write_image", "quantize", "to_uint8"]
 
@@ -60,12 +60,6 @@ def quantize(image, bit_depth=8):
 def to_uint8(image):
     """Alias of ``quantize(image, 8)``: float image rounded to the 8-bit grid (still float)."""
     return quantize(image, 8)
-
-
-def _to_integers(image, bit_depth):
-    m = 2 ** bit_depth - 1
-    ints = np.clip(np.round(np.asarray(image, dtype=np.float64) * m), 0, m)
-    return ints.astype(np.uint8 if bit_depth == 8 else np.uint16)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -161,25 +155,6 @@ def _decode_png(blob):
     return arr.reshape(h, w) if channels == 1 else arr.reshape(h, w, channels)
 
 
-def _encode_png16(ints):
-    """PNG bytes of a uint16 ``(H, W)`` or ``(H, W, C)`` array, C in {1, 2, 3, 4} ('up' filter)."""
-    h, w = ints.shape[:2]
-    channels = 1 if ints.ndim == 2 else ints.shape[2]
-    ctype = {1: 0, 2: 4, 3: 2, 4: 6}[channels]
-    raw = np.ascontiguousarray(ints.astype(">u2")).reshape(h, -1).view(np.uint8)
-    up = raw.copy()
-    up[1:] -= raw[:-1]                                             # filter 2: byte minus byte above
-    lines = np.concatenate([np.full((h, 1), 2, dtype=np.uint8), up], axis=1)
-
-    def chunk(tag, data):
-        return (struct.pack(">I", len(data)) + tag + data
-                + struct.pack(">I", zlib.crc32(tag + data) & 0xFFFFFFFF))
-
-    ihdr = struct.pack(">IIBBBBB", w, h, 16, ctype, 0, 0, 0)
-    idat = zlib.compress(lines.tobytes(), 6)
-    return _PNG_SIGNATURE + chunk(b"IHDR", ihdr) + chunk(b"IDAT", idat) + chunk(b"IEND", b"")
-
-
 # ----------------------------------------------------------------------------------------------
 # Public API
 # ----------------------------------------------------------------------------------------------
@@ -222,7 +197,8 @@ def read_image(path, *, return_info=False):
         Any image imageio reads (PNG, JPEG, BMP, TIFF, ...); the first frame is used.
     return_info : bool, optional
         Also return a dict ``{"bit_depth": 8 | 16, "mode": "L" | "RGB" | "RGBA",
-        "path": str, "shape": tuple, "source_channels": int}``.
+        "path": str, "shape": tuple, "source_channels": int, "metadata": ImageMetadata}``
+        (:class:`mgbp_classic.metadata.ImageMetadata`: ICC profile, EXIF, orientation).
 
     Returns
     -------
@@ -266,25 +242,35 @@ def read_image(path, *, return_info=False):
         raise ImageError(f"cannot read image {name!r}: unsupported array shape {raw.shape}")
 
     image = raw.astype(np.float64) / maxval
+    metadata = read_metadata(name)
+    image = np.ascontiguousarray(apply_orientation(image, metadata.orientation))
     if not return_info:
         return image
     info = {"bit_depth": bit_depth, "mode": _MODES[2 if raw.ndim == 2 else raw.shape[2]],
-            "path": name, "shape": image.shape, "source_channels": source_channels}
+            "path": name, "shape": image.shape, "source_channels": source_channels,
+            "metadata": metadata}
     return image, info
 
 
-def write_image(path, image, *, bit_depth=8):
-    """Write a float image in [0, 1] as a PNG file, atomically.
+def write_image(path, image, *, bit_depth=8, format=None, quality=None, metadata=None):
+    """Write a float image in [0, 1] as PNG, TIFF, JPEG or WebP, atomically.
 
     Parameters
     ----------
     path : str or os.PathLike
-        Target file; must end in ``.png``. Its directory must exist.
+        Target file; its extension (``.png``, ``.tif``/``.tiff``, ``.jpg``/``.jpeg``, ``.webp``)
+        chooses the format unless ``format`` is given. Its directory must exist.
     image : array_like
         ``(H, W)``, ``(H, W, 1)``, ``(H, W, 3)`` or ``(H, W, 4)``, finite; clipped to [0, 1]
         and rounded to the ``bit_depth`` grid.
     bit_depth : {8, 16}, optional
-        Sample depth of the PNG.
+        Sample depth; PNG and TIFF hold 8 and 16, JPEG and WebP are written with 8.
+    format : {"png", "tiff", "jpeg", "webp"}, optional
+        Overrides the extension.
+    quality : int, optional
+        1..100, JPEG and WebP only (default :data:`mgbp_classic.formats.DEFAULT_QUALITY`).
+    metadata : mgbp_classic.metadata.ImageMetadata, optional
+        ICC profile and EXIF to embed (EXIF with orientation 1 and this image's pixel dimensions).
 
     Returns
     -------
@@ -294,15 +280,17 @@ def write_image(path, image, *, bit_depth=8):
     Raises
     ------
     ImageError
-        Bad path, shape or values, or a write failure; nothing is created or changed then.
+        Bad path, format, shape or values, or a write failure; nothing is created or changed then.
+
+    Notes
+    -----
+    The encoders are in :mod:`mgbp_classic.formats`; :class:`~mgbp_classic.formats.ImageWriter`
+    writes the same files band by band for images larger than memory.
     """
+    from .formats import ImageWriter
+    from .metadata import output_exif
+
     name = os.fspath(path)
-    if bit_depth not in (8, 16):
-        raise ImageError(f"cannot write image {name!r}: bit_depth must be 8 or 16, got "
-                         f"{bit_depth!r}")
-    if Path(name).suffix.lower() != ".png":
-        raise ImageError(f"cannot write image {name!r}: only PNG is written, the name must end "
-                         f"in .png")
     arr = np.asarray(image)
     if arr.ndim == 3 and arr.shape[2] == 1:
         arr = arr[:, :, 0]
@@ -312,28 +300,11 @@ def write_image(path, image, *, bit_depth=8):
     if not (np.issubdtype(arr.dtype, np.number) or arr.dtype == np.bool_):
         raise ImageError(f"cannot write image {name!r}: image must be numeric, got dtype "
                          f"{arr.dtype}")
-    if not np.all(np.isfinite(arr)):
-        raise ImageError(f"cannot write image {name!r}: image contains NaN or infinite values")
-    directory = os.path.dirname(os.path.abspath(name))
-    if not os.path.isdir(directory):
-        raise ImageError(f"cannot write image {name!r}: directory {directory!r} does not exist")
-    if os.path.isdir(name):
-        raise ImageError(f"cannot write image {name!r}: it is a directory")
-
-    ints = _to_integers(arr, bit_depth)
-    try:
-        if bit_depth == 16:
-            blob = _encode_png16(ints)
-        else:
-            import imageio.v3 as iio
-
-            blob = iio.imwrite("<bytes>", ints, extension=".png")
-    except Exception as exc:
-        raise ImageError(f"cannot write image {name!r}: {_reason(exc)}") from None
-
-    try:
-        with atomic_write(name) as fh:
-            fh.write(blob)
-    except OSError as exc:
-        raise ImageError(f"cannot write image {name!r}: {_reason(exc)}") from None
+    h, w = arr.shape[:2]
+    icc = metadata.icc_profile if metadata is not None else None
+    exif = output_exif(metadata.exif, width=w, height=h) if metadata is not None else None
+    writer = ImageWriter(name, height=h, width=w, channels=1 if arr.ndim == 2 else arr.shape[2],
+                         bit_depth=bit_depth, format=format, quality=quality, icc_profile=icc, exif=exif)
+    with writer:
+        writer.write(arr)
     return name

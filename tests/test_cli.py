@@ -271,8 +271,8 @@ def test_upscale_several_images_into_existing_file(sample, tmp_path):
     assert existing.read_bytes() == b"keep"
 
 
-def test_upscale_output_must_be_png(sample, tmp_path):
-    assert_one_line_error(run("upscale", "-o", tmp_path / "out.jpg", sample), ".png", "out.jpg", code=2)
+def test_upscale_output_must_be_an_image_format(sample, tmp_path):
+    assert_one_line_error(run("upscale", "-o", tmp_path / "out.gif", sample), ".png", ".webp", "out.gif", code=2)
     assert_one_line_error(run("downscale", "--scale", 2, "-o", tmp_path / "results", sample), ".png", code=2)
 
 

@@ -184,8 +184,8 @@ def test_write_failures_leave_everything_intact(tmp_path, monkeypatch):
     assert path.read_bytes() == before and os.listdir(tmp_path) == ["keep.png"]
     with pytest.raises(ImageError, match="does not exist"):
         write_image(tmp_path / "missing_dir" / "x.png", np.zeros((2, 2)))
-    with pytest.raises(ImageError, match="must end in .png"):
-        write_image(tmp_path / "x.jpg", np.zeros((2, 2)))
+    with pytest.raises(ImageError, match="must end in one of .png, .tif"):
+        write_image(tmp_path / "x.bmp", np.zeros((2, 2)))
     assert os.listdir(tmp_path) == ["keep.png"]
 
 
