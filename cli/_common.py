@@ -62,10 +62,20 @@ def one_line(exc):
 
 
 def read_image_or_fail(path, **kwargs):
-    """:func:`mgbp_classic.io.read_image` with its errors turned into ``click.ClickException``."""
+    """:func:`mgbp_classic.io.read_image` with its errors turned into ``click.ClickException`` and
+    its warnings (e.g. "only the first of 3 frames is read") printed as one line each on stderr."""
+    import warnings
+
     from mgbp_classic.io import read_image
-    with library_errors():
-        return read_image(path, **kwargs)
+    with library_errors(), warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        image = read_image(path, **kwargs)
+    for warning in caught:
+        if issubclass(warning.category, (DeprecationWarning, PendingDeprecationWarning)):
+            continue                                       # for developers, not about the image
+        message = one_line(warning.message)
+        click.echo(f"warning: {message if str(path) in message else f'{path}: {message}'}", err=True)
+    return image
 
 
 def same_file(a, b):

@@ -167,10 +167,10 @@ def command(levels, mu, method, iterations, output, save_levels, model, tile, sc
                     tiles.close()
             outs = result if save_levels else [result]
             targets = [*more, main]
-            bit_depth = 16 if info.get("bit_depth") == 16 else 8
+            bit_depth = 16 if info.bit_depth == 16 else 8
             with library_errors():
                 for out, target in zip(outs, targets):
-                    write_image(target, out, bit_depth=bit_depth, metadata=info.get("metadata"))
+                    write_image(target, out, bit_depth=bit_depth, metadata=info.metadata)
                     written.append((target, out.shape))
     for target, shape in written:
         click.echo(f"wrote {target} ({shape[1]}x{shape[0]})")

@@ -11,3 +11,7 @@ class ImageError(ValueError):
 
 class ModelFileError(ValueError):
     """A weight/model file is missing, truncated, corrupt or does not match the configuration."""
+
+
+class MultiFrameWarning(UserWarning):
+    """An image file holds several frames (animation, pages); only the first is read."""

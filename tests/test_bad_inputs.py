@@ -1,0 +1,184 @@
+"""Bad input and faults, as a hostile but realistic user brings them, through the command line.
+
+Every case is built in the test. Each asserts the exit status, the one-line message (it names the
+file or option and says what is allowed), that the inputs are untouched and that no partial or
+temporary file is left behind.
+"""
+import hashlib
+import shutil
+import struct
+import zlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from PIL import Image
+
+import mgbp_classic
+from mgbp_classic.inference import default_model_path
+from mgbp_classic.io import read_image
+from mgbp_classic_cli.main import cli
+
+SAMPLE = Path(mgbp_classic.sample_image_path())
+
+
+# ----------------------------------------------------------------------------------------------
+# helpers
+# ----------------------------------------------------------------------------------------------
+def run(*args):
+    return CliRunner().invoke(cli, [str(a) for a in args])
+
+
+def error_line(result, code, *fragments):
+    """The run ended through click with exit status ``code`` and exactly one ``Error:`` line, which
+    holds every fragment; a Python exception other than click's exit is a failure (it would have
+    been a traceback)."""
+    assert isinstance(result.exception, SystemExit), repr(result.exception)
+    assert result.exit_code == code, result.output
+    errors = [line for line in result.output.splitlines() if line.startswith("Error:")]
+    assert len(errors) == 1, result.output
+    for fragment in fragments:
+        assert fragment in errors[0], errors[0]
+    return errors[0]
+
+
+def snapshot(folder):
+    """Every file under ``folder`` (hidden ones too) with the hash of its bytes."""
+    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(Path(folder).rglob("*")) if p.is_file()}
+
+
+@pytest.fixture
+def folder(tmp_path):
+    """A working folder holding a copy of the sample image as ``gulls.png``."""
+    shutil.copy(SAMPLE, tmp_path / "gulls.png")
+    return tmp_path
+
+
+def small_model(path, edit=None):
+    """A copy of the shipped model, optionally changed by ``edit(net, meta)`` before saving."""
+    from mgbp_classic.net import MGBPNet
+    net, meta = MGBPNet.load(default_model_path())
+    if edit is not None:
+        edit(net, meta)
+    net.save(path, meta=meta)
+    return path
+
+
+# ----------------------------------------------------------------------------------------------
+# images that are not what their names say
+# ----------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("content, what", [
+    (b"", "the file is empty (0 bytes)"),
+    (b"this is a text file, not a picture\n", "it is a text file, not an image file (supported: PNG, JPEG"),
+    (b"<html><body>Not Found</body></html>", "it is an HTML/XML text file, not an image file"),
+    (b"\x89PNG\r\n\x1a\n" + bytes(64), "a PNG file with a corrupt header"),
+])
+@pytest.mark.parametrize("command", [["upscale", "--method", "bicubic"], ["downscale", "--scale", "2"]])
+def test_not_an_image(folder, content, what, command):
+    bad = folder / "photo.png"
+    bad.write_bytes(content)
+    before = snapshot(folder)
+    result = run(*command, bad)
+    line = error_line(result, 1, "photo.png", what)
+    assert not line.endswith(("...", "-")) and "plugin" not in line      # never imageio's cut hint
+    assert snapshot(folder) == before
+
+
+def test_truncated_image(folder):
+    bad = folder / "cut.jpg"
+    Image.open(SAMPLE).convert("RGB").save(bad, quality=90)
+    blob = bad.read_bytes()
+    for cut, what in [(300, "its header is truncated or corrupt"), (len(blob) // 2, "JPEG data is truncated or corrupt")]:
+        bad.write_bytes(blob[:cut])
+        before = snapshot(folder)
+        error_line(run("upscale", "--method", "bicubic", bad), 1, "cut.jpg", what)
+        assert snapshot(folder) == before
+
+
+def test_cmyk_jpeg_upscaled_as_rgb_not_transparent(folder):
+    rgb = np.asarray(Image.open(SAMPLE).convert("RGB"))[:16, :16]
+    cmyk = np.concatenate([255 - rgb, np.zeros((16, 16, 1), np.uint8)], axis=2)
+    path = folder / "print.jpg"
+    Image.fromarray(cmyk, "CMYK").save(path, quality=100)        # Adobe CMYK, as Photoshop writes
+    result = run("upscale", "--method", "bicubic", "--levels", "1", path)
+    assert result.exit_code == 0, result.output
+    out = read_image(folder / "print_x2.png")
+    assert out.shape == (32, 32, 3)                              # RGB: no alpha channel at all
+    np.testing.assert_allclose(out[::2, ::2].mean(axis=(0, 1)), (rgb / 255).mean(axis=(0, 1)), atol=0.03)
+
+
+def test_multi_frame_gif_warns_on_one_line(folder):
+    frames = [Image.new("RGB", (8, 6), (v, v, v)) for v in (40, 160)]
+    path = folder / "anim.gif"
+    frames[0].save(path, save_all=True, append_images=frames[1:])
+    result = run("upscale", "--method", "bicubic", "--levels", "1", path)
+    assert result.exit_code == 0, result.output
+    warnings = [line for line in result.output.splitlines() if line.startswith("warning:")]
+    assert warnings == [f"warning: {str(path)!r} holds 2 frames (GIF); only the first is read"]
+    np.testing.assert_allclose(read_image(folder / "anim_x2.png"), 40 / 255, atol=1 / 255)
+
+
+def test_16bit_interlaced_png_stays_16_bit(folder):
+    data = np.random.default_rng(1).integers(0, 65536, size=(6, 7, 3), dtype=np.uint16)
+    passes = ((0, 0, 8, 8), (4, 0, 8, 8), (0, 4, 4, 8), (2, 0, 4, 4), (0, 2, 2, 4), (1, 0, 2, 2), (0, 1, 1, 2))
+    raw = b"".join(b"\x00" + row.astype(">u2").tobytes()
+                   for x0, y0, dx, dy in passes for row in data[y0::dy, x0::dx] if row.size)
+
+    def chunk(tag, body):
+        return struct.pack(">I", len(body)) + tag + body + struct.pack(">I", zlib.crc32(tag + body))
+    path = folder / "deep.png"
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 7, 6, 16, 2, 0, 0, 1))
+                     + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
+    result = run("upscale", "--method", "bicubic", "--levels", "1", path)
+    assert result.exit_code == 0, result.output
+    out, info = read_image(folder / "deep_x2.png", return_info=True)
+    assert info.bit_depth == 16 and out.shape == (12, 14, 3)
+
+
+def test_int32_tiff_refused_not_darkened(folder):
+    path = folder / "scan.tif"
+    Image.fromarray((np.arange(48, dtype=np.int32).reshape(6, 8) * 5)).save(path)
+    before = snapshot(folder)
+    error_line(run("upscale", "--method", "bicubic", path), 1, "scan.tif",
+               "32-bit signed integer samples (their range is unknown")
+    assert snapshot(folder) == before
+
+
+# ----------------------------------------------------------------------------------------------
+# model files
+# ----------------------------------------------------------------------------------------------
+def nan_weights(net, meta):
+    net.store.params[5] = np.nan
+
+
+@pytest.mark.parametrize("make, what", [
+    (lambda p: Image.new("RGB", (5, 4)).save(p, format="PNG"),
+     "not an mgbp-classic model file (an .npz archive): it is a PNG image (5×4)"),
+    (lambda p: p.write_text("weights go here\n"), "not an mgbp-classic model file (an .npz archive): it is a text file"),
+    (lambda p: p.write_bytes(b""), "the file is empty"),
+    (lambda p: np.savez(p, _format=np.array([{"a": 1}], dtype=object), _layout="[]", _config="{}",
+                        _params=np.zeros(0, np.float32)),
+     "entry '_format' holds pickled Python objects, which are never loaded"),
+    (lambda p: np.savez(p, weights=np.zeros(3)), "not an mgbp-classic model file (it lacks the entries"),
+    (lambda p: small_model(p, nan_weights),
+     "parameter 'analysis.conv.weight' holds 1 NaN or infinite value of 1296; the model is unusable"),
+    (lambda p: p.write_bytes(Path(default_model_path()).read_bytes()[:5000]), "truncated or corrupt model file"),
+])
+@pytest.mark.parametrize("command", ["upscale", "info", "visualize"])
+def test_bad_model_file(folder, make, what, command):
+    model = folder / "model.npz"
+    with open(model, "wb"):
+        pass
+    make(model)
+    if not model.exists() and Path(str(model) + ".npz").exists():      # np.savez adds .npz to names without
+        Path(str(model) + ".npz").rename(model)
+    before = snapshot(folder)
+    args = {"upscale": ["upscale", "--method", "net", "--model", model, folder / "gulls.png"],
+            "info": ["info", model],
+            "visualize": ["visualize", "--model", model, "--pixel", "3,3", "-o", folder / "f.png",
+                          folder / "gulls.png"]}[command]
+    line = error_line(run(*args), 1, "model.npz", what)
+    assert "allow_pickle" not in line and "gulls.png" not in line      # never blamed on the image
+    assert snapshot(folder) == before
