@@ -151,6 +151,51 @@ def plan_outputs(inputs, output, name, *, extra=None):
     return plans
 
 
+def check_output_file(path, option):
+    """Refuse, before any work is done, an output file that could not be written.
+
+    The directory must exist and accept a new file (a short temporary file is created in it and
+    removed: this finds permissions, read-only file systems and full disks alike), the name must
+    fit the file system's limit, and the path must not be a directory.
+
+    Parameters
+    ----------
+    path : Path
+        The output file.
+    option : str
+        The option that named it (for the message), e.g. ``"'--csv'"``.
+
+    Raises
+    ------
+    click.BadParameter
+    """
+    import errno
+    import os
+    import tempfile
+
+    parent = path.parent if str(path.parent) else Path(".")
+    if not parent.is_dir():
+        raise click.BadParameter(f"directory '{parent}' does not exist", param_hint=option)
+    try:
+        name_max = os.pathconf(parent, "PC_NAME_MAX")
+    except (OSError, ValueError):
+        name_max = 255
+    size = len(os.fsencode(path.name))
+    if size > name_max:
+        raise click.BadParameter(f"file name is {size} bytes long, more than the {name_max} bytes the file "
+                                 f"system allows", param_hint=option)
+    if path.is_dir():
+        raise click.BadParameter(f"'{path}' is a directory, not a file", param_hint=option)
+    try:
+        fd, probe = tempfile.mkstemp(dir=parent, prefix=".mgbp-", suffix=".probe")
+    except OSError as exc:
+        reason = {errno.EACCES: "permission denied", errno.EROFS: "read-only file system",
+                  errno.ENOSPC: "no space left on the device"}.get(exc.errno, exc.strerror or str(exc))
+        raise click.BadParameter(f"cannot write into directory '{parent}': {reason}", param_hint=option) from None
+    os.close(fd)
+    os.unlink(probe)
+
+
 def ensure_directory(output, count):
     """Create the ``-o`` directory when several images are written into it."""
     if output is not None and count > 1:

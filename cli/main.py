@@ -8,6 +8,19 @@ from mgbp_classic import __version__
 @click.version_option(__version__, prog_name="mgbp-classic")
 def cli():
     """Multi-Grid Back-Projection super-resolution (AAAI 2019) on the CPU."""
+    _printable_stdout()
+
+
+def _printable_stdout():
+    """Print what the terminal's encoding cannot show (e.g. a file name of invalid UTF-8 bytes,
+    which Python holds as surrogate escapes) as backslash escapes instead of failing."""
+    import sys
+    reconfigure = getattr(sys.stdout, "reconfigure", None)
+    if reconfigure is not None:
+        try:
+            reconfigure(errors="backslashreplace")
+        except (ValueError, OSError):  # a closed or detached stream: nothing to print to anyway
+            pass
 
 
 COMMANDS = ("upscale", "downscale", "evaluate", "convergence", "train", "info", "visualize", "explore",

@@ -5,6 +5,7 @@ file or option and says what is allowed), that the inputs are untouched and that
 temporary file is left behind.
 """
 import hashlib
+import os
 import shutil
 import struct
 import zlib
@@ -182,3 +183,57 @@ def test_bad_model_file(folder, make, what, command):
     line = error_line(run(*args), 1, "model.npz", what)
     assert "allow_pickle" not in line and "gulls.png" not in line      # never blamed on the image
     assert snapshot(folder) == before
+
+
+# ----------------------------------------------------------------------------------------------
+# output paths checked before the work; printing any path
+# ----------------------------------------------------------------------------------------------
+@pytest.fixture
+def dataset(tmp_path):
+    """A one-image test set (16 x 16 RGB)."""
+    folder = tmp_path / "set"
+    folder.mkdir()
+    Image.open(SAMPLE).convert("RGB").crop((0, 0, 16, 16)).save(folder / "one.png")
+    return folder
+
+
+def sys_is_unwritable():
+    import tempfile
+    try:
+        os.close(tempfile.mkstemp(dir="/sys")[0])
+    except OSError:
+        return True
+    return False
+
+
+@pytest.mark.parametrize("where, code, words", [
+    (lambda tmp: tmp / "missing" / "scores.csv", 2, ["'--csv'", "directory", "missing", "does not exist"]),
+    (lambda tmp: tmp / ("s" * 300 + ".csv"), 2, ["'--csv'", "file name is 304 bytes long, more than the 255"]),
+    (lambda tmp: tmp, 2, ["'--csv'", "is a directory"]),
+    (lambda tmp: tmp / "one.png" / "x.csv", 2, ["'--csv'", "does not exist"]),
+    pytest.param(lambda tmp: Path("/sys/scores.csv"), 2, ["'--csv'", "cannot write into directory '/sys'",
+                                                            "permission denied"],
+                 marks=pytest.mark.skipif(not sys_is_unwritable(), reason="/sys is writable here")),
+])
+def test_evaluate_csv_refused_before_the_run(dataset, where, code, words):
+    target = where(dataset)
+    before = snapshot(dataset)
+    result = run("evaluate", "--dataset", dataset, "--scale", "2", "--method", "bicubic", "--csv", target)
+    error_line(result, code, *words)
+    assert "mean PSNR" not in result.output                     # refused before the run
+    assert snapshot(dataset) == before
+
+
+def test_evaluate_csv_and_json_must_differ(dataset):
+    result = run("evaluate", "--dataset", dataset, "--scale", "2", "--method", "bicubic",
+                 "--csv", dataset / "s.txt", "--json", dataset / "s.txt")
+    error_line(result, 2, "'--json'", "must differ from --csv")
+
+
+def test_path_not_valid_in_the_terminal_encoding_is_printed(folder):
+    name = os.fsdecode(b"gulls-\xff.png")                        # not UTF-8: a surrogate escape in Python
+    shutil.copy(folder / "gulls.png", folder / name)
+    result = run("downscale", "--scale", "2", folder / name)
+    assert result.exit_code == 0, repr(result.exception)
+    assert "wrote" in result.output and "gulls-\\udcff_down2.png" in result.output
+    assert (folder / os.fsdecode(b"gulls-\xff_down2.png")).exists()
