@@ -368,9 +368,13 @@ def test_metadata_record(tmp_path):
     exif[0x0112] = 6
     path = tmp_path / "phone.jpg"
     Image.new("RGB", (4, 2), (1, 2, 3)).save(path, exif=exif.tobytes(), icc_profile=srgb)
-    info = read_header(path)
-    assert (info.orientation, info.icc_profile, info.width, info.height) == (6, srgb, 4, 2)
-    assert Image.Exif().load(info.exif) is None or info.exif.startswith(b"Exif")
+    info = read_header(path)                         # stored 4 x 2, orientation 6: upright 2 x 4
+    assert (info.orientation, info.icc_profile, info.width, info.height) == (6, srgb, 2, 4)
+    parsed = Image.Exif()
+    parsed.load(info.exif)
+    assert parsed[0x0112] == 6 and info.metadata.exif == info.exif and info.metadata.orientation == 6
+    image, info = read_image(path, return_info=True)
+    assert image.shape == info.shape == (4, 2, 3)
     # a grey picture with an RGB profile: the profile does not describe it
     Image.new("L", (4, 2)).save(tmp_path / "grey.png", icc_profile=srgb)
     assert read_header(tmp_path / "grey.png").icc_profile is None
