@@ -8,6 +8,64 @@ import click
 from mgbp_classic.exceptions import ImageError, ModelFileError
 
 
+class FiniteFloat(click.ParamType):
+    """A finite number, optionally ``> 0`` or ``>= 0`` (``inf`` and ``nan`` are refused: click's
+    ``FloatRange`` accepts them)."""
+
+    name = "number"
+
+    def __init__(self, *, positive=False, non_negative=False):
+        self.positive, self.non_negative = positive, non_negative
+
+    def convert(self, value, param, ctx):
+        import math
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            self.fail(f"must be a number, got {value!r}", param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"must be a finite number, got {value!r}", param, ctx)
+        if self.positive and number <= 0:
+            self.fail(f"must be > 0, got {value!r}", param, ctx)
+        if self.non_negative and number < 0:
+            self.fail(f"must be >= 0, got {value!r}", param, ctx)
+        return number
+
+
+def machine_threads():
+    """The number of threads this machine can run (Numba's ceiling: the available cores)."""
+    import numba
+    return int(numba.config.NUMBA_NUM_THREADS)
+
+
+def check_threads(threads, option="'--threads'"):
+    """``threads`` (``None`` passes) if it is between 1 and :func:`machine_threads`, else
+    ``click.BadParameter`` saying the range (never Numba's ValueError)."""
+    top = machine_threads()
+    if threads is not None and not 1 <= threads <= top:
+        raise click.BadParameter(f"must be between 1 and {top} (the cores this machine has), got {threads}",
+                                 param_hint=option)
+    return threads
+
+
+def threads_option(*, check_machine=True, help="Numba threads, 1 to the number of cores [default: all cores]."):
+    """``--threads N`` (N >= 1; with ``check_machine``, at most the machine's cores, checked when the
+    option is parsed: :func:`check_threads`). Apply the value with :func:`use_threads`."""
+    def callback(ctx, param, value):
+        if value is not None and value < 1:
+            raise click.BadParameter(f"must be between 1 and {machine_threads()} (the cores this machine has), "
+                                     f"got {value}", ctx=ctx, param=param)
+        return check_threads(value) if check_machine else value
+    return click.option("--threads", type=int, default=None, callback=callback, help=help)
+
+
+def use_threads(threads):
+    """Set Numba's thread count (``None``: leave the default, all cores)."""
+    if threads is not None:
+        import numba
+        numba.set_num_threads(threads)
+
+
 def image_paths_argument(name="images"):
     """``IMAGES...``: one or more existing files (click reports a missing one in one line)."""
     return click.argument(

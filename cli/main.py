@@ -9,6 +9,17 @@ from mgbp_classic import __version__
 def cli():
     """Multi-Grid Back-Projection super-resolution (AAAI 2019) on the CPU."""
     _printable_stdout()
+    _one_line_warnings()
+
+
+def _one_line_warnings():
+    """Show a warning as one line ``warning: <message>`` on stderr (not Python's file:line and source)."""
+    import warnings
+
+    def show(message, category, filename, lineno, file=None, line=None):
+        click.echo(f"warning: {' '.join(str(message).split())}", err=True)
+
+    warnings.showwarning = show
 
 
 def _printable_stdout():

@@ -237,3 +237,46 @@ def test_path_not_valid_in_the_terminal_encoding_is_printed(folder):
     assert result.exit_code == 0, repr(result.exception)
     assert "wrote" in result.output and "gulls-\\udcff_down2.png" in result.output
     assert (folder / os.fsdecode(b"gulls-\xff_down2.png")).exists()
+
+
+# ----------------------------------------------------------------------------------------------
+# train: options refused before anything is built
+# ----------------------------------------------------------------------------------------------
+@pytest.fixture
+def train_data(tmp_path):
+    folder = tmp_path / "data"
+    folder.mkdir()
+    Image.open(SAMPLE).convert("RGB").save(folder / "a.png")
+    return folder
+
+
+@pytest.mark.parametrize("option, value, words", [
+    ("--threads", "0", ["'--threads'", "must be between 1 and", "the cores this machine has", "got 0"]),
+    ("--threads", "4096", ["'--threads'", "must be between 1 and", "got 4096"]),
+    ("--steps", "-1", ["'--steps'", "-1"]),
+    ("--batch", "0", ["'--batch'", "0"]),
+    ("--lr", "inf", ["'--lr'", "must be a finite number, got 'inf'"]),
+    ("--lr", "nan", ["'--lr'", "must be a finite number, got 'nan'"]),
+    ("--lr", "-1e-3", ["'--lr'", "must be > 0"]),
+    ("--lr-decay", "0", ["'--lr-decay'", "must be > 0"]),
+    ("--seed", "-3", ["'--seed'", "-3"]),
+    ("--patch", "20", ["'--patch'", "multiple of 8", "got 20"]),
+    ("--checkpoint-minutes", "inf", ["'--checkpoint-minutes'", "finite"]),
+    ("--val-every", "0", ["'--val-every'", "0"]),
+])
+def test_train_bad_options(train_data, tmp_path, option, value, words):
+    before = snapshot(tmp_path)
+    result = run("train", "--data", train_data, "--out", tmp_path / "run.npz", "--steps", "1", option, value)
+    error_line(result, 2, *words)
+    assert snapshot(tmp_path) == before                         # nothing written, not even a log
+
+
+@pytest.mark.parametrize("where, words", [
+    (lambda tmp: tmp / "no" / "run.npz", ["'--out'", "does not exist"]),
+    (lambda tmp: tmp / ("r" * 252 + ".npz"), ["'--out'", "256 bytes long, more than the 255 bytes"]),
+    (lambda tmp: tmp / ("r" * 248 + ".npz"), ["'--log'", "258 bytes long"]),     # OUT.log.jsonl
+])
+def test_train_bad_out(train_data, tmp_path, where, words):
+    before = snapshot(tmp_path)
+    error_line(run("train", "--data", train_data, "--out", where(tmp_path), "--steps", "1"), 2, *words)
+    assert snapshot(tmp_path) == before
