@@ -59,11 +59,19 @@ def threads_option(*, check_machine=True, help="Numba threads, 1 to the number o
     return click.option("--threads", type=int, default=None, callback=callback, help=help)
 
 
+@contextlib.contextmanager
 def use_threads(threads):
-    """Set Numba's thread count (``None``: leave the default, all cores)."""
-    if threads is not None:
-        import numba
-        numba.set_num_threads(threads)
+    """Context manager: Numba's thread count set to ``threads`` (``None``: unchanged), restored after."""
+    if threads is None:
+        yield
+        return
+    import numba
+    previous = numba.get_num_threads()
+    numba.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        numba.set_num_threads(previous)
 
 
 def image_paths_argument(name="images"):
