@@ -127,6 +127,14 @@ def one_line(exc):
     return text.splitlines()[0] if text else type(exc).__name__
 
 
+def read_header_or_fail(path):
+    """:func:`mgbp_classic.io.read_header` (what the file is, no pixel decoded) with its errors turned
+    into ``click.ClickException``."""
+    from mgbp_classic.io import read_header
+    with library_errors():
+        return read_header(path)
+
+
 def read_image_or_fail(path, **kwargs):
     """:func:`mgbp_classic.io.read_image` with its errors turned into ``click.ClickException`` and
     its warnings (e.g. "only the first of 3 frames is read") printed as one line each on stderr."""
@@ -182,6 +190,8 @@ def plan_outputs(inputs, output, name, *, extra=None):
         ``-o`` names an existing file while several inputs are given, an output would overwrite an
         input, or two outputs collide.
     """
+    if output is not None:
+        check_name_length(output, "'-o' / '--output'")
     if output is not None and len(inputs) > 1 and output.exists() and not output.is_dir():
         raise click.BadParameter(
             f"must be a directory when several images are given, got the existing file '{output}'",
@@ -214,15 +224,42 @@ def plan_outputs(inputs, output, name, *, extra=None):
                     f"'{seen[key]}' and '{path}' would both be written to '{out}'",
                     param_hint="'-o' / '--output'")
             seen[key] = path
+    # every output writable, before any work (a directory that -o will create is checked when made)
+    created = output is not None and len(inputs) > 1 and not output.exists()
+    probed = set()
+    for main, more in plans:
+        for out in [main, *more]:
+            if created and out.parent == output:
+                check_name_length(out, "'-o' / '--output'")
+                continue
+            parent = out.parent.resolve()
+            check_output_file(out, "'-o' / '--output'", probe=parent not in probed)
+            probed.add(parent)
     return plans
 
 
-def check_output_file(path, option):
+def check_name_length(path, option):
+    """``click.BadParameter`` when a path's last component is longer than its file system allows
+    (``os.stat`` would raise ENAMETOOLONG: it must be checked before the path is looked at)."""
+    import os
+
+    parent = path.parent if str(path.parent) else Path(".")
+    try:
+        name_max = os.pathconf(parent if parent.is_dir() else ".", "PC_NAME_MAX")
+    except (OSError, ValueError):
+        name_max = 255
+    size = len(os.fsencode(path.name))
+    if size > name_max:
+        raise click.BadParameter(f"file name is {size} bytes long, more than the {name_max} bytes the file "
+                                 f"system allows", param_hint=option)
+
+
+def check_output_file(path, option, *, probe=True):
     """Refuse, before any work is done, an output file that could not be written.
 
-    The directory must exist and accept a new file (a short temporary file is created in it and
-    removed: this finds permissions, read-only file systems and full disks alike), the name must
-    fit the file system's limit, and the path must not be a directory.
+    The directory must exist and accept a new file (``probe``: a short temporary file is created in
+    it and removed, which finds permissions, read-only file systems and full disks alike), the name
+    must fit the file system's limit, and the path must not be a directory.
 
     Parameters
     ----------
@@ -230,6 +267,8 @@ def check_output_file(path, option):
         The output file.
     option : str
         The option that named it (for the message), e.g. ``"'--csv'"``.
+    probe : bool, optional
+        Create the probe file (once per directory is enough: pass ``False`` for the others).
 
     Raises
     ------
@@ -242,24 +281,19 @@ def check_output_file(path, option):
     parent = path.parent if str(path.parent) else Path(".")
     if not parent.is_dir():
         raise click.BadParameter(f"directory '{parent}' does not exist", param_hint=option)
-    try:
-        name_max = os.pathconf(parent, "PC_NAME_MAX")
-    except (OSError, ValueError):
-        name_max = 255
-    size = len(os.fsencode(path.name))
-    if size > name_max:
-        raise click.BadParameter(f"file name is {size} bytes long, more than the {name_max} bytes the file "
-                                 f"system allows", param_hint=option)
+    check_name_length(path, option)
     if path.is_dir():
         raise click.BadParameter(f"'{path}' is a directory, not a file", param_hint=option)
+    if not probe:
+        return
     try:
-        fd, probe = tempfile.mkstemp(dir=parent, prefix=".mgbp-", suffix=".probe")
+        fd, name = tempfile.mkstemp(dir=parent, prefix=".mgbp-", suffix=".probe")
     except OSError as exc:
         reason = {errno.EACCES: "permission denied", errno.EROFS: "read-only file system",
                   errno.ENOSPC: "no space left on the device"}.get(exc.errno, exc.strerror or str(exc))
         raise click.BadParameter(f"cannot write into directory '{parent}': {reason}", param_hint=option) from None
     os.close(fd)
-    os.unlink(probe)
+    os.unlink(name)
 
 
 def ensure_directory(output, count):

@@ -49,7 +49,7 @@ def command(dataset, scale, method, levels, mu, iterations, model, tile, csv_pat
     from every border. Prints a per-image table, the mean and the run time of the method.
     """
     method = resolve_method(method)
-    options = method_kwargs(method, model, tile)
+    options = method_kwargs(method, model, tile, iterations)
     if scale is None and levels is None:
         raise click.UsageError("Missing option '--scale' (or '--levels').")
     if scale is None:

@@ -231,8 +231,11 @@ def test_upscale_iterations_for_bicubic(sample):
 
 
 def test_upscale_net_options_need_the_net(sample):
-    assert_one_line_error(run("upscale", "--method", "mgbp", "--tile", 32, sample), "--tile", "--method mgbp",
-                          code=2)
+    assert_one_line_error(run("upscale", "--method", "mgbp", "--tile", 32, sample), "--tile", "method 'mgbp'",
+                          "tile is an option of: net", code=2)
+    assert_one_line_error(run("upscale", "--method", "bicubic", "--tile", 8, sample), "--tile", "method 'bicubic'",
+                          "it takes none", code=2)
+    assert_one_line_error(run("upscale", "--method", "bicubic", "--model", "m.npz", sample), "--model", code=2)
     assert_one_line_error(run("upscale", "--method", "ibp", "--model", "m.npz", sample), "--model", code=2)
     assert_one_line_error(run("upscale", "--tile", 0, sample), "--tile", code=2)
 
