@@ -185,6 +185,85 @@ def test_bad_model_file(folder, make, what, command):
     assert snapshot(folder) == before
 
 
+def model_with_config(path, **network):
+    """The shipped model's file with keys of its network config replaced."""
+    import json
+    arrays = dict(np.load(default_model_path(), allow_pickle=False))
+    config = json.loads(str(arrays["_config"]))
+    config["network"].update(network)
+    arrays["_config"] = np.array(json.dumps(config))
+    with open(path, "wb") as fh:
+        np.savez(fh, **arrays)
+    return path
+
+
+@pytest.mark.parametrize("network, words", [
+    ({"features": 10 ** 6}, "network config key 'features' must be an integer from 1 to 256, got 1000000"),
+    ({"growth": "sixteen"}, "network config key 'growth' must be an integer from 1 to 64, got 'sixteen'"),
+    ({"channels": True}, "network config key 'channels' must be an integer from 1 to 4, got True"),
+    ({"colour": 3}, "unknown network config key 'colour'"),
+])
+@pytest.mark.parametrize("command", ["upscale", "info"])
+def test_bad_model_config_named_with_its_key_before_building(folder, network, words, command, monkeypatch):
+    from mgbp_classic import net as net_module
+    model = model_with_config(folder / "model.npz", **network)
+
+    def no_building(*args, **kwargs):                   # the refusal comes before any allocation
+        raise AssertionError("the network was built")
+    monkeypatch.setattr(net_module.MGBPNet, "__init__", no_building)
+    before = snapshot(folder)
+    args = (["upscale", "--method", "net", "--model", model, folder / "gulls.png"] if command == "upscale"
+            else ["info", model])
+    line = error_line(run(*args), 1, "model.npz", words)
+    assert "gulls.png" not in line
+    assert snapshot(folder) == before
+
+
+# ----------------------------------------------------------------------------------------------
+# options a method does not take: one place decides, before any image is read
+# ----------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("args, words", [
+    (["--method", "bicubic", "--tile", "8"], ["'--tile'", "tile is not an option of method 'bicubic' (it takes none; "
+                                                          "tile is an option of: net), got tile=8"]),
+    (["--method", "ibp", "--model", "m.npz"], ["'--model'", "model is not an option of method 'ibp'",
+                                               "model is an option of: net"]),
+    (["--method", "mgbp", "--tile", "32"], ["'--tile'", "method 'mgbp'"]),
+    (["--method", "bicubic", "--iterations", "3"], ["'--iterations'", "iterations is not an option of method "
+                                                    "'bicubic' (it does not iterate; methods that do: ibp, mgbp), got 3"]),
+])
+@pytest.mark.parametrize("command", ["upscale", "evaluate"])
+def test_option_the_method_does_not_take(folder, args, words, command, monkeypatch):
+    import mgbp_classic.reader as reader
+
+    def no_reading(*a, **k):
+        raise AssertionError("an image was read")
+    monkeypatch.setattr(reader, "read_image", no_reading)
+    before = snapshot(folder)
+    target = ([folder / "gulls.png"] if command == "upscale" else ["--dataset", folder, "--scale", "2"])
+    line = error_line(run(command, *args, *target), 2, *words)
+    assert "TypeError" not in line and "must be None" not in line
+    assert snapshot(folder) == before
+
+
+@pytest.mark.parametrize("side, words", [
+    (8000, ["image must have at most 16777216 pixels to be upscaled, got a 8000×8000 image (huge.png)"]),
+    (3000, ["'--levels'", "levels must be between 1 and 1 for a 3000×3000 image, got 2"]),
+])
+def test_too_large_for_the_levels_refused_from_the_header(folder, side, words):
+    # a 16-bit RGB PNG header with almost no data: decoding 8000 x 8000 would cost 384 MB (and fail on
+    # the missing data); the refusal must come from the header
+    ihdr = struct.pack(">IIBBBBB", side, side, 16, 2, 0, 0, 0)
+
+    def chunk(tag, body):
+        return struct.pack(">I", len(body)) + tag + body + struct.pack(">I", zlib.crc32(tag + body))
+    path = folder / "huge.png"
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0" * 64))
+                     + chunk(b"IEND", b""))
+    before = snapshot(folder)
+    error_line(run("upscale", "--method", "bicubic", "--levels", "2", path), 2, *words)
+    assert snapshot(folder) == before
+
+
 # ----------------------------------------------------------------------------------------------
 # output paths checked before the work; printing any path
 # ----------------------------------------------------------------------------------------------
@@ -228,6 +307,31 @@ def test_evaluate_csv_and_json_must_differ(dataset):
     result = run("evaluate", "--dataset", dataset, "--scale", "2", "--method", "bicubic",
                  "--csv", dataset / "s.txt", "--json", dataset / "s.txt")
     error_line(result, 2, "'--json'", "must differ from --csv")
+
+
+@pytest.mark.parametrize("name, code, words", [
+    ("o" * 251 + ".png", 0, []),                             # 255 bytes: legal, so it must work
+    ("o" * 300 + ".png", 2, ["'-o' / '--output'", "file name is 304 bytes long, more than the 255"]),
+])
+def test_long_output_names(folder, name, code, words):
+    result = run("upscale", "--method", "bicubic", "--levels", "1", "-o", folder / name, folder / "gulls.png")
+    if code:
+        error_line(result, code, *words)
+        assert sorted(p.name for p in folder.iterdir()) == ["gulls.png"]
+    else:
+        assert result.exit_code == 0, result.output
+        assert sorted(p.name for p in folder.iterdir()) == sorted(["gulls.png", name])      # no temporary left
+
+
+@pytest.mark.skipif(not sys_is_unwritable(), reason="/sys is writable here")
+def test_unwritable_output_refused_before_the_work(folder, monkeypatch):
+    from mgbp_classic import upscale as up
+
+    def no_work(*a, **k):
+        raise AssertionError("the image was upscaled")
+    monkeypatch.setattr(up, "upscale", no_work)
+    error_line(run("upscale", "--method", "bicubic", "-o", "/sys/out.png", folder / "gulls.png"), 2,
+               "'-o' / '--output'", "cannot write into directory '/sys': permission denied")
 
 
 def test_path_not_valid_in_the_terminal_encoding_is_printed(folder):
@@ -280,3 +384,77 @@ def test_train_bad_out(train_data, tmp_path, where, words):
     before = snapshot(tmp_path)
     error_line(run("train", "--data", train_data, "--out", where(tmp_path), "--steps", "1"), 2, *words)
     assert snapshot(tmp_path) == before
+
+
+# ----------------------------------------------------------------------------------------------
+# properties: whatever the option values, a result or one clear error, never a traceback
+# ----------------------------------------------------------------------------------------------
+from hypothesis import given, settings, strategies as st  # noqa: E402
+
+from mgbp_classic import upscale as up  # noqa: E402
+
+ANY_VALUE = st.one_of(st.none(), st.booleans(), st.integers(-3, 70), st.floats(allow_nan=True),
+                      st.text(max_size=6), st.just(Path("m.npz")))
+
+
+@settings(max_examples=60, deadline=None, derandomize=True, database=None)
+@given(method=st.sampled_from(sorted(up.available_methods())), iterations=ANY_VALUE,
+       options=st.dictionaries(st.sampled_from(["tile", "model", "tol", "margin", "color", "g", "progress"]),
+                               ANY_VALUE, max_size=3))
+def test_property_method_options_are_checked_in_one_place(method, iterations, options):
+    entry = up.get_method(method)
+    try:
+        checked = up.check_method_options(method, iterations=iterations, **options)
+    except ValueError as exc:
+        message = str(exc)
+        assert "\n" not in message and message.split(" ", 1)[0] in {"iterations", *options}, message
+        return
+    assert set(checked) <= set(entry.options) | {"iterations"}
+    assert ("iterations" in checked) == (entry.default_iterations is not None)
+
+
+def option_text(values):
+    return st.one_of(st.sampled_from(values), st.text(alphabet="0123456789-.abinf", min_size=1, max_size=4))
+
+
+@settings(max_examples=25, deadline=None, derandomize=True, database=None)
+@given(args=st.fixed_dictionaries({}, optional={           # values that keep any real work tiny
+    "--levels": st.sampled_from(["1", "2", "0", "-1", "30", "x", "1.5", ""]),
+    "--mu": st.sampled_from(["1", "2", "0", "-3", "two"]),
+    "--method": st.sampled_from(["bicubic", "ibp", "mgbp", "net", "nope"]),
+    "--iterations": st.sampled_from(["0", "2", "-1", "1e3", "x"]),
+    "--tile": option_text(["8", "0", "-4"]),
+    "--model": st.sampled_from(["missing.npz", "tiny.png"]),
+}))
+def test_property_upscale_options_never_a_traceback(tmp_path_factory, args):
+    folder = tmp_path_factory.mktemp("props")
+    image = folder / "tiny.png"
+    Image.fromarray(np.full((5, 6, 3), 90, np.uint8)).save(image)
+    argv = ["upscale", *[x for key, value in args.items() for x in (key, folder / value if key == "--model"
+                                                                      else value)], image]
+    result = run(*argv)
+    assert result.exception is None or isinstance(result.exception, SystemExit), repr(result.exception)
+    assert result.exit_code in (0, 1, 2), result.output
+    if result.exit_code:
+        assert len([line for line in result.output.splitlines() if line.startswith("Error:")]) == 1, result.output
+    assert sorted(p.name for p in folder.iterdir() if p.name.startswith(".")) == []     # no temporary left
+
+
+@settings(max_examples=20, deadline=None, derandomize=True, database=None)
+@given(args=st.fixed_dictionaries({}, optional={
+    "--levels": st.sampled_from(["1", "0", "-2", "x"]), "--mu": st.sampled_from(["1", "0", "x"]),
+    "--patch": st.sampled_from(["16", "10", "0", "abc"]), "--batch": st.sampled_from(["1", "0", "-1"]), "--lr": option_text(["1e-3", "inf", "nan", "-1", "0"]),
+    "--lr-decay": option_text(["500", "0"]), "--seed": option_text(["0", "-1"]),
+    "--threads": option_text(["1", "0", "99"]), "--val-every": option_text(["1", "0"]),
+    "--checkpoint-minutes": option_text(["1", "-1", "inf"]),
+}))
+def test_property_train_options_never_a_traceback(tmp_path_factory, args):
+    folder = tmp_path_factory.mktemp("train-props")
+    Image.open(SAMPLE).convert("RGB").save(folder / "a.png")
+    argv = ["train", "--data", folder / "a.png", "--out", folder / "run.npz", "--steps", "0",
+            *[x for item in args.items() for x in item]]
+    result = run(*argv)
+    assert result.exception is None or isinstance(result.exception, SystemExit), repr(result.exception)
+    assert result.exit_code in (0, 1, 2), result.output
+    if result.exit_code:
+        assert len([line for line in result.output.splitlines() if line.startswith("Error:")]) == 1, result.output
