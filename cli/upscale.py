@@ -5,10 +5,11 @@ from pathlib import Path
 import click
 
 from mgbp_classic import upscale as _up
+from mgbp_classic._validate import check_levels
 
 from ._cluster import cluster_options, open_cluster, upscale_batch, wanted
 from ._common import (ensure_directory, image_paths_argument, library_errors, output_option, plan_outputs,
-                      progress, read_image_or_fail)
+                      progress, read_header_or_fail, read_image_or_fail)
 
 #: Library argument name (first word of its ValueError messages) -> command-line option.
 PARAM_HINTS = {"levels": "'--levels'", "mu": "'--mu'", "iterations": "'--iterations'",
@@ -71,17 +72,13 @@ def net_options():
     return decorate
 
 
-def method_kwargs(method, model, tile):
+def method_kwargs(method, model, tile, iterations=None):
     """The method options given on the command line, for ``upscale(**kwargs)`` (absent ones are not
-    passed); ``click.BadParameter`` when ``method`` does not take one of them."""
+    passed), checked by :func:`mgbp_classic.upscale.check_method_options` before any image is read:
+    ``click.BadParameter`` naming the option when ``method`` does not take it."""
     given = {k: v for k, v in (("model", model), ("tile", tile)) if v is not None}
-    for key in given:
-        options = _up.get_method(method).options
-        if options is not None and key not in options:
-            takers = [m for m in _up.available_methods()
-                      if _up.get_method(m).options is not None and key in _up.get_method(m).options]
-            raise click.BadParameter(f"is only used by method {' or '.join(takers) or '(none registered)'}, "
-                                     f"got --method {method}", param_hint=f"'--{key}'")
+    with library_errors(PARAM_HINTS):
+        _up.check_method_options(method, iterations=iterations, **given)
     return given
 
 
@@ -146,7 +143,7 @@ def command(levels, mu, method, iterations, output, save_levels, model, tile, sc
     ensure_directory(output, len(images))
     method = resolve_method(method)
     written = []
-    options = method_kwargs(method, model, tile)
+    options = method_kwargs(method, model, tile, iterations)
     if wanted(scheduler, workers):
         with open_cluster(scheduler, workers) as client:
             failed = upscale_batch(client, plans, images, levels=levels, method=method, mu=mu,
@@ -157,6 +154,9 @@ def command(levels, mu, method, iterations, output, save_levels, model, tile, sc
         tiles = options["progress"] = TileProgress(f"upscaling x{2 ** levels} (tiles)")
     with progress(list(zip(images, plans)), f"upscaling x{2 ** levels}") as items:
         for src, (main, more) in items:
+            header = read_header_or_fail(src)          # the size is refused before any pixel is decoded
+            with library_errors(PARAM_HINTS, where=src.name):
+                check_levels(levels, header.shape, max_pixels=_up.MAX_OUTPUT_PIXELS)
             image, info = read_image_or_fail(src, return_info=True)
             try:
                 with library_errors(PARAM_HINTS, where=src.name):
@@ -167,10 +167,10 @@ def command(levels, mu, method, iterations, output, save_levels, model, tile, sc
                     tiles.close()
             outs = result if save_levels else [result]
             targets = [*more, main]
-            bit_depth = 16 if info.get("bit_depth") == 16 else 8
+            bit_depth = 16 if info.bit_depth == 16 else 8
             with library_errors():
                 for out, target in zip(outs, targets):
-                    write_image(target, out, bit_depth=bit_depth)
+                    write_image(target, out, bit_depth=bit_depth, metadata=info.metadata)
                     written.append((target, out.shape))
     for target, shape in written:
         click.echo(f"wrote {target} ({shape[1]}x{shape[0]})")
