@@ -101,7 +101,7 @@ def main(argv=None):
     train = {n: [] for n in sizes}
     compute = {n: [] for n in sizes}
     comm = {}
-    with dist.connect(workers=1) as c1, dist.connect(workers=2) as c2:
+    with dist.connect(workers=1, worker_threads=1) as c1, dist.connect(workers=2, worker_threads=1) as c2:
         clients = {1: c1, 2: c2}
         runs = {}
         for n, client in clients.items():                      # warm up: imports, JIT caches, model, data

@@ -8,6 +8,72 @@ import click
 from mgbp_classic.exceptions import ImageError, ModelFileError
 
 
+class FiniteFloat(click.ParamType):
+    """A finite number, optionally ``> 0`` or ``>= 0`` (``inf`` and ``nan`` are refused: click's
+    ``FloatRange`` accepts them)."""
+
+    name = "number"
+
+    def __init__(self, *, positive=False, non_negative=False):
+        self.positive, self.non_negative = positive, non_negative
+
+    def convert(self, value, param, ctx):
+        import math
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            self.fail(f"must be a number, got {value!r}", param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"must be a finite number, got {value!r}", param, ctx)
+        if self.positive and number <= 0:
+            self.fail(f"must be > 0, got {value!r}", param, ctx)
+        if self.non_negative and number < 0:
+            self.fail(f"must be >= 0, got {value!r}", param, ctx)
+        return number
+
+
+def machine_threads():
+    """The number of threads this machine can run (Numba's ceiling: the available cores)."""
+    import numba
+    return int(numba.config.NUMBA_NUM_THREADS)
+
+
+def check_threads(threads, option="'--threads'"):
+    """``threads`` (``None`` passes) if it is between 1 and :func:`machine_threads`, else
+    ``click.BadParameter`` saying the range (never Numba's ValueError)."""
+    top = machine_threads()
+    if threads is not None and not 1 <= threads <= top:
+        raise click.BadParameter(f"must be between 1 and {top} (the cores this machine has), got {threads}",
+                                 param_hint=option)
+    return threads
+
+
+def threads_option(*, check_machine=True, help="Numba threads, 1 to the number of cores [default: all cores]."):
+    """``--threads N`` (N >= 1; with ``check_machine``, at most the machine's cores, checked when the
+    option is parsed: :func:`check_threads`). Apply the value with :func:`use_threads`."""
+    def callback(ctx, param, value):
+        if value is not None and value < 1:
+            raise click.BadParameter(f"must be between 1 and {machine_threads()} (the cores this machine has), "
+                                     f"got {value}", ctx=ctx, param=param)
+        return check_threads(value) if check_machine else value
+    return click.option("--threads", type=int, default=None, callback=callback, help=help)
+
+
+@contextlib.contextmanager
+def use_threads(threads):
+    """Context manager: Numba's thread count set to ``threads`` (``None``: unchanged), restored after."""
+    if threads is None:
+        yield
+        return
+    import numba
+    previous = numba.get_num_threads()
+    numba.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        numba.set_num_threads(previous)
+
+
 def image_paths_argument(name="images"):
     """``IMAGES...``: one or more existing files (click reports a missing one in one line)."""
     return click.argument(
@@ -61,11 +127,29 @@ def one_line(exc):
     return text.splitlines()[0] if text else type(exc).__name__
 
 
-def read_image_or_fail(path, **kwargs):
-    """:func:`mgbp_classic.io.read_image` with its errors turned into ``click.ClickException``."""
-    from mgbp_classic.io import read_image
+def read_header_or_fail(path):
+    """:func:`mgbp_classic.io.read_header` (what the file is, no pixel decoded) with its errors turned
+    into ``click.ClickException``."""
+    from mgbp_classic.io import read_header
     with library_errors():
-        return read_image(path, **kwargs)
+        return read_header(path)
+
+
+def read_image_or_fail(path, **kwargs):
+    """:func:`mgbp_classic.io.read_image` with its errors turned into ``click.ClickException`` and
+    its warnings (e.g. "only the first of 3 frames is read") printed as one line each on stderr."""
+    import warnings
+
+    from mgbp_classic.io import read_image
+    with library_errors(), warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        image = read_image(path, **kwargs)
+    for warning in caught:
+        if issubclass(warning.category, (DeprecationWarning, PendingDeprecationWarning)):
+            continue                                       # for developers, not about the image
+        message = one_line(warning.message)
+        click.echo(f"warning: {message if str(path) in message else f'{path}: {message}'}", err=True)
+    return image
 
 
 def same_file(a, b):
@@ -106,6 +190,8 @@ def plan_outputs(inputs, output, name, *, extra=None):
         ``-o`` names an existing file while several inputs are given, an output would overwrite an
         input, or two outputs collide.
     """
+    if output is not None:
+        check_name_length(output, "'-o' / '--output'")
     if output is not None and len(inputs) > 1 and output.exists() and not output.is_dir():
         raise click.BadParameter(
             f"must be a directory when several images are given, got the existing file '{output}'",
@@ -138,7 +224,76 @@ def plan_outputs(inputs, output, name, *, extra=None):
                     f"'{seen[key]}' and '{path}' would both be written to '{out}'",
                     param_hint="'-o' / '--output'")
             seen[key] = path
+    # every output writable, before any work (a directory that -o will create is checked when made)
+    created = output is not None and len(inputs) > 1 and not output.exists()
+    probed = set()
+    for main, more in plans:
+        for out in [main, *more]:
+            if created and out.parent == output:
+                check_name_length(out, "'-o' / '--output'")
+                continue
+            parent = out.parent.resolve()
+            check_output_file(out, "'-o' / '--output'", probe=parent not in probed)
+            probed.add(parent)
     return plans
+
+
+def check_name_length(path, option):
+    """``click.BadParameter`` when a path's last component is longer than its file system allows
+    (``os.stat`` would raise ENAMETOOLONG: it must be checked before the path is looked at)."""
+    import os
+
+    parent = path.parent if str(path.parent) else Path(".")
+    try:
+        name_max = os.pathconf(parent if parent.is_dir() else ".", "PC_NAME_MAX")
+    except (OSError, ValueError):
+        name_max = 255
+    size = len(os.fsencode(path.name))
+    if size > name_max:
+        raise click.BadParameter(f"file name is {size} bytes long, more than the {name_max} bytes the file "
+                                 f"system allows", param_hint=option)
+
+
+def check_output_file(path, option, *, probe=True):
+    """Refuse, before any work is done, an output file that could not be written.
+
+    The directory must exist and accept a new file (``probe``: a short temporary file is created in
+    it and removed, which finds permissions, read-only file systems and full disks alike), the name
+    must fit the file system's limit, and the path must not be a directory.
+
+    Parameters
+    ----------
+    path : Path
+        The output file.
+    option : str
+        The option that named it (for the message), e.g. ``"'--csv'"``.
+    probe : bool, optional
+        Create the probe file (once per directory is enough: pass ``False`` for the others).
+
+    Raises
+    ------
+    click.BadParameter
+    """
+    import errno
+    import os
+    import tempfile
+
+    parent = path.parent if str(path.parent) else Path(".")
+    if not parent.is_dir():
+        raise click.BadParameter(f"directory '{parent}' does not exist", param_hint=option)
+    check_name_length(path, option)
+    if path.is_dir():
+        raise click.BadParameter(f"'{path}' is a directory, not a file", param_hint=option)
+    if not probe:
+        return
+    try:
+        fd, name = tempfile.mkstemp(dir=parent, prefix=".mgbp-", suffix=".probe")
+    except OSError as exc:
+        reason = {errno.EACCES: "permission denied", errno.EROFS: "read-only file system",
+                  errno.ENOSPC: "no space left on the device"}.get(exc.errno, exc.strerror or str(exc))
+        raise click.BadParameter(f"cannot write into directory '{parent}': {reason}", param_hint=option) from None
+    os.close(fd)
+    os.unlink(name)
 
 
 def ensure_directory(output, count):
@@ -166,30 +321,3 @@ def _item_label(item):
         return None
     path = item[0] if isinstance(item, tuple) else item
     return Path(path).name if isinstance(path, (str, Path)) else None
-
-
-def threads_option():
-    """``--threads N``: cores for Numba's parallel kernels, checked against the machine when parsed
-    (a ``click.BadParameter``, never a traceback) and applied at once."""
-    from mgbp_classic.plan import machine_threads
-
-    def check(ctx, param, value):
-        apply_threads(value)
-        return value
-
-    return click.option("--threads", type=int, default=None, callback=check, is_eager=True,
-                        help=f"Cores for the parallel kernels, 1..{machine_threads()} on this machine. "
-                             "[default: all]")
-
-
-def apply_threads(threads):
-    """Set Numba's thread count; ``click.BadParameter`` outside 1..cores (no traceback)."""
-    if threads is None:
-        return
-    from mgbp_classic.plan import check_threads
-    try:
-        check_threads(threads)
-    except ValueError as exc:
-        raise click.BadParameter(str(exc).replace("threads must", "must", 1), param_hint="'--threads'") from None
-    import numba
-    numba.set_num_threads(threads)

@@ -68,7 +68,7 @@ def command(scale, mod_crop, output, images):
                     image = crop(image, int(scale))
                 small = imresize(image, 1.0 / scale, kernel="cubic")
             with library_errors():
-                write_image(target, small.clip(0.0, 1.0), bit_depth=16 if info.get("bit_depth") == 16 else 8)
+                write_image(target, small.clip(0.0, 1.0), bit_depth=16 if info.bit_depth == 16 else 8)
             written.append((target, small.shape))
     for target, shape in written:
         click.echo(f"wrote {target} ({shape[1]}x{shape[0]})")

@@ -12,7 +12,8 @@ from mgbp_classic import upscale as _up
 from mgbp_classic.atomic import atomic_write
 
 from ._cluster import cluster_options, evaluate_rows, open_cluster, wanted
-from ._common import library_errors, one_line, progress, read_image_or_fail, threads_option
+from ._common import (check_output_file, library_errors, one_line, progress, read_image_or_fail, same_file,
+                      threads_option, use_threads)
 from .upscale import (PARAM_HINTS, iterations_option, method_kwargs, method_option, mu_option, net_options,
                       resolve_method)
 
@@ -50,8 +51,9 @@ def command(dataset, scale, method, levels, mu, iterations, model, tile, csv_pat
     SR = method(LR) rounded to 8 bit; PSNR and SSIM on the luma channel (BT.601) with s pixels cropped
     from every border. Prints a per-image table, the mean and the run time of the method.
     """
+    click.get_current_context().with_resource(use_threads(threads))   # restored when the command ends
     method = resolve_method(method)
-    options = method_kwargs(method, model, tile)
+    options = method_kwargs(method, model, tile, iterations)
     if scale is None and levels is None:
         raise click.UsageError("Missing option '--scale' (or '--levels').")
     if scale is None:
@@ -67,9 +69,11 @@ def command(dataset, scale, method, levels, mu, iterations, model, tile, csv_pat
     if not files:
         raise click.BadParameter(f"must contain images ({', '.join(IMAGE_SUFFIXES)}), found none in "
                                  f"'{dataset}'", param_hint="'--dataset'")
-    for path in (csv_path, json_path):
-        if path is not None and path.resolve().parent.is_dir() is False:
-            raise click.BadParameter(f"directory '{path.parent}' does not exist", param_hint=f"'{path}'")
+    for path, option in ((csv_path, "'--csv'"), (json_path, "'--json'")):
+        if path is not None:
+            check_output_file(path, option)              # before the run, not after it
+    if csv_path is not None and json_path is not None and same_file(csv_path, json_path):
+        raise click.BadParameter("must differ from --csv", param_hint="'--json'")
 
     rows = []
     if wanted(scheduler, workers):

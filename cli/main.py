@@ -8,6 +8,30 @@ from mgbp_classic import __version__
 @click.version_option(__version__, prog_name="mgbp-classic")
 def cli():
     """Multi-Grid Back-Projection super-resolution (AAAI 2019) on the CPU."""
+    _printable_stdout()
+    _one_line_warnings()
+
+
+def _one_line_warnings():
+    """Show a warning as one line ``warning: <message>`` on stderr (not Python's file:line and source)."""
+    import warnings
+
+    def show(message, category, filename, lineno, file=None, line=None):
+        click.echo(f"warning: {' '.join(str(message).split())}", err=True)
+
+    warnings.showwarning = show
+
+
+def _printable_stdout():
+    """Print what the terminal's encoding cannot show (e.g. a file name of invalid UTF-8 bytes,
+    which Python holds as surrogate escapes) as backslash escapes instead of failing."""
+    import sys
+    reconfigure = getattr(sys.stdout, "reconfigure", None)
+    if reconfigure is not None:
+        try:
+            reconfigure(errors="backslashreplace")
+        except (ValueError, OSError):  # a closed or detached stream: nothing to print to anyway
+            pass
 
 
 COMMANDS = ("upscale", "downscale", "evaluate", "convergence", "train", "info", "visualize", "explore",

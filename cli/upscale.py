@@ -9,7 +9,7 @@ from mgbp_classic import upscale as _up
 from mgbp_classic.exceptions import ImageError
 
 from ._cluster import cluster_options, open_cluster, upscale_batch, wanted
-from ._common import apply_threads, library_errors, output_option, progress, threads_option
+from ._common import library_errors, output_option, progress, threads_option, use_threads
 
 #: Library argument name (first word of its ValueError messages) -> command-line option.
 PARAM_HINTS = {"levels": "'--levels'", "mu": "'--mu'", "iterations": "'--iterations'",
@@ -75,17 +75,13 @@ def net_options():
     return decorate
 
 
-def method_kwargs(method, model, tile):
+def method_kwargs(method, model, tile, iterations=None):
     """The method options given on the command line, for ``upscale(**kwargs)`` (absent ones are not
-    passed); ``click.BadParameter`` when ``method`` does not take one of them."""
+    passed), checked by :func:`mgbp_classic.upscale.check_method_options` before any image is read:
+    ``click.BadParameter`` naming the option when ``method`` does not take it."""
     given = {k: v for k, v in (("model", model), ("tile", tile)) if v is not None}
-    for key in given:
-        options = _up.get_method(method).options
-        if options is not None and key not in options:
-            takers = [m for m in _up.available_methods()
-                      if _up.get_method(m).options is not None and key in _up.get_method(m).options]
-            raise click.BadParameter(f"is only used by method {' or '.join(takers) or '(none registered)'}, "
-                                     f"got --method {method}", param_hint=f"'--{key}'")
+    with library_errors(PARAM_HINTS):
+        _up.check_method_options(method, iterations=iterations, **given)
     return given
 
 
@@ -199,9 +195,9 @@ def command(levels, scale, width, height, mu, method, iterations, output, format
             parse_memory(memory)
         except ValueError as exc:
             raise click.BadParameter(str(exc).replace("memory must", "must"), param_hint="'--memory'") from None
-    apply_threads(threads)
+    click.get_current_context().with_resource(use_threads(threads))   # restored when the command ends
     method = resolve_method(method)
-    options = method_kwargs(method, model, tile)
+    options = method_kwargs(method, model, tile, iterations)
     options.pop("tile", None)
     if quality is not None and format_ in ("png", "tiff"):
         raise click.BadParameter(f"applies to JPEG and WebP only, got --format {format_}", param_hint="'--quality'")

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import click
 
-from ._common import library_errors, read_image_or_fail, threads_option
+from ._common import library_errors, read_image_or_fail, threads_option, use_threads
 
 #: Library argument name (first word of its ValueError messages) -> command-line option.
 PARAM_HINTS = {"levels": "'--levels'", "mu": "'--mu'", "margin": "'--margin'", "pixels": "'--pixel'"}
@@ -66,6 +66,7 @@ def command(levels, mu, pixels, model, margin, radius, difference, residual_path
     the input pixels next to the bicubic filter at the same pixel; R is the frozen network on a
     black image. The check F X + R = net(X) at the pixels is printed.
     """
+    click.get_current_context().with_resource(use_threads(threads))   # restored when the command ends
     import numpy as np
 
     from mgbp_classic.deepfilter import DeepFilter

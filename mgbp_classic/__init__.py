@@ -8,11 +8,12 @@ and the deep-filter visualisation of Theorem 1.
 """
 from importlib import resources as _resources
 
-from .exceptions import ConvergenceWarning, ImageError, ModelFileError
+from .exceptions import ConvergenceWarning, ImageError, ModelFileError, MultiFrameWarning, TrainingError
 
 __version__ = "0.1.0"
 
-__all__ = ["ConvergenceWarning", "ImageError", "ModelFileError", "sample_image_path", "__version__"]
+__all__ = ["ConvergenceWarning", "ImageError", "ModelFileError", "MultiFrameWarning", "TrainingError",
+           "sample_image_path", "__version__"]
 
 
 def sample_image_path():

@@ -10,7 +10,7 @@ import contextlib
 import os
 import tempfile
 
-__all__ = ["atomic_write", "current_umask"]
+__all__ = ["atomic_write", "current_umask", "stale_temporaries"]
 
 
 def current_umask():
@@ -57,7 +57,7 @@ def atomic_write(path, mode="wb", **open_options):
     name = os.fspath(path)
     directory = os.path.dirname(os.path.abspath(name))
     base = os.path.basename(name)
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{base[:24]}.", suffix=".tmp")
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix=_prefix(base), suffix=".tmp")
     try:
         with os.fdopen(fd, mode, **open_options) as fh:
             yield fh
@@ -69,3 +69,33 @@ def atomic_write(path, mode="wb", **open_options):
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
+
+
+def _prefix(base):
+    """Temporary names are short (``.`` + at most 24 characters of the target's name + ``.`` + 8
+    random characters + ``.tmp``), so any target name the file system allows can be written."""
+    return f".{base[:24]}."
+
+
+def stale_temporaries(path):
+    """Temporary files that :func:`atomic_write` left for ``path`` when its process was killed.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The target file.
+
+    Returns
+    -------
+    list of pathlib.Path
+        Files in the target's directory named as :func:`atomic_write` names its temporary files
+        for this target (``.<name>.<8 random characters>.tmp``). Only a killed process leaves one:
+        the caller may delete them when no other process is writing the same target.
+    """
+    import glob
+    from pathlib import Path
+
+    name = os.fspath(path)
+    directory = os.path.dirname(os.path.abspath(name))
+    pattern = glob.escape(_prefix(os.path.basename(name))) + "?" * 8 + ".tmp"
+    return sorted(Path(p) for p in glob.glob(os.path.join(glob.escape(directory), pattern)))

@@ -19,11 +19,13 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
+
 from ._validate import check_image, check_levels
 from .exceptions import ImageError
 from .formats import EXTENSIONS, SUFFIX, ImageWriter, format_for, output_bit_depth
-from .io import read_image, write_image
-from .metadata import output_exif, read_metadata
+from .io import read_header, read_image, write_image
+from .metadata import output_exif
 from .plan import CLASSIC_MAX_PIXELS, MAX_STREAM_PIXELS, parse_memory, plan_upscale, target_size
 from .stream import net_tiles, upscale_bands
 from .upscale import DEFAULT_METHOD, get_method, upscale
@@ -251,30 +253,11 @@ def plan_batch(sources, output=None, *, name, into_directory=None, existing="err
 def probe(path):
     """``(shape, bit_depth, metadata)`` of an image file from its header, without decoding pixels.
 
-    The shape is the upright one (EXIF orientation applied) with the channels the reader returns
-    (1 grey, 3 RGB, 4 RGBA). Raises :class:`ImageError` when the header cannot be read.
+    The upright shape with the channels the reader returns (:func:`mgbp_classic.io.read_header`).
+    Raises :class:`ImageError` when the header cannot be read.
     """
-    from PIL import Image
-
-
-    name = os.fspath(path)
-    try:
-        with Image.open(name) as im:
-            w, h = im.size
-            mode = im.mode
-            transparency = "transparency" in im.info
-    except Exception as exc:  # noqa: BLE001 - any decoder failure is reported for this file
-        text = " ".join(str(exc).split()) or type(exc).__name__
-        raise ImageError(f"cannot read image {name!r}: {text[:160]}") from None
-    meta = read_metadata(name)
-    if meta.orientation >= 5:
-        w, h = h, w
-    channels = {"1": 1, "L": 1, "I": 1, "I;16": 1, "I;16B": 1, "I;16L": 1, "F": 1, "LA": 4, "La": 4, "RGBA": 4,
-                "RGBa": 4, "PA": 4}.get(mode, 3)
-    if mode == "P" and transparency:
-        channels = 4
-    depth = 16 if mode.startswith("I;16") or mode == "I" else 8
-    return (h, w, channels), depth, meta
+    info = read_header(path)
+    return info.shape, info.bit_depth, info.metadata
 
 
 def _method_entry(method):
@@ -391,8 +374,10 @@ def _info(info, key):
 def _run_job(job, settings, *, progress=None):
     """Upscale one job; returns ``(path, (rows, cols))``, written atomically."""
 
-    image, info = read_image(job.source.path, return_info=True)
-    plan = plan_job(job, settings, image.shape)
+    header = read_header(job.source.path)                 # refused for its size before any pixel is decoded
+    plan = plan_job(job, settings, header.shape)
+    image, info = read_image(job.source.path, return_info=True, max_pixels=None,
+                             dtype=np.float32 if plan.streamed else np.float64)
     meta = None if settings.strip_metadata else _info(info, "metadata")
     fmt = format_for(job.target, settings.format)
     depth = output_bit_depth(fmt, 16 if _info(info, "bit_depth") == 16 else 8)

@@ -45,27 +45,55 @@ from .data import PatchSampler
 from .inference import DEFAULT_MARGIN, DEFAULT_TILE, _run, load_model
 from .io import read_image, write_image
 from .net import MGBPNet, NetConfig, multiscale_loss
+from .nn import Engine
 from .resize import imresize
 from .upscale import evaluate_image, upscale
 
-__all__ = ["INSTALL_HINT", "connect", "dashboard_link", "engine_lock", "upscale_zarr", "image_to_zarr",
+__all__ = ["INSTALL_HINT", "connect", "dashboard_link", "upscale_zarr", "image_to_zarr",
            "zarr_to_image", "FileJob", "FileResult", "file_signature", "publish", "upscale_files",
            "evaluate_files", "shard_gradient", "shard_bounds", "DataParallelGradient"]
 
 #: What to run when Dask is missing (the command line prints it).
 INSTALL_HINT = 'pip install -e ".[dask]"'
 
-#: The engine keeps module-level scratch buffers (see :mod:`mgbp_classic.nn`), so in one process only
-#: one thread may run a network at a time. Workers that are threads of one process (``processes=False``)
-#: take turns through this lock; worker processes each have their own.
-engine_lock = threading.RLock()
+@lru_cache(maxsize=64)
+def _engine(thread):
+    """The engine context (:class:`mgbp_classic.nn.Engine`: ReLU mode, scratch buffers) of one worker
+    thread, kept between its tasks; one engine serves one thread at a time."""
+    return Engine()
+
+
+def thread_engine():
+    """This thread's :class:`mgbp_classic.nn.Engine` (worker threads of one process each have theirs)."""
+    return _engine(threading.get_ident())
+
+
+#: Taken around a task's compute only when Numba's threading layer cannot be entered from two
+#: threads at once (its fallback "workqueue" layer; "omp" and "tbb" can).
+_WORKQUEUE_LOCK = threading.Lock()
+
+
+@contextlib.contextmanager
+def _numba_turn():
+    """Let worker threads of one process take turns in Numba's parallel kernels if they must."""
+    import numba
+    try:
+        safe = numba.threading_layer() != "workqueue"
+    except ValueError:                                         # no parallel kernel has run yet
+        safe = False
+    if safe:
+        yield
+        return
+    with _WORKQUEUE_LOCK:
+        yield
 
 
 # ----------------------------------------------------------------------------------------------
 # Clusters
 # ----------------------------------------------------------------------------------------------
 @contextlib.contextmanager
-def connect(*, scheduler=None, workers=None, threads_per_worker=1, processes=True, echo=None):
+def connect(*, scheduler=None, workers=None, threads_per_worker=1, processes=True, worker_threads=None,
+            echo=None):
     """A ``dask.distributed.Client`` on an existing cluster or on a local one started for the block.
 
     Parameters
@@ -80,6 +108,9 @@ def connect(*, scheduler=None, workers=None, threads_per_worker=1, processes=Tru
         use the worker's Numba threads).
     processes : bool
         Local workers as separate processes (``True``) or as threads of this process.
+    worker_threads : int, optional
+        Numba and BLAS threads of each local worker process (default: the machine's cores shared
+        out, ``max(1, cores // workers)``, so that the workers do not oversubscribe the cores).
     echo : callable, optional
         Receives one line with the dashboard link.
 
@@ -94,8 +125,23 @@ def connect(*, scheduler=None, workers=None, threads_per_worker=1, processes=Tru
     if workers is not None:
         if not isinstance(workers, (int, np.integer)) or workers < 1:
             raise ValueError(f"workers must be an integer >= 1, got {workers!r}")
-        cluster = LocalCluster(n_workers=int(workers), threads_per_worker=int(threads_per_worker),
-                               processes=processes, dashboard_address=":0", silence_logs=40)
+        if worker_threads is None:
+            worker_threads = max(1, (os.cpu_count() or 1) // int(workers))
+        # set before the worker processes start, so that NumPy's BLAS and Numba read them at import
+        environ = {**dask.config.get("distributed.nanny.pre-spawn-environ", {}),
+                   **{name: str(int(worker_threads)) for name in
+                      ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS")}}
+        saved = {name: os.environ.get(name) for name in environ}
+        try:
+            with dask.config.set({"distributed.nanny.pre-spawn-environ": environ}):
+                cluster = LocalCluster(n_workers=int(workers), threads_per_worker=int(threads_per_worker),
+                                       processes=processes, dashboard_address=":0", silence_logs=40)
+        finally:                                               # the nannies copy them into this process's
+            for name, value in saved.items():                  # environment: put it back
+                if value is None:
+                    os.environ.pop(name, None)
+                else:
+                    os.environ[name] = value
         client = Client(cluster)
     else:
         try:
@@ -105,8 +151,8 @@ def connect(*, scheduler=None, workers=None, threads_per_worker=1, processes=Tru
     try:
         if echo is not None:
             link = dashboard_link(client)
-            echo(f"dask: {len(client.scheduler_info().get('workers', {}))} workers, "
-                 f"dashboard {link}" if link else "dask: no dashboard")
+            count = len(client.scheduler_info().get("workers", {}))
+            echo(f"dask: {count} worker{'s' * (count != 1)}, " + (f"dashboard {link}" if link else "no dashboard"))
         yield client
     finally:
         with contextlib.suppress(Exception):
@@ -154,9 +200,9 @@ def _upscale_block(block, *, levels, mu, model, margin, factor, out_dtype, threa
     h, w = img.shape[0] - 2 * m, img.shape[1] - 2 * m
     channels = img.shape[2]
     colour = img[:, :, :3] if channels >= 3 else np.repeat(img[:, :, :1], 3, axis=2)
-    with engine_lock:
-        net, _ = load_model(model)
-        out = _run(net, colour, levels, mu)[-1][m * s:(m + h) * s, m * s:(m + w) * s]
+    net, _ = load_model(model)
+    with _numba_turn():
+        out = _run(net, colour, levels, mu, thread_engine())[-1][m * s:(m + h) * s, m * s:(m + w) * s]
     np.clip(out, 0.0, 1.0, out=out)
     if channels < 3:
         out = out.mean(axis=2, keepdims=True)
@@ -497,7 +543,7 @@ def upscale_file_task(job, *, levels, method, mu, iterations, options, threads=N
     try:
         image, info = read_image(job.source, return_info=True)
         save_levels = len(job.outputs) > 1
-        with engine_lock:
+        with _numba_turn():
             outs = upscale(image, levels=levels, method=method, mu=mu, iterations=iterations,
                            return_levels=save_levels, **options)
         outs = outs[levels - len(job.outputs):] if save_levels else [outs]
@@ -564,7 +610,7 @@ def evaluate_task(path, *, scale, method, levels, mu, iterations, options, threa
     """Score one HR image under the standard protocol (run on a worker); the row of ``evaluate``."""
     _threads_for(threads)
     hr = read_image(path)
-    with engine_lock:
+    with _numba_turn():
         score = evaluate_image(hr, scale=scale, method=method, levels=levels, mu=mu, iterations=iterations,
                                **options)
     return {"image": Path(path).name, **score}
@@ -602,22 +648,21 @@ def _sampler(data, patch, levels):
     return PatchSampler(list(data), patch=patch, levels=levels)
 
 
-@lru_cache(maxsize=4)
-def _network(network):
+@lru_cache(maxsize=64)
+def _network(network, thread):
     return MGBPNet(NetConfig.from_dict(dict(network)))
 
 
 def _worker_sampler(data, patch, levels):
     """The :class:`~mgbp_classic.data.PatchSampler` of a training set, built once per worker process
-    (the images are read from ``data``, a path every worker sees)."""
-    with engine_lock:
-        return _sampler(tuple(data), patch, levels)
+    (the images are read from ``data``, a path every worker sees; drawing a batch only reads it)."""
+    return _sampler(tuple(data), patch, levels)
 
 
 def _worker_net(network):
-    """A network of the given architecture (``NetConfig`` as a dict), built once per worker process."""
-    with engine_lock:
-        return _network(tuple(sorted(network.items())))
+    """A network of the given architecture (``NetConfig`` as a dict) for this worker thread, built on
+    its first task (its gradient buffer is the thread's own)."""
+    return _network(tuple(sorted(network.items())), threading.get_ident())
 
 
 def shard_gradient(params, *, spec, step, lo, hi, threads=None):
@@ -660,13 +705,14 @@ def shard_gradient(params, *, spec, step, lo, hi, threads=None):
     sampler = _worker_sampler(spec["data"], spec["patch"], spec["levels"])
     net = _worker_net(spec["network"])
     weight = (hi - lo) / spec["batch"]
-    with engine_lock:
-        rng = np.random.default_rng([spec["seed"], step])
-        shard = [level[lo:hi] for level in sampler.sample(rng, spec["batch"])]
-        net.store.params[...] = params
-        net.store.zero_grad()
-        loss, parts = multiscale_loss(net, shard, mu=spec["mu"], max_levels=spec["levels"])
-        grads = net.store.grads * np.float32(weight)
+    rng = np.random.default_rng([spec["seed"], step])
+    shard = [level[lo:hi] for level in sampler.sample(rng, spec["batch"])]
+    net.store.params[...] = params
+    net.store.zero_grad()
+    with _numba_turn():
+        loss, parts = multiscale_loss(net, shard, mu=spec["mu"], max_levels=spec["levels"],
+                                      engine=thread_engine())
+    grads = net.store.grads * np.float32(weight)
     return loss * weight, {k: v * weight for k, v in parts.items()}, grads, time.perf_counter() - start
 
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["ImageMetadata", "read_metadata", "apply_orientation", "output_exif", "ORIENTATION_TAG"]
+__all__ = ["ImageMetadata", "read_metadata", "from_image", "apply_orientation", "output_exif", "ORIENTATION_TAG"]
 
 #: EXIF tag numbers used here.
 ORIENTATION_TAG = 0x0112
@@ -85,12 +85,21 @@ def read_metadata(path):
 
     try:
         with Image.open(path) as im:
-            icc = im.info.get("icc_profile") or None
-            exif = im.getexif()
-            orientation = _orientation(exif.get(ORIENTATION_TAG, 1))
-            block = _serialise(exif)
+            return from_image(im)
     except Exception:  # noqa: BLE001 - metadata is optional; the pixel reader reports bad files
         return ImageMetadata()
+
+
+def from_image(im):
+    """The :class:`ImageMetadata` of an open Pillow image (its header only; a broken EXIF block
+    gives no EXIF and orientation 1, never an error: the pixels may still be fine)."""
+    icc = im.info.get("icc_profile") or None
+    try:
+        exif = im.getexif()
+        orientation = _orientation(exif.get(ORIENTATION_TAG, 1))
+        block = _serialise(exif)
+    except Exception:  # noqa: BLE001 - see above
+        orientation, block = 1, None
     return ImageMetadata(icc_profile=bytes(icc) if icc else None, exif=block, orientation=orientation)
 
 

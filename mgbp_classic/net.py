@@ -65,6 +65,32 @@ class NetConfig:
         return cls(**d)
 
 
+#: What a model file may ask for, per :class:`NetConfig` field: ``(smallest, largest)``. A file
+#: asking for more is refused before anything is allocated (the largest network allowed has about
+#: 15 M parameters; the paper's has 0.26 M).
+CONFIG_LIMITS = {"channels": (1, 4), "features": (1, 256), "growth": (1, 64), "bottleneck": (1, 256),
+                 "dense_layers": (1, 8), "seed": (0, 2 ** 63 - 1)}
+
+
+def _network_config(path, config):
+    """The :class:`NetConfig` a model file's config describes, every key checked (ModelFileError
+    naming the file and the key)."""
+    network = config.get("network")
+    if not isinstance(network, dict):
+        raise ModelFileError(f"{path}: not an MGBP network file (config key 'network' must be a JSON object, "
+                             f"got {type(network).__name__})")
+    fields = NetConfig.__dataclass_fields__
+    for key in network:
+        if key not in fields:
+            raise ModelFileError(f"{path}: unknown network config key {key!r} (known: {', '.join(fields)})")
+    for key, (low, high) in CONFIG_LIMITS.items():
+        value = network.get(key, fields[key].default)
+        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+            raise ModelFileError(f"{path}: network config key {key!r} must be an integer from {low} to {high}, "
+                                 f"got {value!r}")
+    return NetConfig(**network)
+
+
 class MGBPNet:
     """The MGBP network of Figure 1 with parameters in one flat :class:`mgbp_classic.nn.ParamStore`.
 
@@ -170,14 +196,14 @@ class MGBPNet:
             Missing, corrupt or mismatched file (one-line message naming the file).
         """
         _, config, _, _ = read_model_file(path)
-        try:
-            netcfg = NetConfig.from_dict(config["network"])
-        except (KeyError, TypeError, ValueError) as exc:
-            raise ModelFileError(f"{path}: not an MGBP network file ({exc})") from None
+        netcfg = _network_config(path, config)            # checked before the network is built
+        meta = config.get("meta", {})
+        if not isinstance(meta, dict):
+            raise ModelFileError(f"{path}: config key 'meta' must be a JSON object, got {type(meta).__name__}")
         net = cls(netcfg)
         _, extra = net.store.load(path)
         net.extra = extra
-        return net, config.get("meta", {})
+        return net, meta
 
 
 class _LatentOperators:

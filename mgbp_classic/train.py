@@ -18,14 +18,18 @@ import json
 import math
 import os
 from pathlib import Path
+import signal
 import subprocess
 import sys
+import threading
 import time
 
 import numpy as np
 
 from . import nn
-from .atomic import atomic_write
+from ._validate import check_int
+from .atomic import atomic_write, stale_temporaries
+from .exceptions import TrainingError
 from .data import PatchSampler, find_images
 from .inference import upscale_rgb
 from .io import read_image
@@ -75,17 +79,26 @@ class TrainConfig:
     init: str = None
 
     def validate(self):
-        if self.levels < 1:
-            raise ValueError(f"levels must be >= 1, got {self.levels}")
-        if self.mu < 1:
-            raise ValueError(f"mu must be >= 1, got {self.mu}")
+        """Check every field (one line naming the field, what is allowed and what was received).
+
+        Raises
+        ------
+        ValueError
+        """
+        check_int(self.levels, "levels", minimum=1)
+        check_int(self.mu, "mu", minimum=1)
+        check_int(self.patch, "patch", minimum=1)
         if self.patch < 2 ** self.levels or self.patch % 2 ** self.levels:
             raise ValueError(f"patch must be a positive multiple of {2 ** self.levels} for "
                              f"{self.levels} levels, got {self.patch}")
-        if self.batch < 1 or self.steps < 0:
-            raise ValueError(f"batch must be >= 1 and steps >= 0, got {self.batch} and {self.steps}")
-        if not (self.lr > 0 and self.lr_decay > 0):
-            raise ValueError(f"lr and lr_decay must be positive, got {self.lr} and {self.lr_decay}")
+        check_int(self.batch, "batch", minimum=1)
+        check_int(self.steps, "steps", minimum=0)
+        check_int(self.seed, "seed", minimum=0)
+        for name in ("lr", "lr_decay"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) \
+                    or value <= 0:
+                raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
 
 
 def learning_rate(config, step):
@@ -127,16 +140,47 @@ def _data_record(files):
 
 
 def read_log(path):
-    """The JSON-lines training log as a list of dicts (``kind`` is ``"train"`` or ``"val"``)."""
-    with open(path) as fh:
-        return [json.loads(line) for line in fh if line.strip()]
+    """The JSON-lines training log as a list of dicts (``kind`` is ``"train"`` or ``"val"``).
+
+    A last line cut short (the run was killed, or the disk filled, while writing it) is left out;
+    any other line that is not a JSON object is an error.
+
+    Raises
+    ------
+    ValueError
+        ``{path}: line {n} is not a JSON log entry ...``.
+    """
+    with open(path, encoding="utf-8", errors="replace") as fh:
+        lines = fh.read().split("\n")
+    last = max((i for i, line in enumerate(lines) if line.strip()), default=-1)
+    entries = []
+    for i, line in enumerate(lines):
+        if not line.strip():
+            continue
+        try:
+            entry = json.loads(line)
+            if not isinstance(entry, dict):
+                raise ValueError("not an object")
+        except ValueError:
+            if i == last:                      # the line being written when the run stopped
+                continue
+            raise ValueError(f"{path}: line {i + 1} is not a JSON log entry ({line[:40]!r}); "
+                             f"the log is damaged") from None
+        entries.append(entry)
+    return entries
 
 
 def _truncate_log(path, step):
-    """Drop log entries after ``step`` (left by a run that died after its last checkpoint)."""
+    """Drop log entries after ``step`` (left by a run that died after its last checkpoint) and a cut
+    last line."""
     if not os.path.exists(path):
         return
-    keep = [e for e in read_log(path) if e.get("step", 0) <= step]
+    entries = read_log(path)
+    keep = [e for e in entries if e.get("step", 0) <= step]
+    with open(path, "rb") as fh:
+        text = fh.read()
+    if len(keep) == len(entries) and text.count(b"\n") == len(keep) and text.endswith(b"\n"):
+        return                                  # nothing to drop, no cut line: leave the file alone
     with atomic_write(path, "w") as fh:
         for e in keep:
             fh.write(json.dumps(e) + "\n")
@@ -225,6 +269,8 @@ class TrainingRun:
         self.last_validation = None
         self.revision = None
         self.data_record = None
+        self.write_failed = False       # a checkpoint could not be written (e.g. a full disk)
+        self._diverged = False
 
     def _record_code_and_data(self):
         self.revision = git_revision()          # the code this process runs (not the tree at save time)
@@ -245,9 +291,20 @@ class TrainingRun:
                                 "train_seconds": init_meta.get("train_seconds"),
                                 "git_revision": init_meta.get("git_revision"),
                                 "train_config": init_meta.get("train_config")}
+        self._remove_stale_temporaries()
         if self.log.exists():
             self.log.unlink()
         self._record_code_and_data()
+
+    def _remove_stale_temporaries(self):
+        """Delete the temporary files a killed checkpoint or log write left beside ``out`` and the log."""
+        for target in (self.out, self.log):
+            for tmp in stale_temporaries(target):
+                try:
+                    tmp.unlink()
+                except OSError:                # gone already, or not ours to delete: leave it
+                    continue
+                self.echo(f"removed the stale temporary file {tmp} (left by an interrupted write)")
 
     def restore(self):
         """Continue from the checkpoint ``out``: parameters, Adam moments, step count, training record.
@@ -276,7 +333,14 @@ class TrainingRun:
         self.adam.load_state_dict(net_loaded.extra)
         self.step_count = int(meta["steps"])
         self.init_record = meta.get("init")
-        _truncate_log(self.log, self.step_count)
+        self._remove_stale_temporaries()
+        try:
+            _truncate_log(self.log, self.step_count)
+        except ValueError as exc:
+            raise TrainingError(f"cannot resume {out}: {exc} (move it away or give another --log)") from None
+        except OSError as exc:
+            raise TrainingError(f"cannot resume {out}: cannot rewrite the log {self.log}: "
+                                f"{exc.strerror or exc}") from None
         self.echo(f"resuming {out} at step {self.step_count}")
         self.started = meta.get("started", self.started)
         self._record_code_and_data()
@@ -293,16 +357,27 @@ class TrainingRun:
         """
         config = self.config
         t0 = time.perf_counter()
-        if self.gradient is not None:
-            loss, parts = self.gradient(self.net, self.step_count)
-        else:
-            rng = np.random.default_rng([config.seed, self.step_count])
-            pyramid = self.sampler.sample(rng, config.batch)
-            self.net.store.zero_grad()
-            loss, parts = multiscale_loss(self.net, pyramid, mu=config.mu, max_levels=config.levels,
-                                          engine=self.engine)
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            # overflow shows as a non-finite loss or gradient, checked here before any update: the run
+            # stops with one clear error instead of a stream of NumPy warnings
+            if self.gradient is not None:
+                loss, parts = self.gradient(self.net, self.step_count)
+            else:
+                rng = np.random.default_rng([config.seed, self.step_count])
+                pyramid = self.sampler.sample(rng, config.batch)
+                self.net.store.zero_grad()
+                loss, parts = multiscale_loss(self.net, pyramid, mu=config.mu, max_levels=config.levels,
+                                              engine=self.engine)
         lr = learning_rate(config, self.step_count)
+        if not (math.isfinite(loss) and np.all(np.isfinite(self.net.store.grads))):
+            what = f"the loss is {loss}" if not math.isfinite(loss) else "the gradients hold NaN or infinity"
+            raise TrainingError(f"training diverged at step {self.step_count + 1}: {what} (learning rate "
+                                f"{lr:.3g}; try a lower --lr)")
         self.adam.step(lr=lr)
+        if not np.all(np.isfinite(self.net.store.params)):
+            self._diverged = True
+            raise TrainingError(f"training diverged at step {self.step_count + 1}: the Adam update made weights "
+                                f"NaN or infinite (learning rate {lr:.3g}); {self.out} keeps its last checkpoint")
         self.step_count += 1
         dt = time.perf_counter() - t0
         self.train_seconds += dt
@@ -323,14 +398,28 @@ class TrainingRun:
         return self.last_validation
 
     def checkpoint(self):
-        """Write the model file ``out`` atomically: parameters, Adam state and the training record."""
+        """Write the model file ``out`` atomically: parameters, Adam state and the training record.
+
+        Raises
+        ------
+        TrainingError
+            The weights are not finite (never written), or the file cannot be written (the previous
+            checkpoint is unchanged); the message names the file.
+        """
+        if self._diverged:
+            raise TrainingError(f"not writing {self.out}: the weights are NaN or infinite")
         record = {"train_config": asdict(self.config), "steps": self.step_count, "data": self.data_record,
                   "git_revision": self.revision, "started": self.started, "saved": _now(),
                   "train_seconds": round(self.train_seconds, 1), "parameters": self.net.num_parameters,
                   "validation": self.last_validation}
         if self.init_record is not None:
             record["init"] = self.init_record
-        self.net.save(self.out, meta=record, extra=self.adam.state_dict())
+        try:
+            self.net.save(self.out, meta=record, extra=self.adam.state_dict())
+        except OSError as exc:
+            self.write_failed = True
+            raise TrainingError(f"cannot write the checkpoint {self.out}: {exc.strerror or exc} "
+                                f"(the previous checkpoint is unchanged)") from None
 
 
 def train(config, out, *, network=None, resume=False, log=None, validation=None, val_scales=(4,),
@@ -370,7 +459,16 @@ def train(config, out, *, network=None, resume=False, log=None, validation=None,
     Returns
     -------
     dict
-        ``{"step": …, "losses": [loss per step run in this call], "validation": last or None}``.
+        ``{"step": …, "losses": [loss per step run in this call], "validation": last or None,
+        "interrupted": bool, "signal": "SIGINT" | "SIGTERM" | None}``; ``interrupted`` when a signal
+        stopped the run before ``config.steps`` (a checkpoint of every step done was written).
+
+    Raises
+    ------
+    TrainingError
+        The loss, gradients or weights became NaN or infinite, or the checkpoint or log cannot be
+        written; the message names the step or the file and says what ``out`` holds (a checkpoint of
+        the last good step is written when possible).
     """
     run = TrainingRun(config, out, network=network, log=log, validation=validation, val_scales=val_scales,
                       echo=echo, gradient=gradient)
@@ -379,32 +477,101 @@ def train(config, out, *, network=None, resume=False, log=None, validation=None,
     else:
         run.start()
     target = config.steps if stop_after is None else min(config.steps, run.step_count + stop_after)
+    saved_step, on_disk = run.step_count, resume   # no work is lost up to saved_step; out holds it if on_disk
     losses = []
     last_checkpoint = time.monotonic()
     bar = _Progress(target - run.step_count, enabled=progress)
-    with open(run.log, "a") as logfh:
-        while run.step_count < target:
-            entry = run.step()
-            losses.append(entry["loss"])
-            _log(logfh, entry)
-            bar.update(f"step {entry['step']} loss {entry['loss']:.4f} {entry['patches_per_s']:.2f} patches/s")
-            if run.val_files and (run.step_count % val_every == 0 or run.step_count == config.steps):
-                psnr = run.validate()
-                _log(logfh, {"kind": "val", "step": run.step_count, "psnr": psnr})
-                echo(f"step {run.step_count}: validation PSNR " +
-                     ", ".join(f"{k} {v:.2f} dB" for k, v in psnr.items()))
-            if time.monotonic() - last_checkpoint > 60 * checkpoint_minutes or run.step_count == target:
-                run.checkpoint()
-                last_checkpoint = time.monotonic()
-    bar.close()
-    if run.step_count == target and not losses:
+
+    def checkpoint():
+        nonlocal saved_step, on_disk, last_checkpoint
         run.checkpoint()
-    return {"step": run.step_count, "losses": losses, "validation": run.last_validation}
+        saved_step, on_disk, last_checkpoint = run.step_count, True, time.monotonic()
+
+    try:
+        with _StopRequests(echo) as stop, _open_log(run.log) as logfh:
+            while run.step_count < target and stop.signal is None:
+                entry = run.step()
+                losses.append(entry["loss"])
+                _log(logfh, entry, run.log)
+                bar.update(f"step {entry['step']} loss {entry['loss']:.4f} {entry['patches_per_s']:.2f} patches/s")
+                if run.val_files and (run.step_count % val_every == 0 or run.step_count == config.steps):
+                    psnr = run.validate()
+                    _log(logfh, {"kind": "val", "step": run.step_count, "psnr": psnr}, run.log)
+                    echo(f"step {run.step_count}: validation PSNR " +
+                         ", ".join(f"{k} {v:.2f} dB" for k, v in psnr.items()))
+                if time.monotonic() - last_checkpoint > 60 * checkpoint_minutes or run.step_count == target:
+                    checkpoint()
+            if stop.signal is not None and saved_step != run.step_count:
+                checkpoint()                    # Ctrl-C or SIGTERM: keep every step done
+    except TrainingError as exc:
+        raise TrainingError(f"{exc}; {_after_failure(run, saved_step, on_disk, checkpoint)}") from None
+    finally:
+        bar.close()
+    if run.step_count == target and (saved_step != run.step_count or not on_disk):
+        checkpoint()
+    return {"step": run.step_count, "losses": losses, "validation": run.last_validation,
+            "interrupted": stop.signal is not None and run.step_count < target, "signal": stop.signal}
 
 
-def _log(fh, entry):
-    fh.write(json.dumps(entry) + "\n")
-    fh.flush()
+def _after_failure(run, saved_step, on_disk, checkpoint):
+    """Save what can be saved when the run stops on a :class:`TrainingError`; say what ``out`` holds."""
+    if not run._diverged and not run.write_failed and saved_step != run.step_count:
+        try:
+            checkpoint()
+            return f"checkpoint written at step {run.step_count}"
+        except TrainingError as exc:           # e.g. the disk is full: say so, keep the first reason
+            return str(exc)
+    if run.write_failed:
+        return f"it holds step {saved_step}" if on_disk else "no checkpoint was written"
+    return f"{run.out} holds step {saved_step}" if on_disk else "no checkpoint was written"
+
+
+class _StopRequests:
+    """SIGINT (Ctrl-C) and SIGTERM during training: stop after the current step, with a checkpoint.
+
+    The first signal sets :attr:`signal` (``"SIGINT"`` or ``"SIGTERM"``), which the training loop
+    checks between steps, so a step is never cut in the middle (a checkpoint of a half-applied Adam
+    update would not resume exactly). A second Ctrl-C stops at once, without a checkpoint. Outside
+    the main thread (where Python delivers signals) nothing is installed.
+    """
+
+    def __init__(self, echo):
+        self.echo = echo
+        self.signal = None
+        self._previous = {}
+
+    def __enter__(self):
+        if threading.current_thread() is threading.main_thread():
+            for signum in (signal.SIGINT, signal.SIGTERM):
+                self._previous[signum] = signal.signal(signum, self._handle)
+        return self
+
+    def _handle(self, signum, frame):
+        if self.signal is not None and signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        self.signal = signal.Signals(signum).name
+        self.echo(f"{self.signal}: stopping after this step with a checkpoint (Ctrl-C again: stop now, "
+                  f"without one)")
+
+    def __exit__(self, *exc):
+        for signum, previous in self._previous.items():
+            signal.signal(signum, previous)
+        return False
+
+
+def _open_log(path):
+    try:
+        return open(path, "a", encoding="utf-8")
+    except OSError as exc:
+        raise TrainingError(f"cannot open the log {path}: {exc.strerror or exc}") from None
+
+
+def _log(fh, entry, path):
+    try:
+        fh.write(json.dumps(entry) + "\n")
+        fh.flush()
+    except OSError as exc:
+        raise TrainingError(f"cannot write the log {path}: {exc.strerror or exc}") from None
 
 
 class _Progress:

@@ -37,6 +37,7 @@ __all__ = [
     "MAX_OUTPUT_PIXELS",
     "UpscaleMethod",
     "available_methods",
+    "check_method_options",
     "default_iterations",
     "evaluate_image",
     "get_method",
@@ -79,9 +80,9 @@ class UpscaleMethod:
     final_only : bool
         The function accepts ``final_only=True`` and may then return ``None`` for every level but
         the last (saves the intermediate levels' work when only the final image is wanted).
-    options : tuple of str or None
-        Names of the further keyword options the function accepts (``upscale`` rejects others with
-        a one-line ``ValueError``); ``None``: pass every option through unchecked.
+    options : tuple of str
+        Names of the further keyword options the function accepts; :func:`check_method_options`
+        rejects any other with a one-line ``ValueError`` (``()``: none).
     linear : bool
         The method is a linear map of the image (bicubic, IBP, classic MGBP): an alpha channel is then
         upscaled by the method itself, so that premultiplied colour divided by it is exact (a constant
@@ -93,7 +94,7 @@ class UpscaleMethod:
     default_iterations: int = None
     description: str = ""
     final_only: bool = False
-    options: tuple = None
+    options: tuple = ()
     linear: bool = False
 
 
@@ -102,7 +103,7 @@ _REGISTRY = {}
 
 
 def register_method(name, function, *, default_iterations=None, description="", final_only=False,
-                    options=None, linear=False, replace=False):
+                    options=(), linear=False, replace=False):
     """Add an upscaling method to the registry used by :func:`upscale` and the command line.
 
     Parameters
@@ -122,7 +123,7 @@ def register_method(name, function, *, default_iterations=None, description="", 
         Whether ``function`` accepts ``final_only=True`` (see :class:`UpscaleMethod`).
     options : sequence of str, optional
         Names of the further keyword options ``function`` accepts (e.g. ``("model", "tile")``);
-        ``upscale`` rejects any other with a one-line ``ValueError``. ``None`` (default): unchecked.
+        :func:`check_method_options` rejects any other with a one-line ``ValueError``. Default: none.
     linear : bool, optional
         Whether ``function`` is linear in the image (see :class:`UpscaleMethod`).
     replace : bool, optional
@@ -151,8 +152,10 @@ def register_method(name, function, *, default_iterations=None, description="", 
     check_int(default_iterations, "default_iterations", minimum=1, optional=True)
     if name in _REGISTRY and not replace:
         raise ValueError(f"name must not be registered already (use replace=True), got {name!r}")
-    entry = UpscaleMethod(name, function, default_iterations, description, final_only,
-                          None if options is None else tuple(options), bool(linear))
+    if isinstance(options, str) or not all(isinstance(o, str) and o.isidentifier() for o in (options or ())):
+        raise ValueError(f"options must be a sequence of keyword names, got {options!r}")
+    entry = UpscaleMethod(name, function, default_iterations, description, final_only, tuple(options or ()),
+                          bool(linear))
     _REGISTRY[name] = entry
     return entry
 
@@ -186,6 +189,61 @@ def get_method(name):
     if not isinstance(name, str) or name not in _REGISTRY:
         raise ValueError(f"method must be one of {', '.join(_REGISTRY)}, got {name!r}")
     return _REGISTRY[name]
+
+
+def check_method_options(method, *, iterations=None, **options):
+    """Check the options given for ``method``: the one place that decides what a method takes.
+
+    :func:`upscale` calls it; the command line calls it before reading any image, so that an
+    option the chosen method does not take is refused at once.
+
+    Parameters
+    ----------
+    method : str
+        A registered method.
+    iterations : int, optional
+        Only for methods that iterate (``default_iterations`` is not ``None``); ``>= 0``.
+    **options
+        Further keyword options; each must be one the method registered.
+
+    Returns
+    -------
+    dict
+        The options to pass to the method's function: ``options`` plus ``iterations`` (the given
+        value or the method's default) for the methods that iterate.
+
+    Raises
+    ------
+    ValueError
+        The method is not registered, or takes no such option, or ``iterations`` is not an integer
+        ``>= 0``. The message starts with the option's name, says which methods take it and what was
+        received, e.g. ``tile is not an option of method 'bicubic' (it takes none; tile is an option
+        of: net), got tile=8``.
+
+    Examples
+    --------
+    >>> check_method_options("ibp", iterations=3)
+    {'iterations': 3}
+    """
+    entry = get_method(method)
+    if iterations is not None:
+        if entry.default_iterations is None:
+            iterating = [m.name for m in _REGISTRY.values() if m.default_iterations is not None]
+            raise ValueError(f"iterations is not an option of method {entry.name!r} (it does not iterate; "
+                             f"methods that do: {', '.join(iterating) or 'none'}), got {iterations!r}")
+        iterations = check_int(iterations, "iterations", minimum=0)
+    for key, value in options.items():
+        if key not in entry.options:
+            takes = ", ".join(entry.options) if entry.options else "none"
+            others = [m.name for m in _REGISTRY.values() if key in m.options]
+            where = f"; {key} is an option of: {', '.join(others)}" if others else ""
+            shown = str(value) if isinstance(value, os.PathLike) else repr(value)
+            raise ValueError(f"{key} is not an option of method {entry.name!r} (it takes {takes}{where}), "
+                             f"got {key}={shown}")
+    checked = dict(options)
+    if entry.default_iterations is not None:
+        checked["iterations"] = int(entry.default_iterations if iterations is None else iterations)
+    return checked
 
 
 def default_iterations(method):
@@ -303,22 +361,7 @@ def upscale(image, *, levels=None, scale=None, width=None, height=None, method=N
                          f"the input's, got return_levels=True with a {output_shape[1]}x{output_shape[0]} output")
     levels = check_levels(levels, image.shape, max_pixels=MAX_OUTPUT_PIXELS)
     mu = check_int(mu, "mu", minimum=1)
-    if iterations is not None:
-        if entry.default_iterations is None:
-            raise ValueError(f"iterations must be None for method {entry.name!r} (it does not iterate), "
-                             f"got {iterations!r}")
-        iterations = check_int(iterations, "iterations", minimum=0)
-    if entry.options is not None:
-        for key in method_options:
-            if key not in entry.options:
-                allowed = ", ".join(entry.options) or "none"
-                value = method_options[key]
-                shown = str(value) if isinstance(value, os.PathLike) else repr(value)
-                raise ValueError(f"{key} is not an option of method {entry.name!r} (options: {allowed}), "
-                                 f"got {key}={shown}")
-    options = dict(method_options)
-    if entry.default_iterations is not None:
-        options["iterations"] = int(entry.default_iterations if iterations is None else iterations)
+    options = check_method_options(entry.name, iterations=iterations, **method_options)
     if entry.final_only and not return_levels:
         options["final_only"] = True
 

@@ -84,7 +84,7 @@ def test_upscale_sample_levels3_mu2_is_8x_larger(sample):
     out = sample.with_name("gulls_x8.png")
     assert out.is_file() and str(out) in result.output
     image, info = read_image(out, return_info=True)
-    assert image.shape == (576, 768, 3) and info["bit_depth"] == 8
+    assert image.shape == (576, 768, 3) and info.bit_depth == 8
     # the default method's result: the learned network, close to bicubic in the large
     assert up.DEFAULT_METHOD == "net"
     assert np.abs(image - imresize(read_image(sample), 8)).mean() < 0.05
@@ -145,7 +145,7 @@ def test_upscale_greyscale_rgba_palette_16bit(tmp_path, rgb8):
     assert result.exit_code == 0, result.output
 
     out, info = read_image(tmp_path / "grey_x4.png", return_info=True)
-    assert out.shape == (96, 128) and info["bit_depth"] == 8
+    assert out.shape == (96, 128) and info.bit_depth == 8
     want = up.upscale(rgb8[..., 1] / 255.0, levels=2, mu=1, method="mgbp")
     assert np.abs(out - want).max() <= 0.5 / 255 + 1e-12
 
@@ -157,7 +157,7 @@ def test_upscale_greyscale_rgba_palette_16bit(tmp_path, rgb8):
     assert np.abs(out - want).max() <= 0.5 / 255 + 1e-12
 
     out, info = read_image(tmp_path / "deep_x4.png", return_info=True)
-    assert out.shape == (96, 128, 3) and info["bit_depth"] == 16
+    assert out.shape == (96, 128, 3) and info.bit_depth == 16
     want = up.upscale((rgb8.astype(np.uint16) * 257 + 3) / 65535.0, levels=2, mu=1, method="mgbp")
     assert np.abs(out - want).max() <= 0.5 / 65535 + 1e-12
 
@@ -231,8 +231,11 @@ def test_upscale_iterations_for_bicubic(sample):
 
 
 def test_upscale_net_options_need_the_net(sample):
-    assert_one_line_error(run("upscale", "--method", "mgbp", "--tile", 32, sample), "--tile", "--method mgbp",
-                          code=2)
+    assert_one_line_error(run("upscale", "--method", "mgbp", "--tile", 32, sample), "--tile", "method 'mgbp'",
+                          "tile is an option of: net", code=2)
+    assert_one_line_error(run("upscale", "--method", "bicubic", "--tile", 8, sample), "--tile", "method 'bicubic'",
+                          "it takes none", code=2)
+    assert_one_line_error(run("upscale", "--method", "bicubic", "--model", "m.npz", sample), "--model", code=2)
     assert_one_line_error(run("upscale", "--method", "ibp", "--model", "m.npz", sample), "--model", code=2)
     assert_one_line_error(run("upscale", "--tile", 0, sample), "--tile", code=2)
 
@@ -305,7 +308,7 @@ def test_downscale_keeps_16_bit(tmp_path, rgb8):
     result = run("downscale", "--scale", 4, deep)
     assert result.exit_code == 0, result.output
     out, info = read_image(tmp_path / "deep_down4.png", return_info=True)
-    assert out.shape == (6, 8) and info["bit_depth"] == 16
+    assert out.shape == (6, 8) and info.bit_depth == 16
 
 
 @pytest.mark.parametrize("scale", ["0", "1", "0.5", "-2", "abc", "inf", "nan"])

@@ -36,7 +36,7 @@ def test_lossless_formats_keep_16_bit(tmp_path, ext, channels):
     path = tmp_path / f"a{ext}"
     write_image(path, image[..., 0] if channels == 1 else image, bit_depth=16)
     back, info = read_image(path, return_info=True)
-    assert info["bit_depth"] == 16
+    assert info.bit_depth == 16
     np.testing.assert_array_equal(np.round(back.reshape(image.shape) * 65535), np.round(image * 65535))
     with Image.open(path) as im:                                      # an outside decoder agrees on the size
         assert im.size == (13, 9)
@@ -141,7 +141,7 @@ def test_rotated_jpeg_with_icc_and_exif_comes_out_upright_with_metadata(tmp_path
     image, info = read_image(src, return_info=True)
     assert image.shape == (40, 24, 3)                                  # upright: 24 wide, 40 high
     assert image[5, 12, 0] > 0.6 and image[35, 12, 2] > 0.6           # red on top, blue below
-    meta = info["metadata"]
+    meta = info.metadata
     assert meta.orientation == 6 and meta.icc_profile == ICC
 
     for ext in (".jpg", ".png", ".tif", ".webp"):

@@ -24,6 +24,49 @@ import lesson6 as L  # noqa: E402
 from course import OUT, SMALL, show  # noqa: E402
 
 # %% [markdown]
+# ## §1–2 Parameters and module applications, from the code
+
+# %%
+counts, blocks, total = L.parameter_counts()
+for module, n in counts.items():
+    print(f"{module:10s} {n:8,d} parameters")
+print(f"{'total':10s} {total:8,d}")                                                   # 263,859
+for mu in (1, 2, 3):
+    events = L.trace(3, mu)
+    print(f"µ = {mu}: Upscale ×{sum(e[0] == 'Upscale' for e in events)}, "
+          f"Downscale ×{sum(e[0] == 'Downscale' for e in events)}")                   # 9, 25, 57
+assert sum(e[0] == "Upscale" for e in L.trace(3, 2)) == 25
+
+# %% [markdown]
+# ## §3 Weight sharing: gradients of a module used twice add
+#
+# A FilterBlock applied twice with the same weights: the accumulated gradient equals the sum of the
+# two separate ones.
+
+# %%
+import numpy as np  # noqa: E402
+
+from mgbp_classic import nn  # noqa: E402
+
+rng = np.random.default_rng(0)
+store = nn.ParamStore(seed=0, dtype=np.float64)
+block = nn.FilterBlock(store, "fb", 3, growth=2, bottleneck=4)
+store.finalize()
+x1, x2 = rng.standard_normal((1, 3, 5, 5)), rng.standard_normal((1, 3, 5, 5))
+(y1, c1), (y2, c2) = block.forward(x1), block.forward(x2)
+r1, r2 = rng.standard_normal(y1.shape), rng.standard_normal(y2.shape)
+store.zero_grad()
+block.backward(r1, c1)
+g1 = store.grads.copy()
+store.zero_grad()
+block.backward(r2, c2)
+g2 = store.grads.copy()
+store.zero_grad()
+block.backward(r1, c1)
+block.backward(r2, c2)
+print("accumulated == sum of the two:", np.allclose(store.grads, g1 + g2))
+
+# %% [markdown]
 # ## The figures of the lesson
 
 # %%

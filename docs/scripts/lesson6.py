@@ -1,15 +1,19 @@
 """Figures of lesson 6 (the MGBP network): the unrolled recursion of the network, the learning
 curve of the shipped model, and results against bicubic and classic MGBP.
 
-Run ``python docs/scripts/lesson6.py`` to rewrite the figures in ``docs/figures/``; the tests call
-``make_figures(tmp, small=True)``.
+The notebook ``docs/notebooks/lesson6.py`` runs this; ``make_figures(outdir, small=...)`` writes the
+figures. ``refresh_model.py`` calls it with a ``measurements`` dict to record the numbers lesson 6
+quotes about the shipped model; the rest are registered at the bottom (``tests/test_claims.py``).
 """
 import json
+import sys
+from functools import lru_cache
 from pathlib import Path
 
 import matplotlib
 
-matplotlib.use("Agg")
+if "ipykernel" not in sys.modules:
+    matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
@@ -162,26 +166,44 @@ def fig_learning_curve(outdir, small, log=TRAINING_LOG):
     return _save(fig, outdir, "lesson6_learning_curve.png", small)
 
 
-def fig_results(outdir, small):
-    """A crop upscaled ×4 by bicubic, classic MGBP and the network (PSNR of the crop in the titles)."""
+def results_crop(small):
+    """(HR crop, its LR) of the results figure: the centre of Set14 monarch (or of the sample image)."""
     from mgbp_classic import sample_image_path
-    from mgbp_classic.inference import load_model, upscale_rgb
     from mgbp_classic.io import read_image
-    from mgbp_classic.metrics import make_lr, protocol_scores
-    from mgbp_classic.train import steps_label
-    from mgbp_classic.upscale import upscale
+    from mgbp_classic.metrics import make_lr
     data = ROOT.parent / "shared" / "data" / "test" / "Set14"
     path = data / "monarch.png" if (data / "monarch.png").exists() else Path(sample_image_path())
     hr = read_image(path)[..., :3]
-    size = 96 if small else 192
+    size = min(96 if small else 192, hr.shape[0] // 4 * 4, hr.shape[1] // 4 * 4)
     y0, x0 = (hr.shape[0] - size) // 2, (hr.shape[1] - size) // 2
     hr = hr[y0:y0 + size, x0:x0 + size]
-    lr = make_lr(hr, 4)
+    return hr, make_lr(hr, 4)
+
+
+@lru_cache(None)
+def classic_crop_scores(small=False):
+    """Protocol PSNR/SSIM of the results crop for bicubic and classic MGBP (µ = 2)."""
+    from mgbp_classic.metrics import protocol_scores
+    from mgbp_classic.upscale import upscale
+    hr, lr = results_crop(small)
+    return {"bicubic": protocol_scores(hr, upscale(lr, levels=2, method="bicubic"), 4),
+            "mgbp": protocol_scores(hr, upscale(lr, levels=2, method="mgbp", mu=2), 4)}
+
+
+def fig_results(outdir, small, measurements=None):
+    """A crop upscaled ×4 by bicubic, classic MGBP and the network (PSNR of the crop in the titles)."""
+    from mgbp_classic.inference import load_model, upscale_rgb
+    from mgbp_classic.metrics import protocol_scores
+    from mgbp_classic.train import steps_label
+    from mgbp_classic.upscale import upscale
+    hr, lr = results_crop(small)
     net, meta = load_model()
     results = {"bicubic": upscale(lr, levels=2, method="bicubic"),
                "classic MGBP (µ=2)": upscale(lr, levels=2, method="mgbp", mu=2),
                f"network (µ=2, {steps_label(meta)})": upscale_rgb(net, lr, levels=2, mu=2)[-1]}
-    fig, axes = plt.subplots(1, len(results) + 1, figsize=(3.2 * (len(results) + 1), 3.6))
+    if measurements is not None:
+        measurements["crop_net"] = list(protocol_scores(hr, results[list(results)[-1]], 4))
+    fig, axes = plt.subplots(1, len(results) + 1, figsize=(4.2 * (len(results) + 1), 4.6))
     axes[0].imshow(hr)
     axes[0].set_title("HR (ground truth)", fontsize=9)
     for ax, (name, img) in zip(axes[1:], results.items()):
@@ -191,13 +213,159 @@ def fig_results(outdir, small):
     for ax in axes:
         ax.axis("off")
     fig.tight_layout()
-    return _save(fig, outdir, "lesson6_results.png", small, dpi=64)
+    return _save(fig, outdir, "lesson6_results.png", small, dpi=100)
 
 
-def make_figures(outdir, *, small=False):
+def set5_network_psnr(scale=4, mu=2):
+    """Mean protocol PSNR/SSIM of the shipped network on Set5 (slow: used by refresh_model.py)."""
+    from mgbp_classic.io import read_image
+    from mgbp_classic.metrics import make_lr, mod_crop, protocol_scores
+    from mgbp_classic.upscale import upscale
+    from claims import need_data
+    scores = []
+    for f in sorted(need_data("test", "Set5").glob("*.png")):
+        hr = mod_crop(read_image(f), scale)
+        lr = make_lr(hr, scale)
+        scores.append(protocol_scores(hr, upscale(lr, levels=int(np.log2(scale)), method="net", mu=mu), scale))
+    return [float(np.mean([p for p, _ in scores])), float(np.mean([q for _, q in scores]))]
+
+
+def make_figures(outdir, *, small=False, measurements=None):
+    """Write the lesson's figures into ``outdir``; returns their paths. With a ``measurements`` dict,
+    record there the numbers lesson 6 quotes about the shipped model."""
     outdir = Path(outdir)
     outdir.mkdir(parents=True, exist_ok=True)
-    return [fig_unrolled(outdir, small), fig_learning_curve(outdir, small), fig_results(outdir, small)]
+    return [fig_unrolled(outdir, small), fig_learning_curve(outdir, small),
+            fig_results(outdir, small, measurements)]
+
+
+# --------------------------------------------------------------------------------------------------
+# The numbers lesson 6 quotes (checked by tests/test_claims.py; see claims.py)
+from claims import check, claim, exempt, measured, need_data  # noqa: E402
+
+L6 = "lesson6_network.md"
+
+
+@lru_cache(None)
+def parameter_counts():
+    from mgbp_classic.net import MGBPNet, NetConfig
+    store = MGBPNet(NetConfig()).store
+    counts = {}
+    for name in store.names:
+        counts[name.split(".")[0]] = counts.get(name.split(".")[0], 0) + store[name].size
+    blocks = {}
+    for name in store.names:
+        parts = name.split(".")
+        if parts[1] == "block":
+            blocks[parts[0]] = blocks.get(parts[0], 0) + store[name].size
+    return counts, blocks, store.size
+
+
+def _applications(levels, mu, module):
+    return sum(e[0] == module for e in trace(levels, mu))
+
+
+@lru_cache(None)
+def set5_classic(scale=4):
+    """Mean protocol PSNR on Set5 of bicubic and classic MGBP (µ = 2)."""
+    from mgbp_classic.io import read_image
+    from mgbp_classic.metrics import make_lr, mod_crop, protocol_scores
+    from mgbp_classic.upscale import upscale
+    out = {"bicubic": [], "mgbp": []}
+    for f in sorted(need_data("test", "Set5").glob("*.png")):
+        hr = mod_crop(read_image(f), scale)
+        lr = make_lr(hr, scale)
+        out["bicubic"].append(protocol_scores(hr, upscale(lr, levels=2, method="bicubic"), scale)[0])
+        out["mgbp"].append(protocol_scores(hr, upscale(lr, levels=2, method="mgbp", mu=2), scale)[0])
+    return {k: float(np.mean(v)) for k, v in out.items()}
+
+
+@claim("l6.params", L6, "| Analysis | conv 3×3 3→48, FilterBlock(48) | ¤ |\n| Synthesis | FilterBlock(48), bias+ReLU, "
+       "conv 3×3 48→3 with bias | ¤ |\n| Upscale | FilterBlock(96), bias+ReLU, transposed conv 3×3 96→48, stride 2 | ¤ |\n"
+       "| Downscale | conv 3×3 48→48 stride 2, FilterBlock(48) | ¤ |\n| classic upscaler | 3 depthwise 8×8 filters | ¤ |\n"
+       "| **total** | | **¤** |")
+def _():
+    counts, _, total = parameter_counts()
+    return [counts[k] for k in ("analysis", "synthesis", "upscale", "downscale", "classic")] + [total]
+
+
+@claim("l6.applications", L6, "the network applies `Upscale` ¤ times and\n`Downscale` ¤ times (¤ each for µ = 1, ¤ for µ = 3)")
+def _():
+    return (_applications(3, 2, "Upscale"), _applications(3, 2, "Downscale"), _applications(3, 1, "Upscale"),
+            _applications(3, 3, "Upscale"))
+
+
+@claim("l6.tape", L6, "so a module applied\n   ¤ times receives the sum of its ¤ gradients")
+def _():
+    return _applications(3, 2, "Upscale"), _applications(3, 2, "Upscale")
+
+
+@claim("l6.cost", L6, "the W-cycle runs `Upscale` and `Downscale` ¤ times for N = 3")
+def _():
+    return _applications(3, 2, "Upscale")
+
+
+@claim("l6.set5", L6, "scores ¤ dB on Set5 ×4 under the protocol,\nagainst ¤ dB for bicubic and ¤ dB for classic MGBP (µ = 2)")
+def _():
+    c = set5_classic()
+    return measured("set5_x4_net")()[0][0], c["bicubic"], c["mgbp"]
+
+
+@claim("l6.crop", L6, "On the crop above it gains\n¤ dB over classic MGBP (¤ against ¤)")
+def _():
+    net = measured("crop_net")()[0][0]
+    mg = classic_crop_scores()["mgbp"][0]
+    return net - mg, net, mg
+
+
+@claim("l6.check_params", L6, "`MGBPNet(NetConfig()).store.size` — ¤ parameters")
+def _():
+    return parameter_counts()[2]
+
+
+@claim("l6.check_trace", L6, "applies `Upscale` ¤ times and `Downscale` ¤ times.\n3. `trace(3, 1)`: ¤ applications")
+def _():
+    return _applications(3, 2, "Upscale"), _applications(3, 2, "Downscale"), _applications(3, 1, "Upscale")
+
+
+@claim("l6.sol_count", L6, "For\n   µ = 2: N = 3 gives `3 + ¤ = ¤`, N = 4 gives `4 + ¤ = ¤`")
+def _():
+    from lesson3 import down_calls
+    a = sum(down_calls(k, 2) for k in range(2, 5))
+    b = sum(down_calls(k, 2) for k in range(2, 6))
+    assert _applications(3, 2, "Upscale") == 3 + a and _applications(4, 2, "Upscale") == 4 + b
+    return a, 3 + a, b, 4 + b
+
+
+@claim("l6.sol_params", L6, "`FilterBlock(48)` has ¤\n   parameters against ¤ for `FilterBlock(96)`, its bias ¤ instead of ¤, and the transposed\n"
+       "   convolution ¤ (48·48·9) instead of ¤ (96·48·9): ¤ parameters saved, ¤% of the\n   network")
+def _():
+    counts, blocks, total = parameter_counts()
+    saved = (blocks["upscale"] - blocks["analysis"]) + 48 + (96 - 48) * 48 * 9
+    assert counts["upscale"] == blocks["upscale"] + 96 + 96 * 48 * 9
+    return (blocks["analysis"], blocks["upscale"], 48, 96, 48 * 48 * 9, 96 * 48 * 9, saved, 100 * saved / total)
+
+
+@check("l6.recursion", L6, "`mgbp_classic/recursion.py` contains Algorithm 1 exactly once")
+def _():
+    """The lines the lesson quotes are the lines of the package's recursion."""
+    import inspect
+    from mgbp_classic import recursion
+    source = inspect.getsource(recursion.back_project)
+    return all(line in source for line in (
+        "d = back_project(ops.down(u), k - 1, ys, mu, ops, callback)   # line 3",
+        "u = ops.correct(u, ys[k - 2], d)", "for step in range(1, mu + 1):"))
+
+
+@claim("l6.steps", L6, "The model in this revision (¤ + ¤ steps)")
+def _():
+    from mgbp_classic.inference import load_model
+    meta = load_model()[1]
+    return meta["init"]["steps"], meta["steps"]
+
+
+exempt(L6, "reaches 28.43 dB on Set14 ×4", "a quotation of the paper's Table 1")
+exempt(L6, "the paper reports 0.28 M", "a quotation of the paper")
 
 
 if __name__ == "__main__":

@@ -8,16 +8,19 @@
 - ``lesson7_mu.png``: the same model run with µ = 1, 2, 3 (Figure 7);
 - ``lesson7_color.png``: the 3×3 colour filters of one output pixel, the luma view and bicubic.
 
-Run ``python docs/scripts/lesson7.py [--model PATH]`` to rewrite the figures in ``docs/figures/``
-(default model: the one shipped in the package); the tests call ``make_figures(tmp, small=True)``,
-which uses a tiny untrained network on the package's sample image.
+The notebook ``docs/notebooks/lesson7.py`` runs this (default model: the one shipped in the package;
+``small=True`` uses a tiny untrained network on the package's sample image). ``refresh_model.py``
+passes a ``measurements`` dict to record the numbers lesson 7 quotes about the model; the
+model-independent ones are registered at the bottom (``tests/test_claims.py``).
 """
 import argparse
+import sys
 from pathlib import Path
 
 import matplotlib
 
-matplotlib.use("Agg")
+if "ipykernel" not in sys.modules:
+    matplotlib.use("Agg")
 from matplotlib.figure import Figure  # noqa: E402
 import numpy as np  # noqa: E402
 
@@ -60,10 +63,12 @@ def _luma(img):
     return np.asarray(img, dtype=np.float64) @ LUMA_WEIGHTS
 
 
-def fig_theorem(outdir, df, label):
+def fig_theorem(outdir, df, label, m=None):
     """net(X), F X, R and the error |F X + R − net(X)|."""
     y, fx, r = df.output.astype(np.float64), df.linear_part().astype(np.float64), df.residual.astype(np.float64)
     err = np.abs(fx + r - y).max(axis=2)
+    if m is not None:
+        m["theorem_max_error"] = float(err.max())
     fig = Figure(figsize=(13, 3.6), layout="constrained")
     axes = fig.subplots(1, 5)
     axes[0].imshow(np.clip(df.image, 0, 1), interpolation="nearest")
@@ -81,16 +86,22 @@ def fig_theorem(outdir, df, label):
     fig.colorbar(im, ax=axes[4], shrink=0.8)
     for a in axes:
         a.set_axis_off()
-    fig.suptitle(f"Theorem 1: freezing the ReLU gains makes the network affine and exact ({label}, float32)",
+    fig.suptitle(f"Theorem 7.1 (the paper's Theorem 1): frozen ReLU gains make the network affine and exact ({label}, float32)",
                  fontsize=10)
     path = outdir / "lesson7_theorem.png"
     fig.savefig(path, **SAVE)
     return path
 
 
-def fig_filters(outdir, df, pixels, label, name):
+def fig_filters(outdir, df, pixels, label, name, m=None):
     rows = df.filters(pixels)                                             # (K, H, W, 3): output luma
     error = df.pixel_errors(pixels, rows).max()
+    if m is not None:
+        luma, bic = rows.sum(axis=3), df.bicubic(pixels)
+        m[name.split("_")[-1].split(".")[0]] = {
+            "pixel_error": float(error), "sums": [float(f.sum()) for f in luma],
+            "abs_delta": [float(np.abs(f - b).sum()) for f, b in zip(luma, bic)],
+            "max_residual": float(np.abs(_luma(df.residual)).max())}
     fig = plot_filters(df.output, pixels, rows.sum(axis=3), scale=df.scale, residual=df.residual,
                        bicubic=df.bicubic(pixels), difference=True, columns=3 if len(pixels) > 4 else 2,
                        title=f"Effective filters and residual, ×{df.scale}, µ = {df.frozen.mu}\n({label}; "
@@ -100,7 +111,7 @@ def fig_filters(outdir, df, pixels, label, name):
     return path
 
 
-def fig_color(outdir, df, pixel, label):
+def fig_color(outdir, df, pixel, label, m=None):
     """The 3×3 grid F[c_out, c_in] at one pixel, its luma view, and bicubic."""
     grid = df.filters([pixel], color=True)[0]                             # (out, H, W, in)
     luma = np.einsum("o,oyxc->yxc", LUMA_WEIGHTS, grid).sum(axis=2)
@@ -111,6 +122,9 @@ def fig_color(outdir, df, pixel, label):
     diag = max(float(np.nanmax(np.abs(wins[o][o]))) for o in range(3)) or 1.0
     off_diag = max(float(np.nanmax(np.abs(wins[o][i]))) for o in range(3) for i in range(3) if o != i) or 1.0
     ext = (-radius - 0.5, radius + 0.5, radius + 0.5, -radius - 0.5)
+    if m is not None:
+        m["color"] = {"diag": diag, "off_diag": off_diag,
+                      "off_sums": [float(grid[o, :, :, i].sum()) for o in range(3) for i in range(3) if o != i]}
     fig = Figure(figsize=(10.5, 7.4), layout="constrained")
     sub_l, sub_r = fig.subfigures(1, 2, width_ratios=[3, 2])
     axes = sub_l.subplots(3, 3)
@@ -146,7 +160,7 @@ def fig_color(outdir, df, pixel, label):
     return path
 
 
-def fig_mu(outdir, net, image, pixels, label, margin):
+def fig_mu(outdir, net, image, pixels, label, margin, m=None):
     """Figure 7: the same model and image run with µ = 1, 2, 3.
 
     The filters of a lightly trained model are close to bicubic, so the panels show what each µ
@@ -160,6 +174,10 @@ def fig_mu(outdir, net, image, pixels, label, margin):
         runs.append((df.output, df.residual, df.filters(pixels).sum(axis=3)))
     s = 4
     bic = df.bicubic(pixels)
+    if m is not None:
+        m["mu"] = {"abs_f": [[float(np.abs(f[k]).sum()) for _, _, f in runs] for k in range(len(pixels))],
+                   "bicubic_abs_f": [float(np.abs(b).sum()) for b in bic],
+                   "max_residual": [float(np.abs(_luma(r)).max()) for _, r, _ in runs]}
     radius = 6
     ext = (-radius - 0.5, radius + 0.5, radius + 0.5, -radius - 0.5)
     names = [chr(ord("A") + k) for k in range(len(pixels))]
@@ -214,8 +232,10 @@ def fig_mu(outdir, net, image, pixels, label, margin):
     return path
 
 
-def make_figures(outdir, *, small=False, model=None):
-    """Write the lesson's figures into ``outdir``; returns their paths."""
+def make_figures(outdir, *, small=False, model=None, measurements=None):
+    """Write the lesson's figures into ``outdir``; returns their paths. With a ``measurements`` dict,
+    record there the numbers lesson 7 quotes about the model."""
+    m = measurements
     outdir = Path(outdir)
     outdir.mkdir(parents=True, exist_ok=True)
     net, label, x4, px4, x8, px8 = _scene(small)
@@ -227,15 +247,134 @@ def make_figures(outdir, *, small=False, model=None):
         label = f"{path.name}, {steps_label(meta)} of training"
     margin = 2 if small else 16
     df = DeepFilter(net, x4, levels=2, mu=2, margin=margin)
-    paths = [fig_theorem(outdir, df, label)]
-    paths.append(fig_filters(outdir, df, px4, label, "lesson7_filters_x4.png"))
-    paths.append(fig_color(outdir, df, px4[0], label))
+    paths = [fig_theorem(outdir, df, label, m)]
+    paths.append(fig_filters(outdir, df, px4, label, "lesson7_filters_x4.png", m))
+    paths.append(fig_color(outdir, df, px4[0], label, m))
     del df
     paths.append(fig_mu(outdir, net, x4 if small else x4[:32, 8:40], px4[:2] if small else
-                        [(y, x - 32) for y, x in MU_PIXELS], label, margin))
+                        [(y, x - 32) for y, x in MU_PIXELS], label, margin, m))
     df8 = DeepFilter(net, x8, levels=1 if small else 3, mu=2, margin=margin)
-    paths.append(fig_filters(outdir, df8, px8, label, "lesson7_filters_x8.png"))
+    paths.append(fig_filters(outdir, df8, px8, label, "lesson7_filters_x8.png", m))
     return paths
+
+
+# --------------------------------------------------------------------------------------------------
+# The numbers lesson 7 quotes (checked by tests/test_claims.py; see claims.py). The model-dependent
+# ones come from docs/figures/model_measurements.json, written by refresh_model.py.
+from functools import lru_cache  # noqa: E402
+
+from claims import check, claim, exempt, measured, model_measurements  # noqa: E402
+
+L7 = "lesson7_deepfilter.md"
+
+
+@lru_cache(None)
+def _reach(levels, mu):
+    from mgbp_classic.deepfilter import support_radius
+    return support_radius(levels, mu)
+
+
+for _levels, _scale in ((1, 2), (2, 4), (3, 8)):
+    def _row(levels=_levels):
+        return [v for mu in (1, 2, 3) for v in _reach(levels, mu)]
+    claim(f"l7.reach_x{_scale}", L7, f"| ×{_scale} | ¤–¤ | ¤–¤ | ¤–¤ |")(_row)
+
+
+@claim("l7.reach_width", L7, "at ×4 with µ = 2, one output pixel can\ndepend on a ¤-pixel-wide square")
+def _():
+    a, b = _reach(2, 2)
+    return a + b + 1
+
+
+@claim("l7.steps", L7, "package (¤ + ¤ steps of 64×64 patches")
+def _():
+    from mgbp_classic.inference import load_model
+    meta = load_model()[1]
+    return meta["init"]["steps"], meta["steps"]
+
+
+def _m(key):
+    return measured(key)()[0]
+
+
+@claim("l7.theorem", L7, "at most ¤ over the whole crop\n  (and ¤ at the chosen pixels)")
+def _():
+    return _m("theorem_max_error"), _m("x4.pixel_error")
+
+
+@claim("l7.delta_range", L7, "(Σ|Δ| between ¤ and ¤ at ×4)")
+def _():
+    d = _m("x4.abs_delta")
+    return min(d), max(d)
+
+
+@claim("l7.sums_x4", L7, "still sums to about 1 (¤–¤)")
+def _():
+    return min(_m("x4.sums")), max(_m("x4.sums"))
+
+
+@claim("l7.space_variant", L7, "gets the smallest correction (Σ|Δ| ¤), pixels 1 and 2 on the contour of the eye\n"
+       "  the largest (¤ and ¤)")
+def _():
+    d = _m("x4.abs_delta")
+    assert int(np.argmin(d)) == 4, "pixel 5 no longer has the smallest correction: re-read the lesson"
+    assert sorted(range(len(d)), key=d.__getitem__)[-2:] in ([1, 0], [0, 1]), "pixels 1, 2 no longer the largest"
+    return d[4], d[0], d[1]
+
+
+@claim("l7.sums_x8", L7, "the filters' sums vary\n  more (¤–¤)")
+def _():
+    s8, s4 = _m("x8.sums"), _m("x4.sums")
+    assert max(s8) - min(s8) > max(s4) - min(s4), "the x8 sums no longer vary more than the x4 ones"
+    return min(s8), max(s8)
+
+
+@claim("l7.mu_gain", L7, "(A: ¤,\n  ¤, ¤; B: ¤, ¤, ¤ for µ = 1, 2, 3; bicubic ¤)")
+def _():
+    a, b = _m("mu.abs_f")
+    assert a == sorted(a) and b == sorted(b), "the noise gain no longer grows with µ"
+    return (*a, *b, _m("mu.bicubic_abs_f")[0])
+
+
+@claim("l7.mu_residual", L7, "(max |R|\n  ¤, ¤, ¤)")
+def _():
+    r = _m("mu.max_residual")
+    assert r == sorted(r), "the residual no longer grows with µ"
+    return r
+
+
+@claim("l7.residual", L7, "at ×4 (max |R| ¤ in luma), the outlines of the face, hair and hands at ×8 (max |R|\n  ¤)")
+def _():
+    return _m("x4.max_residual"), _m("x8.max_residual")
+
+
+@claim("l7.color", L7, "(±¤), but the\n  cross-channel filters are not negligible (±¤, a quarter) and sum to about 0 (¤ …\n  ¤)")
+def _():
+    c = model_measurements()["color"]
+    assert 0.15 < c["off_diag"] / c["diag"] < 0.35, "the cross-channel filters are no longer about a quarter"
+    return c["diag"], c["off_diag"], min(c["off_sums"]), max(c["off_sums"])
+
+
+@claim("l7.check_reach", L7, "`support_radius(2, 2)` (`mgbp_classic.deepfilter`) — (¤, ¤) LR pixels")
+def _():
+    return _reach(2, 2)
+
+
+@claim("l7.check_luma", L7, "The luma weights `(¤, ¤, ¤)` sum to 1")
+def _():
+    from mgbp_classic.deepfilter import LUMA_WEIGHTS
+    assert abs(sum(LUMA_WEIGHTS) - 1) < 1e-12
+    return LUMA_WEIGHTS
+
+
+exempt(L7, "`Y′ = 0.299 R + 0.587 G + 0.114 B`", "the BT.601 luma weights (checked by l7.check_luma)")
+exempt(L7, "is of the order of 1e-7 (float32)", "the float32 round-off")
+exempt(L7, "(add noise of amplitude 1e-6)", "an exercise's input")
+exempt(L7, "then add noise of amplitude 0.05", "an exercise's input")
+exempt(L7, "Noise of 1e-6 flips no gain", "an exercise's input")
+exempt(L7, "compared with 1e-6), so", "an exercise's input")
+exempt(L7, "float32 rounding\n(about 1e-7), nothing else", "the float32 round-off")
+exempt(L7, "with 0.05 some", "an exercise's input")
 
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@ initial values of the others.
 import hashlib
 import json
 import zipfile
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -271,7 +272,12 @@ def _first_difference(stored, wanted):
 
 
 def read_model_file(path):
-    """Read a file written by :meth:`ParamStore.save` without building a model.
+    """Read a file written by :meth:`ParamStore.save` without building a model, and check it.
+
+    Everything is checked before anything is built from it: the file is a ZIP archive of NumPy
+    arrays (an ``.npz``; nothing pickled is ever loaded), it holds the four entries ``_format``,
+    ``_layout``, ``_config`` and ``_params``, the layout lists parameter names with positive
+    shapes whose sizes add up to the parameter vector, and every stored number is finite.
 
     Parameters
     ----------
@@ -287,31 +293,91 @@ def read_model_file(path):
     Raises
     ------
     ModelFileError
-        Missing, truncated, corrupt or not a parameter file.
+        Missing, not a model file, truncated or corrupt, or holding NaN or infinite values; the
+        one-line message names the file and the entry (or parameter) at fault.
     """
     path = Path(path)
-    if not path.is_file():
+    if not path.exists():
         raise ModelFileError(f"model file not found: {path}")
+    if path.is_dir():
+        raise ModelFileError(f"{path}: is a directory, not a model file")
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(4)
+    except OSError as exc:
+        raise ModelFileError(f"{path}: cannot be read ({exc.strerror or exc})") from None
+    if head != b"PK\x03\x04":
+        raise ModelFileError(f"{path}: not an mgbp-classic model file (an .npz archive): {_describe(path, head)}")
     try:
         with np.load(path, allow_pickle=False) as data:
             keys = set(data.files)
             missing = {"_format", "_layout", "_config", "_params"} - keys
             if missing:
-                raise ModelFileError(f"{path}: not an mgbp-classic parameter file (missing {sorted(missing)})")
-            fmt = str(data["_format"])
-            if fmt != FORMAT:
-                raise ModelFileError(f"{path}: unknown format {fmt!r}, expected {FORMAT!r}")
-            layout = json.loads(str(data["_layout"]))
-            config = json.loads(str(data["_config"]))
-            params = np.asarray(data["_params"])
-            extra = {k: np.asarray(data[k]) for k in sorted(keys) if not k.startswith("_")}
+                raise ModelFileError(f"{path}: not an mgbp-classic model file (it lacks the entries "
+                                     f"{', '.join(sorted(missing))})")
+            arrays = {key: _entry(data, key, path) for key in sorted(keys)}
     except ModelFileError:
         raise
-    except (zipfile.BadZipFile, EOFError, OSError, ValueError, KeyError) as exc:
+    except (zipfile.BadZipFile, EOFError, OSError, ValueError, KeyError, zlib.error) as exc:
         raise ModelFileError(f"{path}: truncated or corrupt model file ({type(exc).__name__}: {exc})") from None
+    fmt = str(arrays["_format"])
+    if fmt != FORMAT:
+        raise ModelFileError(f"{path}: entry '_format' is {fmt!r}, expected {FORMAT!r}")
+    layout = _json_entry(arrays, "_layout", list, path)
+    config = _json_entry(arrays, "_config", dict, path)
+    for i, item in enumerate(layout):
+        if not (isinstance(item, list) and len(item) == 2 and isinstance(item[0], str)
+                and isinstance(item[1], list) and all(type(n) is int and n > 0 for n in item[1])):
+            raise ModelFileError(f"{path}: entry '_layout' item {i} must be [name, [positive sizes]], got {item!r}")
+    params = arrays["_params"]
+    extra = {k: v for k, v in arrays.items() if not k.startswith("_")}
     if params.dtype != np.float32 or params.ndim != 1:
-        raise ModelFileError(f"{path}: parameter vector must be 1-D float32, got {params.dtype} {params.shape}")
+        raise ModelFileError(f"{path}: entry '_params' must be a 1-D float32 vector, got {params.dtype} {params.shape}")
     total = sum(int(np.prod(s)) for _, s in layout)
     if total != params.size:
-        raise ModelFileError(f"{path}: layout describes {total} values, the parameter vector has {params.size}")
+        raise ModelFileError(f"{path}: entry '_layout' describes {total} values, '_params' holds {params.size}")
+    if not np.all(np.isfinite(params)):
+        start = 0
+        for name, shape in layout:
+            stop = start + int(np.prod(shape))
+            bad = int(np.count_nonzero(~np.isfinite(params[start:stop])))
+            if bad:
+                raise ModelFileError(f"{path}: parameter '{name}' holds {bad} NaN or infinite value"
+                                     f"{'s' * (bad > 1)} of {stop - start}; the model is unusable")
+            start = stop
+    for key, value in extra.items():
+        if value.dtype.kind not in "biuf":
+            raise ModelFileError(f"{path}: entry '{key}' must be numeric, got dtype {value.dtype}")
+        if value.dtype.kind == "f" and not np.all(np.isfinite(value)):
+            raise ModelFileError(f"{path}: entry '{key}' holds NaN or infinite values")
     return [(n, list(s)) for n, s in layout], config, params, extra
+
+
+def _entry(data, key, path):
+    """One array of an open ``.npz``; object arrays (pickled data) are refused, never loaded."""
+    try:
+        return np.asarray(data[key])
+    except ValueError as exc:
+        if "pickle" in str(exc):
+            raise ModelFileError(f"{path}: entry '{key}' holds pickled Python objects, which are never "
+                                 f"loaded; not an mgbp-classic model file") from None
+        raise
+
+
+def _json_entry(arrays, key, kind, path):
+    try:
+        value = json.loads(str(arrays[key]))
+    except ValueError as exc:
+        raise ModelFileError(f"{path}: entry '{key}' is not valid JSON ({exc})") from None
+    if not isinstance(value, kind):
+        raise ModelFileError(f"{path}: entry '{key}' must be a JSON {'list' if kind is list else 'object'}, "
+                             f"got {type(value).__name__}")
+    return value
+
+
+def _describe(path, head):
+    """What a file that is not a model file is (e.g. "it is a PNG image")."""
+    if not head:
+        return "the file is empty"
+    from ..reader import describe_file
+    return describe_file(path)
