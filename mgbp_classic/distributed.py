@@ -386,7 +386,7 @@ def image_to_zarr(image, target, *, chunks=512, overwrite=False):
     """
     if isinstance(image, (str, os.PathLike)):
         pixels, info = read_image(image, return_info=True)
-        depth = info.get("bit_depth", 8)
+        depth = info.bit_depth
         dtype = np.uint16 if depth == 16 else np.uint8
         array = np.round(pixels * np.iinfo(dtype).max).astype(dtype)
     else:
@@ -546,11 +546,11 @@ def upscale_file_task(job, *, levels, method, mu, iterations, options, threads=N
             outs = upscale(image, levels=levels, method=method, mu=mu, iterations=iterations,
                            return_levels=save_levels, **options)
         outs = outs[levels - len(job.outputs):] if save_levels else [outs]
-        depth = 16 if info.get("bit_depth") == 16 else 8
+        depth = 16 if info.bit_depth == 16 else 8
         existing = job.existing or (None,) * len(job.outputs)
         for out, target, before in zip(outs, job.outputs, existing):
             staging = _staging_name(target)
-            write_image(staging, out, bit_depth=depth)
+            write_image(staging, out, bit_depth=depth, metadata=info.metadata)   # as the local command
             if publish(staging, target, before):
                 result.written.append((target, out.shape[:2]))
             else:
