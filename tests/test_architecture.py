@@ -30,7 +30,6 @@ MUTABLE_STATE = {
     ("mgbp_classic.spectral", "_RATE_CACHE"): "bounded memo of predicted rates, keyed by the filters' bytes",
     ("mgbp_classic.color", "_FWD"): "constant table: MATLAB rgb2ycbcr scalings per input class",
     ("mgbp_classic.color", "_INV"): "constant table: MATLAB ycbcr2rgb scalings per input class",
-    ("mgbp_classic.io", "_MODES"): "constant table: channel count -> PIL mode name",
     ("mgbp_classic.resize", "KERNELS"): "constant table: MATLAB kernel name -> (function, support)",
 }
 
