@@ -9,7 +9,7 @@ from mgbp_classic import upscale as _up
 from mgbp_classic.exceptions import ImageError
 
 from ._cluster import cluster_options, open_cluster, upscale_batch, wanted
-from ._common import library_errors, output_option, progress, threads_option, use_threads
+from ._common import check_output_file, library_errors, output_option, progress, threads_option, use_threads
 
 #: Library argument name (first word of its ValueError messages) -> command-line option.
 PARAM_HINTS = {"levels": "'--levels'", "mu": "'--mu'", "iterations": "'--iterations'",
@@ -268,6 +268,7 @@ def command(levels, scale, width, height, mu, method, iterations, output, format
         if job.skip:
             click.echo(f"skipped {job.target} (exists)")
             return
+        check_output_file(job.target, "'-o' / '--output'" if output is not None else "'IMAGES...'")
         tiles = TileProgress(f"upscaling {Path(images[0]).name} (tiles)")
         try:
             with library_errors(PARAM_HINTS, where=job.source.path.name):

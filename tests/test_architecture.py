@@ -27,9 +27,6 @@ FUNCTION_IMPORTS = {
         "(which uses stream's whole-image pipeline) is imported",
     ("mgbp_classic.stream", "net_tiles", "mgbp_classic.nn.engine"):
         "the same, for the engine context the streamed tiles share",
-    ("mgbp_classic.nn.params", "_describe", "mgbp_classic.reader"):
-        "only on the error path of a file that is not a model file (to say what it is, e.g. a PNG "
-        "image); the network engine does not otherwise depend on the image reader",
 }
 
 #: Module-level mutable containers: (module, name) -> what they are.
@@ -39,7 +36,6 @@ MUTABLE_STATE = {
     ("mgbp_classic.color", "_FWD"): "constant table: MATLAB rgb2ycbcr scalings per input class",
     ("mgbp_classic.color", "_INV"): "constant table: MATLAB ycbcr2rgb scalings per input class",
     ("mgbp_classic.resize", "KERNELS"): "constant table: MATLAB kernel name -> (function, support)",
-    ("mgbp_classic.net", "CONFIG_LIMITS"): "constant table: the accepted range of each model-config key",
 }
 
 #: Modules at the bottom: they import nothing of the package.
