@@ -12,7 +12,8 @@ from mgbp_classic import upscale as _up
 from mgbp_classic.atomic import atomic_write
 
 from ._cluster import cluster_options, evaluate_rows, open_cluster, wanted
-from ._common import check_output_file, library_errors, one_line, progress, read_image_or_fail, same_file
+from ._common import (check_output_file, library_errors, one_line, progress, read_image_or_fail, same_file,
+                      threads_option, use_threads)
 from .upscale import (PARAM_HINTS, iterations_option, method_kwargs, method_option, mu_option, net_options,
                       resolve_method)
 
@@ -38,16 +39,19 @@ def dataset_images(folder):
 @net_options()
 @click.option("--csv", "csv_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Also write the per-image scores and the mean as CSV.")
+@threads_option()
 @click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Also write the settings, per-image scores and the mean as JSON.")
 @cluster_options
-def command(dataset, scale, method, levels, mu, iterations, model, tile, csv_path, json_path, scheduler, workers):
+def command(dataset, scale, method, levels, mu, iterations, model, tile, csv_path, threads, json_path, scheduler,
+            workers):
     """PSNR/SSIM of METHOD on every image of DATASET under the standard protocol.
 
     HR is mod-cropped to a multiple of s, LR = MATLAB bicubic imresize(HR, 1/s) rounded to 8 bit,
     SR = method(LR) rounded to 8 bit; PSNR and SSIM on the luma channel (BT.601) with s pixels cropped
     from every border. Prints a per-image table, the mean and the run time of the method.
     """
+    click.get_current_context().with_resource(use_threads(threads))   # restored when the command ends
     method = resolve_method(method)
     options = method_kwargs(method, model, tile, iterations)
     if scale is None and levels is None:

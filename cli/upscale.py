@@ -1,19 +1,21 @@
-"""``mgbp-classic upscale``: upscale one or many images by 2**levels."""
+"""``mgbp-classic upscale``: upscale images, folders and patterns by 2**levels, any scale or to a size."""
 import sys
 from pathlib import Path
 
 import click
 
 from mgbp_classic import upscale as _up
-from mgbp_classic._validate import check_levels
+
+from mgbp_classic.exceptions import ImageError
 
 from ._cluster import cluster_options, open_cluster, upscale_batch, wanted
-from ._common import (ensure_directory, image_paths_argument, library_errors, output_option, plan_outputs,
-                      progress, read_header_or_fail, read_image_or_fail)
+from ._common import check_output_file, library_errors, output_option, progress, threads_option, use_threads
 
 #: Library argument name (first word of its ValueError messages) -> command-line option.
 PARAM_HINTS = {"levels": "'--levels'", "mu": "'--mu'", "iterations": "'--iterations'",
-               "method": "'--method'", "model": "'--model'", "tile": "'--tile'"}
+               "method": "'--method'", "model": "'--model'", "tile": "'--tile'", "scale": "'--scale'",
+               "width": "'--width'", "height": "'--height'", "memory": "'--memory'", "quality": "'--quality'",
+               "format": "'--format'"}
 
 DEFAULT_LEVELS = 2
 
@@ -66,7 +68,8 @@ def net_options():
     """``--model`` and ``--tile``, options of the learned network (``--method net``)."""
     def decorate(f):
         f = click.option("--tile", type=click.IntRange(min=1), default=None,
-                         help="net: side of the low-resolution tiles processed at a time (bounded memory).")(f)
+                         help="net: side of the low-resolution tiles processed at a time (default: the largest "
+                              "that fits --memory).")(f)
         return click.option("--model", type=click.Path(dir_okay=False, path_type=Path), default=None,
                             help="net: model file (default: the pretrained model in the package).")(f)
     return decorate
@@ -106,71 +109,211 @@ class TileProgress:
 
 
 def output_name(path, levels):
-    """``<stem>_x<2**levels>.png``."""
+    """``<stem>_x<2**levels>.png`` (the name of a PNG output at a power-of-two factor)."""
     return f"{Path(path).stem}_x{2 ** levels}.png"
 
 
+def _size_label(levels, scale, width, height):
+    if width is not None or height is not None:
+        return None                                   # named by the output size, known per image
+    if scale is not None:
+        return f"x{scale:g}"
+    return f"x{2 ** levels}"
+
+
+def _size_text(width, height):
+    return "x".join(str(v) for v in (width, height) if v is not None) if width and height else \
+        (f"width {width}" if width else f"height {height}")
+
+
 @click.command("upscale")
-@click.option("--levels", type=click.IntRange(min=1), default=DEFAULT_LEVELS, show_default=True,
-              help="Number N of 2x levels; the output is 2**N times larger.")
+@click.option("--levels", type=click.IntRange(min=1), default=None,
+              help=f"Number N of 2x levels; the output is 2**N times larger. [default: {DEFAULT_LEVELS} "
+                   "unless --scale, --width or --height is given]")
+@click.option("--scale", type=click.FloatRange(min=1, min_open=True), default=None,
+              help="Any factor > 1 (e.g. 3 or 2.5): the method runs the smallest 2**N >= it, then MATLAB "
+                   "bicubic imresize (anti-aliased) brings the result to the exact size.")
+@click.option("--width", type=click.IntRange(min=1), default=None,
+              help="Output width in pixels (the height keeps the aspect ratio unless --height is given).")
+@click.option("--height", type=click.IntRange(min=1), default=None,
+              help="Output height in pixels (the width keeps the aspect ratio unless --width is given).")
 @mu_option()
 @method_option()
 @iterations_option()
-@output_option("Output file (one image) or directory (several images). "
-               "Default: <stem>_x<2**N>.png beside each input.")
+@output_option("Output file (one image) or directory (several images, a folder, a pattern; -r mirrors "
+               "the tree under it). Default: <stem>_x<factor>.<ext> beside each input.")
+@click.option("--format", "format_", type=click.Choice(["png", "jpeg", "webp", "tiff"]), default=None,
+              help="Output format. [default: from -o's extension, else the input's format when it is one "
+                   "of these, else png]")
+@click.option("--quality", type=click.IntRange(1, 100), default=None,
+              help="JPEG/WebP quality 1-100. [default: jpeg 92, webp 90]")
+@click.option("--strip-metadata", is_flag=True,
+              help="Write no ICC profile and no EXIF (by default both are carried, with the orientation "
+                   "reset to 1 and the pixel dimensions updated).")
+@click.option("-r", "--recursive", is_flag=True,
+              help="Descend into the subdirectories of directory inputs, mirroring the tree under -o.")
+@click.option("--skip-existing", is_flag=True, help="Leave outputs that exist already untouched (reported as skipped).")
+@click.option("--overwrite", is_flag=True, help="Replace outputs that exist already.")
+@click.option("--memory", default=None, metavar="SIZE",
+              help="Memory budget, e.g. 2GiB or 800MB; sets the network's tile size. [default: half the "
+                   "available memory, between 1 and 8 GiB]")
+@threads_option()
+@click.option("--dry-run", is_flag=True,
+              help="Print the plan (each output's path and size, tiles, memory, estimated time); write nothing.")
 @click.option("--save-levels", is_flag=True,
-              help="Also write every intermediate level's image (<stem>_x2.png, <stem>_x4.png, ...).")
+              help="Also write every intermediate level's image (<stem>_x2, <stem>_x4, ...); with --levels only.")
 @net_options()
 @cluster_options
-@image_paths_argument()
-def command(levels, mu, method, iterations, output, save_levels, model, tile, scheduler, workers, images):
-    """Upscale IMAGES by 2**LEVELS (greyscale, RGB, RGBA, palette; 8- or 16-bit).
+@click.argument("images", nargs=-1, required=True)
+def command(levels, scale, width, height, mu, method, iterations, output, format_, quality, strip_metadata,
+            recursive, skip_existing, overwrite, memory, threads, dry_run, save_levels, model, tile, scheduler,
+            workers, images):
+    """Upscale IMAGES (files, directories, glob patterns) by 2**LEVELS, by any --scale or to a size.
 
-    Colour is processed as RGB; an alpha channel is upscaled with bicubic interpolation. A 16-bit
-    input gives a 16-bit PNG. Outputs are written atomically and never over an input.
+    Reads greyscale, RGB, RGBA and palette images, 8- or 16-bit (PNG, JPEG, WebP, TIFF, BMP, ...),
+    turned upright by their EXIF orientation. Writes PNG or TIFF (16-bit for a 16-bit input), JPEG
+    or WebP, with the input's ICC profile and EXIF. Colour is processed in the input's colour space;
+    colour is premultiplied by alpha. Outputs are written atomically and never over an input; an
+    existing output is an error unless --skip-existing or --overwrite. With several images a file
+    that fails is reported and the others are written; the exit status is 1 if any failed.
     """
-    from mgbp_classic.io import write_image
+    from mgbp_classic import batch
+    from mgbp_classic.formats import EXTENSIONS
+    from mgbp_classic.plan import parse_memory
 
-    images = list(images)
+    if skip_existing and overwrite:
+        raise click.UsageError("--skip-existing and --overwrite exclude each other; give one")
+    sized = [n for n, v in (("--scale", scale), ("--width", width), ("--height", height)) if v is not None]
+    if levels is not None and sized:
+        raise click.UsageError(f"--levels and {sized[0]} exclude each other; give one way to set the size")
+    if levels is None and not sized:
+        levels = DEFAULT_LEVELS
+    if save_levels and sized:
+        raise click.UsageError(f"--save-levels needs --levels (every level is a power of two), got {sized[0]}")
+    if memory is not None:
+        try:
+            parse_memory(memory)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc).replace("memory must", "must"), param_hint="'--memory'") from None
+    click.get_current_context().with_resource(use_threads(threads))   # restored when the command ends
+    method = resolve_method(method)
+    options = method_kwargs(method, model, tile, iterations)
+    options.pop("tile", None)
+    if quality is not None and format_ in ("png", "tiff"):
+        raise click.BadParameter(f"applies to JPEG and WebP only, got --format {format_}", param_hint="'--quality'")
+
+    try:
+        sources = batch.collect_inputs(images, recursive=recursive)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc).split("; ", 1)[-1], param_hint="'IMAGES...'") from None
+    single = len(sources) == 1 and Path(images[0]).is_file() and len(images) == 1
+    if output is not None and single and not output.is_dir() and output.suffix.lower() not in EXTENSIONS:
+        raise click.BadParameter(f"must be an image file ({', '.join(EXTENSIONS)}) or an existing directory, "
+                                 f"got '{output}'", param_hint="'-o' / '--output'")
+    label = _size_label(levels, scale, width, height)
+
+    def name(path):
+        text = label
+        if text is None:
+            from mgbp_classic.plan import target_size
+            try:
+                shape = batch.probe(path)[0]
+                _, (rows, cols) = target_size(shape, width=width, height=height)
+                text = f"{cols}x{rows}"
+            except (ValueError, ImageError):
+                text = f"w{width}" if height is None else (f"h{height}" if width is None else f"{width}x{height}")
+        return batch.output_name(Path(path), label=text, format=format_)
 
     def extra(src, main):
         if not save_levels:
             return []
-        stem = src.stem if main.name == output_name(src, levels) else main.stem
-        return [main.with_name(f"{stem}_x{2 ** k}.png") for k in range(1, levels)]
+        stem = main.name[:-len(main.suffix) - len(f"_x{2 ** levels}")] if main.stem.endswith(f"_x{2 ** levels}") \
+            else main.stem
+        return [main.with_name(f"{stem}_x{2 ** k}{main.suffix}") for k in range(1, levels)]
 
-    plans = plan_outputs(images, output, lambda p: output_name(p, levels), extra=extra)
-    ensure_directory(output, len(images))
-    method = resolve_method(method)
-    written = []
-    options = method_kwargs(method, model, tile, iterations)
+    policy = "skip" if skip_existing else ("overwrite" if overwrite else "error")
+    try:
+        jobs = batch.plan_batch(sources, output, name=name, existing=policy, extra=extra,
+                                into_directory=not single or (output is not None and output.is_dir()))
+    except ValueError as exc:
+        raise click.BadParameter(str(exc).replace("output ", "", 1) if str(exc).startswith("output ")
+                                 else str(exc), param_hint="'-o' / '--output'") from None
+    settings = batch.Settings(levels=levels, scale=scale, width=width, height=height, method=method, mu=mu,
+                              iterations=iterations, format=format_, quality=quality,
+                              strip_metadata=strip_metadata, memory=memory, tile=tile, save_levels=save_levels,
+                              options=options)
+    if dry_run:
+        _dry_run(jobs, settings, single)
+        return
     if wanted(scheduler, workers):
+        if sized:
+            raise click.UsageError(f"--scheduler/--workers run --levels only, got {sized[0]}")
+        todo = [job for job in jobs if not job.skip]
+        for job in todo:
+            if job.make_parent:
+                try:
+                    job.target.parent.mkdir(parents=True, exist_ok=True)
+                except OSError as exc:
+                    raise click.ClickException(f"cannot create the output directory '{job.target.parent}': "
+                                               f"{exc.strerror}") from None
+        if tile is not None:
+            options["tile"] = tile
         with open_cluster(scheduler, workers) as client:
-            failed = upscale_batch(client, plans, images, levels=levels, method=method, mu=mu,
-                                   iterations=iterations, options=options)
+            failed = upscale_batch(client, [(job.target, job.extra) for job in todo], [job.source.path for job in todo],
+                                   levels=levels, method=method, mu=mu, iterations=iterations, options=options)
         sys.exit(1 if failed else 0)
-    tiles = None
-    if len(images) == 1 and "progress" in (_up.get_method(method).options or ()):
-        tiles = options["progress"] = TileProgress(f"upscaling x{2 ** levels} (tiles)")
-    with progress(list(zip(images, plans)), f"upscaling x{2 ** levels}") as items:
-        for src, (main, more) in items:
-            header = read_header_or_fail(src)          # the size is refused before any pixel is decoded
-            with library_errors(PARAM_HINTS, where=src.name):
-                check_levels(levels, header.shape, max_pixels=_up.MAX_OUTPUT_PIXELS)
-            image, info = read_image_or_fail(src, return_info=True)
-            try:
-                with library_errors(PARAM_HINTS, where=src.name):
-                    result = _up.upscale(image, levels=levels, method=method, mu=mu, iterations=iterations,
-                                         return_levels=save_levels, **options)
-            finally:
-                if tiles is not None:
-                    tiles.close()
-            outs = result if save_levels else [result]
-            targets = [*more, main]
-            bit_depth = 16 if info.bit_depth == 16 else 8
-            with library_errors():
-                for out, target in zip(outs, targets):
-                    write_image(target, out, bit_depth=bit_depth, metadata=info.metadata)
-                    written.append((target, out.shape))
-    for target, shape in written:
-        click.echo(f"wrote {target} ({shape[1]}x{shape[0]})")
+
+    if single:
+        job = jobs[0]
+        if job.skip:
+            click.echo(f"skipped {job.target} (exists)")
+            return
+        check_output_file(job.target, "'-o' / '--output'" if output is not None else "'IMAGES...'")
+        tiles = TileProgress(f"upscaling {Path(images[0]).name} (tiles)")
+        try:
+            with library_errors(PARAM_HINTS, where=job.source.path.name):
+                path, (rows, cols) = batch._run_job(job, settings, progress=tiles)
+        finally:
+            tiles.close()
+        click.echo(f"wrote {path} ({cols}x{rows})")
+        return
+
+    def written(path, size, seconds):
+        click.echo(f"wrote {path} ({size[1]}x{size[0]}, {seconds:.1f} s)")
+
+    def failed(path, reason):
+        click.echo(f"failed {path}: {reason}", err=True)
+
+    def skipped(path, reason):
+        click.echo(f"skipped {path} ({reason})")
+
+    with progress(jobs, f"upscaling {label or 'to ' + _size_text(width, height)}", show=len(jobs) > 1) as items:
+        summary = batch.run_batch(list(items), settings, on_written=written, on_failed=failed, on_skipped=skipped)
+    click.echo(summary.line())
+    for path, reason in summary.failed:
+        click.echo(f"  failed: {path}: {reason}", err=True)
+    if summary.failed:
+        raise SystemExit(1)
+
+
+def _dry_run(jobs, settings, single):
+    """Print each job's plan; nothing is written."""
+    from mgbp_classic import batch
+    from mgbp_classic.plan import format_bytes
+
+    problems = 0
+    peak = 0
+    for job in jobs:
+        try:
+            shape = batch.probe(job.source.path)[0]
+            plan = batch.plan_job(job, settings, shape)
+        except (ValueError, ImageError) as exc:
+            problems += 1
+            click.echo(f"would fail {job.source.path}: {' '.join(str(exc).split())}")
+            continue
+        peak = max(peak, plan.memory)
+        click.echo(f"plan {job.source.path} -> {job.target}{batch.describe_existing(job)}: {plan.describe()}")
+    click.echo(f"dry run: {len(jobs) - problems} of {len(jobs)} images planned (peak memory ~{format_bytes(peak)}), "
+               f"nothing written")
+    if problems:
+        raise SystemExit(1)

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import click
 
-from ._common import library_errors, read_image_or_fail
+from ._common import library_errors, read_image_or_fail, threads_option, use_threads
 
 #: Library argument name (first word of its ValueError messages) -> command-line option.
 PARAM_HINTS = {"levels": "'--levels'", "mu": "'--mu'", "margin": "'--margin'", "pixels": "'--pixel'"}
@@ -55,8 +55,9 @@ def _check_suffix(path, allowed, option):
               help="Also save the effective residual R: .npy (float array, H x W x 3) or .png (16-bit, 0.5 + R).")
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True,
               help="Figure file (.png, .pdf or .svg).")
+@threads_option()
 @click.argument("image", type=click.Path(exists=True, dir_okay=False, readable=True, path_type=Path))
-def command(levels, mu, pixels, model, margin, radius, difference, residual_path, output, image):
+def command(levels, mu, pixels, model, margin, radius, difference, residual_path, output, threads, image):
     """Draw the network's effective filters at output pixels of IMAGE, with its effective residual.
 
     Every ReLU's gain is recorded in one forward pass and frozen, which turns the network into an
@@ -65,6 +66,7 @@ def command(levels, mu, pixels, model, margin, radius, difference, residual_path
     the input pixels next to the bicubic filter at the same pixel; R is the frozen network on a
     black image. The check F X + R = net(X) at the pixels is printed.
     """
+    click.get_current_context().with_resource(use_threads(threads))   # restored when the command ends
     import numpy as np
 
     from mgbp_classic.deepfilter import DeepFilter

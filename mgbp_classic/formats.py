@@ -1,8 +1,8 @@
 """Image file encoders: PNG and TIFF (8/16-bit, streamed by rows), JPEG and WebP (8-bit, Pillow).
 
 :class:`ImageWriter` takes the rows of an image in order, a band at a time, and commits the file
-atomically when it is closed (a temporary file in the target directory, moved into place with
-:func:`os.replace`; on any error the temporary file is removed and nothing else changes). PNG and
+atomically when it is closed (:func:`mgbp_classic.atomic.atomic_write`: a temporary file in the target directory, moved into
+place with :func:`os.replace`; on any error the temporary file is removed and nothing else changes). PNG and
 TIFF are encoded as the rows arrive, so an output far larger than memory can be written by a
 producer that makes it band by band (the tiled network does); JPEG and WebP are encoded by Pillow
 from the whole 8-bit image, kept in memory until :meth:`ImageWriter.close`.
@@ -26,30 +26,32 @@ import struct
 import tempfile
 import zlib
 from pathlib import Path
+from types import MappingProxyType
 
 import numpy as np
 
+from .atomic import atomic_write
 from .exceptions import ImageError
 
 __all__ = ["FORMATS", "EXTENSIONS", "DEFAULT_QUALITY", "ImageWriter", "format_for", "output_bit_depth"]
 
 #: Written formats: name -> (bit depths, alpha allowed, largest side).
-FORMATS = {
+FORMATS = MappingProxyType({
     "png": ((8, 16), True, 2 ** 31 - 1),
     "tiff": ((8, 16), True, 2 ** 32 - 1),
     "jpeg": ((8,), False, 65535),
     "webp": ((8,), True, 16383),
-}
+})
 
 #: File name extension (lower case) -> format.
-EXTENSIONS = {".png": "png", ".tif": "tiff", ".tiff": "tiff", ".jpg": "jpeg", ".jpeg": "jpeg",
-              ".webp": "webp"}
+EXTENSIONS = MappingProxyType({".png": "png", ".tif": "tiff", ".tiff": "tiff", ".jpg": "jpeg", ".jpeg": "jpeg",
+                               ".webp": "webp"})
 
 #: Standard extension of each format (for derived output names).
-SUFFIX = {"png": ".png", "tiff": ".tif", "jpeg": ".jpg", "webp": ".webp"}
+SUFFIX = MappingProxyType({"png": ".png", "tiff": ".tif", "jpeg": ".jpg", "webp": ".webp"})
 
 #: ``quality`` used for the lossy formats when none is given (1..100).
-DEFAULT_QUALITY = {"jpeg": 92, "webp": 90}
+DEFAULT_QUALITY = MappingProxyType({"jpeg": 92, "webp": 90})
 
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -93,12 +95,6 @@ def output_bit_depth(format, bit_depth):
 def _reason(exc):
     text = " ".join(str(exc).split()) or type(exc).__name__
     return text if len(text) <= 160 else text[:157] + "..."
-
-
-def _umask():
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
 
 
 class ImageWriter:
@@ -174,21 +170,23 @@ class ImageWriter:
 
     # -- file handling ---------------------------------------------------------------------------
     def _open(self, directory):
+        self._atomic = atomic_write(self.path)          # entered here, left in close() or abort()
         try:
-            fd, self._tmp = tempfile.mkstemp(dir=directory, prefix=".mgbp-", suffix=".tmp")
-            self._file = os.fdopen(fd, "w+b")
+            self._file = self._atomic.__enter__()
         except OSError as exc:
+            self._atomic = None
             raise ImageError(f"cannot write image {self.path!r}: {_reason(exc)}") from None
 
     def abort(self):
         """Drop the partial file (nothing at ``path`` changes)."""
-        f, self._file = getattr(self, "_file", None), None
-        if f is not None:
-            f.close()
-        tmp, self._tmp = getattr(self, "_tmp", None), None
-        if tmp is not None and os.path.exists(tmp):
-            os.unlink(tmp)
-        spool = getattr(self, "_spool", None)
+        self._file = None
+        atomic, self._atomic = getattr(self, "_atomic", None), None
+        if atomic is not None:
+            try:
+                atomic.__exit__(ImageError, ImageError("aborted"), None)   # removes the temporary file
+            except ImageError:
+                pass
+        spool, self._spool = getattr(self, "_spool", None), None
         if spool is not None:
             spool.close()
 
@@ -240,12 +238,9 @@ class ImageWriter:
             raise ImageError(f"cannot write image {self.path!r}: {self.rows} of {self.height} rows given")
         try:
             self._end()
-            self._file.flush()
-            os.fchmod(self._file.fileno(), 0o666 & ~_umask())          # mkstemp makes it 0600
-            self._file.close()
             self._file = None
-            os.replace(self._tmp, self.path)
-            self._tmp = None
+            atomic, self._atomic = self._atomic, None
+            atomic.__exit__(None, None, None)                             # fsync, chmod, os.replace
         except Exception as exc:
             self.abort()
             if isinstance(exc, ImageError):

@@ -4,8 +4,9 @@ Reading is :mod:`mgbp_classic.reader` (:func:`read_image`, :func:`read_header`, 
 the header first, every accepted colour model and sample type listed there.
 Writing (:mod:`mgbp_classic.formats`) produces PNG and TIFF (8/16-bit), JPEG and WebP, with the
 input's ICC profile and EXIF when given, and is atomic: the file is written under a temporary name
-in the target directory and moved into place with :func:`os.replace`, so a failure never leaves a
-partial file or damages an existing one. EXIF orientation is applied on reading
+in the target directory and moved into place with :func:`os.replace`
+(:func:`mgbp_classic.atomic.atomic_write`), so a failure never leaves a partial file or damages an
+existing one. EXIF orientation is applied on reading
 (:mod:`mgbp_classic.metadata`): every image enters the library upright.
 
 Conventions: greyscale ``(H, W)``, RGB ``(H, W, 3)``, RGBA ``(H, W, 4)``, float64 in [0, 1].
@@ -15,6 +16,8 @@ import os
 import numpy as np
 
 from .exceptions import ImageError
+from .formats import ImageWriter
+from .metadata import output_exif
 from .reader import ImageInfo, read_header, read_image
 
 __all__ = ["ImageInfo", "read_header", "read_image", "write_image", "quantize", "to_uint8"]
@@ -91,9 +94,6 @@ def write_image(path, image, *, bit_depth=8, format=None, quality=None, metadata
     The encoders are in :mod:`mgbp_classic.formats`; :class:`~mgbp_classic.formats.ImageWriter`
     writes the same files band by band for images larger than memory.
     """
-    from .formats import ImageWriter
-    from .metadata import output_exif
-
     name = os.fspath(path)
     arr = np.asarray(image)
     if arr.ndim == 3 and arr.shape[2] == 1:

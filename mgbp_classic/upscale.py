@@ -4,8 +4,9 @@ The command line (``mgbp-classic upscale`` and ``evaluate``), the benchmarks and
 :func:`upscale`, so colour handling, validation and the method registry live in one place:
 
 * greyscale ``(H, W)`` and colour ``(H, W, 3)`` images go to the method unchanged;
-* an alpha channel (``(H, W, 2)`` grey + alpha, ``(H, W, 4)`` RGBA) is split off, upscaled with the
-  classic bicubic upscaler (MATLAB ``imresize``) and re-attached;
+* with an alpha channel (``(H, W, 2)`` grey + alpha, ``(H, W, 4)`` RGBA) the method gets the colour
+  premultiplied by alpha, and the result is divided by the upscaled alpha (:mod:`mgbp_classic.stream`);
+* any size: ``levels`` (2**N), ``scale`` or ``width``/``height`` (:func:`mgbp_classic.plan.target_size`);
 * every output is clipped to [0, 1].
 
 Methods are looked up by name in one explicit registry, ``_REGISTRY`` (name → :class:`UpscaleMethod`).
@@ -26,7 +27,9 @@ from ._validate import check_image, check_int, check_levels
 from .ibp import upscale_ibp
 from .metrics import make_lr, mod_crop, protocol_scores
 from .multigrid import upscale_mgbp
+from .plan import target_size
 from .resize import imresize
+from .stream import upscale_whole
 
 __all__ = [
     "DEFAULT_METHOD",
@@ -80,6 +83,10 @@ class UpscaleMethod:
     options : tuple of str
         Names of the further keyword options the function accepts; :func:`check_method_options`
         rejects any other with a one-line ``ValueError`` (``()``: none).
+    linear : bool
+        The method is a linear map of the image (bicubic, IBP, classic MGBP): an alpha channel is then
+        upscaled by the method itself, so that premultiplied colour divided by it is exact (a constant
+        colour stays constant up to the edge). Other methods get a bicubic alpha.
     """
 
     name: str
@@ -88,6 +95,7 @@ class UpscaleMethod:
     description: str = ""
     final_only: bool = False
     options: tuple = ()
+    linear: bool = False
 
 
 #: The registry: method name → :class:`UpscaleMethod`, in registration order (built-in ones first).
@@ -95,7 +103,7 @@ _REGISTRY = {}
 
 
 def register_method(name, function, *, default_iterations=None, description="", final_only=False,
-                    options=(), replace=False):
+                    options=(), linear=False, replace=False):
     """Add an upscaling method to the registry used by :func:`upscale` and the command line.
 
     Parameters
@@ -116,6 +124,8 @@ def register_method(name, function, *, default_iterations=None, description="", 
     options : sequence of str, optional
         Names of the further keyword options ``function`` accepts (e.g. ``("model", "tile")``);
         :func:`check_method_options` rejects any other with a one-line ``ValueError``. Default: none.
+    linear : bool, optional
+        Whether ``function`` is linear in the image (see :class:`UpscaleMethod`).
     replace : bool, optional
         Allow replacing an already registered method of the same name.
 
@@ -144,7 +154,8 @@ def register_method(name, function, *, default_iterations=None, description="", 
         raise ValueError(f"name must not be registered already (use replace=True), got {name!r}")
     if isinstance(options, str) or not all(isinstance(o, str) and o.isidentifier() for o in (options or ())):
         raise ValueError(f"options must be a sequence of keyword names, got {options!r}")
-    entry = UpscaleMethod(name, function, default_iterations, description, final_only, tuple(options or ()))
+    entry = UpscaleMethod(name, function, default_iterations, description, final_only, tuple(options or ()),
+                          bool(linear))
     _REGISTRY[name] = entry
     return entry
 
@@ -268,18 +279,24 @@ def max_levels(shape):
     return _validate.max_levels(shape, MAX_OUTPUT_PIXELS)
 
 
-def upscale(image, *, levels, method=None, mu=DEFAULT_MU, iterations=None, return_levels=False,
-            **method_options):
-    """Upscale an image by ``2**levels`` with a registered method.
+def upscale(image, *, levels=None, scale=None, width=None, height=None, method=None, mu=DEFAULT_MU,
+            iterations=None, return_levels=False, **method_options):
+    """Upscale an image by ``2**levels``, by any ``scale`` or to a ``width``/``height``, with a registered method.
 
     Parameters
     ----------
     image : ndarray
         Float image in [0, 1]: greyscale ``(H, W)`` or ``(H, W, 1)``, grey + alpha ``(H, W, 2)``,
         RGB ``(H, W, 3)`` or RGBA ``(H, W, 4)`` (what :func:`mgbp_classic.io.read_image` returns).
-    levels : int
+    levels : int, optional
         Number N ≥ 1 of 2× levels; the output is ``2**N`` times larger on each side. At most
         :func:`max_levels` for the image's size.
+    scale : float, optional
+        Any factor > 1 instead of ``levels``: the method runs the smallest ``2**N ≥ scale`` and MATLAB's
+        anti-aliased bicubic ``imresize`` brings the result to ``ceil(scale·H) × ceil(scale·W)``.
+    width, height : int, optional
+        Output size in pixels instead of ``levels``/``scale``; with only one, the aspect ratio is kept
+        (see :func:`mgbp_classic.plan.target_size`).
     method : str, optional
         A registered method (:func:`available_methods`); default :data:`DEFAULT_METHOD`. Built in:
 
@@ -318,8 +335,11 @@ def upscale(image, *, levels, method=None, mu=DEFAULT_MU, iterations=None, retur
 
     Notes
     -----
-    The alpha channel is never sent to the method: it is upscaled with the bicubic upscaler (it is a
-    mask, not a picture), clipped to [0, 1] and re-attached at every level.
+    The method gets the colour premultiplied by alpha, and its result is divided by the upscaled
+    alpha, so the arbitrary colour of transparent pixels never darkens the visible edges
+    (:mod:`mgbp_classic.stream`). Alpha is upscaled by the method itself when it is linear (bicubic,
+    IBP, MGBP: the division is then exact), else (the network) with bicubic interpolation. Images larger than memory:
+    :func:`mgbp_classic.batch.upscale_file`.
 
     Examples
     --------
@@ -331,37 +351,27 @@ def upscale(image, *, levels, method=None, mu=DEFAULT_MU, iterations=None, retur
     """
     image = check_image(image)
     entry = get_method(DEFAULT_METHOD if method is None else method)
+    if levels is None and scale is None and width is None and height is None:
+        raise ValueError("levels must be given (or scale, width or height), got none of them")
+    if levels is not None:
+        levels = check_int(levels, "levels", minimum=1)
+    levels, output_shape = target_size(image.shape, levels=levels, scale=scale, width=width, height=height)
+    if return_levels and output_shape != (image.shape[0] << levels, image.shape[1] << levels):
+        raise ValueError(f"return_levels must be False for an output size that is not 2**levels times "
+                         f"the input's, got return_levels=True with a {output_shape[1]}x{output_shape[0]} output")
     levels = check_levels(levels, image.shape, max_pixels=MAX_OUTPUT_PIXELS)
     mu = check_int(mu, "mu", minimum=1)
     options = check_method_options(entry.name, iterations=iterations, **method_options)
     if entry.final_only and not return_levels:
         options["final_only"] = True
 
-    dtype = image.dtype
-    colour, alpha = _split_alpha(image)
-    outputs = entry.function(colour, levels=levels, mu=mu, **options)
-    outputs = list(outputs)
-    if len(outputs) != levels:
-        raise ValueError(f"method {entry.name!r} must return {levels} level images, got {len(outputs)}")
-    if not return_levels:
-        outputs = outputs[-1:]
-        first = levels
-    else:
-        first = 1
-    result = []
-    for k, out in enumerate(outputs, start=first):
-        out = np.clip(np.asarray(out, dtype=dtype), 0.0, 1.0)
-        shape = (colour.shape[0] << k, colour.shape[1] << k) + colour.shape[2:]
-        if out.shape != shape:
-            raise ValueError(f"method {entry.name!r} must return a {shape} image at level {k}, "
-                             f"got {out.shape}")
-        if alpha is not None:
-            a = np.clip(_bicubic(alpha, 2 ** k).astype(dtype, copy=False), 0.0, 1.0)
-            out = np.concatenate([out if out.ndim == 3 else out[..., None], a[..., None]], axis=2)
-        elif image.ndim == 3 and out.ndim == 2:
-            out = out[..., None]                                # (H, W, 1) in, (H', W', 1) out
-        result.append(out)
-    return result if return_levels else result[0]
+    try:
+        return upscale_whole(image, entry.function, levels=int(levels), mu=int(mu), output_shape=output_shape,
+                             return_levels=return_levels, alpha_by_method=entry.linear, **options)
+    except ValueError as exc:
+        if str(exc).startswith("the method must return"):
+            raise ValueError(f"method {entry.name!r} must return{str(exc)[len('the method must return'):]}") from None
+        raise
 
 
 def evaluate_image(hr, *, scale, method=None, levels=None, mu=DEFAULT_MU, iterations=None, **method_options):
@@ -421,20 +431,6 @@ def evaluate_image(hr, *, scale, method=None, levels=None, mu=DEFAULT_MU, iterat
 # ---------------------------------------------------------------------------------------------
 # colour handling
 
-def _split_alpha(image):
-    """``(colour, alpha)``: colour ``(H, W)`` or ``(H, W, 3)``, alpha ``(H, W)`` or ``None``."""
-    if image.ndim == 2:
-        return image, None
-    channels = image.shape[2]
-    if channels == 1:
-        return image[..., 0], None
-    if channels == 2:
-        return image[..., 0], image[..., 1]
-    if channels == 3:
-        return image, None
-    return image[..., :3], image[..., 3]
-
-
 def _bicubic(image, scale):
     return imresize(image, scale, kernel="cubic")
 
@@ -474,13 +470,13 @@ def register_builtin_methods():
     list of str
         The names registered.
     """
-    register_method("bicubic", _bicubic_method, final_only=True, replace=True,
+    register_method("bicubic", _bicubic_method, final_only=True, linear=True, replace=True,
                     description="MATLAB bicubic imresize by 2**levels")
     register_method("ibp", upscale_ibp, default_iterations=IBP_DEFAULT_ITERATIONS, final_only=True,
-                    options=("tol", "g", "p", "mode", "validate"), replace=True,
+                    options=("tol", "g", "p", "mode", "validate"), linear=True, replace=True,
                     description="Iterative Back-Projection (eqs. 2-3) at 2**levels from the bicubic start")
     register_method("mgbp", upscale_mgbp, default_iterations=MGBP_DEFAULT_ITERATIONS,
-                    options=("tol", "g", "p", "mode", "callback", "validate"), replace=True,
+                    options=("tol", "g", "p", "mode", "callback", "validate"), linear=True, replace=True,
                     description="classic Multi-Grid Back-Projection (Algorithm 1), mu steps per level")
     register_method("net", _net_method, options=("model", "tile", "margin", "progress"), replace=True,
                     description="the learned MGBP network (default: the pretrained model in the package)")

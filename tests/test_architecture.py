@@ -22,6 +22,11 @@ FUNCTION_IMPORTS = {
     ("mgbp_classic.upscale", "_net_method", "mgbp_classic.inference"):
         "the network engine (Numba layers, model loading) loads when the net method first runs, so "
         "the classic methods and the command line's help do not pay for it",
+    ("mgbp_classic.stream", "net_tiles", "mgbp_classic.inference"):
+        "the same: the network engine loads when the streamed network first runs, not when upscale "
+        "(which uses stream's whole-image pipeline) is imported",
+    ("mgbp_classic.stream", "net_tiles", "mgbp_classic.nn.engine"):
+        "the same, for the engine context the streamed tiles share",
 }
 
 #: Module-level mutable containers: (module, name) -> what they are.

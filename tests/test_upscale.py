@@ -99,16 +99,23 @@ def test_greyscale_is_each_channel(rgb, method):
 
 
 @pytest.mark.parametrize("method", ["bicubic", "mgbp"])
-def test_alpha_is_bicubic_and_reattached(rgb, method):
+def test_alpha_by_the_linear_method_and_colour_premultiplied(rgb, method):
     alpha = np.linspace(0, 1, rgb.shape[1])[None, :].repeat(rgb.shape[0], axis=0)
     alpha[5:9, 5:9] = 0.0                                       # a hole: bicubic overshoots around it
     out = upscale(np.dstack([rgb, alpha]), levels=2, method=method, return_levels=True)
+    alone = upscale(alpha, levels=2, method=method, return_levels=True)
     for k, level in enumerate(out, start=1):
         assert level.shape[2] == 4
-        np.testing.assert_array_equal(level[..., 3], np.clip(imresize(alpha, 2 ** k), 0, 1))
-    np.testing.assert_array_equal(out[-1][..., :3], upscale(rgb, levels=2, method=method))
+        np.testing.assert_array_equal(level[..., 3], alone[k - 1])          # alpha: the method, clipped
     assert imresize(alpha, 4).min() < 0 and out[-1][..., 3].min() == 0      # the clip did something
-    grey_alpha = upscale(np.dstack([rgb[..., 0], alpha]), levels=1, method=method)
+    # the method saw colour x alpha: the result times the upscaled alpha is the method's output on it
+    premult = upscale(rgb * alpha[..., None], levels=2, method=method)
+    a = out[-1][..., 3:]
+    visible = (a[..., 0] > 0.1) & (out[-1][..., :3] < 1).all(axis=2) & (premult > 0).all(axis=2)
+    np.testing.assert_allclose((out[-1][..., :3] * a)[visible], premult[visible], atol=1e-12)
+    opaque = upscale(np.dstack([rgb, np.ones(rgb.shape[:2])]), levels=2, method=method)
+    np.testing.assert_array_equal(opaque[..., :3], upscale(rgb, levels=2, method=method))
+    grey_alpha = upscale(np.dstack([rgb[..., 0], np.ones(rgb.shape[:2])]), levels=1, method=method)
     assert grey_alpha.shape == (40, 56, 2)
     np.testing.assert_array_equal(grey_alpha[..., 0], upscale(rgb[..., 0], levels=1, method=method))
 

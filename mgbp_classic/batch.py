@@ -1,0 +1,476 @@
+"""Upscaling files and folders: inputs, output names, existing outputs, one file at a time.
+
+* :func:`collect_inputs` turns paths, directories (``recursive``: the whole tree) and glob patterns
+  into a list of :class:`Source` (each with its path relative to the folder it was found in);
+* :func:`plan_batch` decides every output path before any work (mirroring the tree under an output
+  directory), refuses an output that would overwrite an input or another output, and applies the
+  existing-output policy (``"error"``, ``"skip"`` or ``"overwrite"``);
+* :func:`run_batch` upscales each job, reporting each written file as soon as it exists; a file that
+  fails is recorded with its reason and the batch goes on (:class:`Summary`);
+* :func:`upscale_file` is the same for one file, from Python.
+
+The learned network (``method="net"``) is streamed: tiles whose size follows the memory budget
+(:mod:`mgbp_classic.plan`), rows written as they are made (:mod:`mgbp_classic.stream`,
+:class:`mgbp_classic.formats.ImageWriter`); the other methods work on the whole image.
+"""
+import glob
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ._validate import check_image, check_levels
+from .exceptions import ImageError
+from .formats import EXTENSIONS, SUFFIX, ImageWriter, format_for, output_bit_depth
+from .io import read_header, read_image, write_image
+from .metadata import output_exif
+from .plan import CLASSIC_MAX_PIXELS, MAX_STREAM_PIXELS, parse_memory, plan_upscale, target_size
+from .stream import net_tiles, upscale_bands
+from .upscale import DEFAULT_METHOD, get_method, upscale
+
+__all__ = ["IMAGE_SUFFIXES", "Source", "Job", "Summary", "collect_inputs", "output_name", "plan_batch",
+           "probe", "run_batch", "upscale_file", "EXISTING_POLICIES"]
+
+#: File name extensions picked up from directories (files given by name are read whatever their name).
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff", ".bmp", ".gif")
+
+#: What to do with an output that exists already.
+EXISTING_POLICIES = ("error", "skip", "overwrite")
+
+_GLOB_CHARS = frozenset("*?[")
+
+
+@dataclass(frozen=True)
+class Source:
+    """An input file and where it was found.
+
+    Attributes
+    ----------
+    path : Path
+        The file.
+    relative : Path
+        Its path below the directory it was found in (just the name for files and glob matches);
+        mirrored under an output directory.
+    """
+
+    path: Path
+    relative: Path
+
+
+@dataclass
+class Job:
+    """One input and its planned outputs."""
+
+    source: Source
+    target: Path
+    extra: list = field(default_factory=list)         # intermediate levels (``save_levels``)
+    skip: bool = False                                 # the target exists and the policy is "skip"
+    make_parent: bool = False                          # create the target's directory (output trees)
+
+
+@dataclass
+class Summary:
+    """The outcome of a batch: written / skipped / failed (with reasons)."""
+
+    written: list = field(default_factory=list)        # (Path, (rows, cols))
+    skipped: list = field(default_factory=list)        # (Path, reason)
+    failed: list = field(default_factory=list)         # (Path, reason)
+
+    def line(self):
+        """``3 written, 1 skipped, 1 failed``."""
+        return f"{len(self.written)} written, {len(self.skipped)} skipped, {len(self.failed)} failed"
+
+
+def collect_inputs(paths, *, recursive=False):
+    """Image files named by ``paths``: files, directories and glob patterns, in a stable order.
+
+    Parameters
+    ----------
+    paths : sequence of str or os.PathLike
+        Files (read whatever their extension), directories (their files with an
+        :data:`IMAGE_SUFFIXES` extension, hidden files skipped) and glob patterns (``*``, ``?``,
+        ``[...]``; ``**`` with ``recursive``).
+    recursive : bool, optional
+        Descend into subdirectories of the directories given.
+
+    Returns
+    -------
+    list of Source
+
+    Raises
+    ------
+    ValueError
+        A path that does not exist, a pattern that matches nothing, or no image at all (one line
+        naming it).
+    """
+    sources, seen = [], set()
+
+    def add(path, relative):
+        key = os.path.realpath(path)
+        if key not in seen:
+            seen.add(key)
+            sources.append(Source(Path(path), Path(relative)))
+
+    for item in paths:
+        text = os.fspath(item)
+        path = Path(text)
+        if path.is_dir():
+            found = _images_in(path, recursive)
+            if not found and not recursive and any(p.is_dir() for p in path.iterdir()):
+                raise ValueError(f"images must be image files, directories or patterns; '{text}' has no image "
+                                 f"files at its top (use -r/--recursive for its subdirectories)")
+            for f in found:
+                add(f, f.relative_to(path))
+        elif path.exists():
+            add(path, Path(path.name))
+        elif _GLOB_CHARS & set(text):
+            matches = sorted(glob.glob(text, recursive=recursive))
+            files = [Path(m) for m in matches if Path(m).is_file()]
+            if not files:
+                raise ValueError(f"images must exist; the pattern '{text}' matches no file")
+            for f in files:
+                add(f, Path(f.name))
+        else:
+            raise ValueError(f"images must exist; '{text}' does not exist")
+    if not sources:
+        raise ValueError("images must name at least one image file; the directories given hold none")
+    return sources
+
+
+def _images_in(directory, recursive):
+    walker = directory.rglob("*") if recursive else directory.glob("*")
+    out = []
+    for p in walker:
+        rel = p.relative_to(directory)
+        if any(part.startswith(".") for part in rel.parts):
+            continue
+        if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES:
+            out.append(p)
+    return sorted(out)
+
+
+def _factor_label(levels, scale, width, height, output_shape):
+    if width is not None or height is not None:
+        return f"{output_shape[1]}x{output_shape[0]}"
+    if scale is not None:
+        return f"x{float(scale):g}"
+    return f"x{2 ** levels}"
+
+
+def output_name(source, *, label, format=None):
+    """``<stem>_<label><ext>``: the extension of ``format``, else the input's if it is a written format, else ``.png``."""
+
+    suffix = source.suffix.lower()
+    if format is not None:
+        ext = SUFFIX[format_for(source, format)]
+    elif suffix in EXTENSIONS:
+        ext = suffix if suffix != ".jpeg" else ".jpg"
+    else:
+        ext = ".png"
+    return f"{source.stem}_{label}{ext}"
+
+
+def _same_file(a, b):
+    try:
+        if a.exists() and b.exists():
+            return a.samefile(b)
+    except OSError:
+        pass
+    return a.resolve() == b.resolve()
+
+
+def plan_batch(sources, output=None, *, name, into_directory=None, existing="error", extra=None):
+    """Every output path, decided before any work.
+
+    Parameters
+    ----------
+    sources : list of Source
+    output : Path, optional
+        With one file input and no ``into_directory``: the output file, or an existing directory. Else
+        a directory (created when the batch runs) under which each source's ``relative`` path is
+        mirrored. ``None``: each output beside its input.
+    name : callable
+        ``name(source_path) -> file name`` of the output.
+    into_directory : bool, optional
+        Treat ``output`` as a directory (default: when several sources, a directory input, or an
+        existing directory).
+    existing : {"error", "skip", "overwrite"}, optional
+        Policy for an output that exists.
+    extra : callable, optional
+        ``extra(source_path, target) -> list of Path`` of further outputs (every level's image).
+
+    Returns
+    -------
+    list of Job
+
+    Raises
+    ------
+    ValueError
+        An output would overwrite an input, two outputs collide, or (policy ``"error"``) an output
+        exists; the message names the file.
+    """
+    if existing not in EXISTING_POLICIES:
+        raise ValueError(f"existing must be one of {', '.join(EXISTING_POLICIES)}, got {existing!r}")
+    output = None if output is None else Path(output)
+    if into_directory is None:
+        into_directory = output is not None and (len(sources) > 1 or output.is_dir()
+                                                 or any(s.relative.parent != Path(".") for s in sources))
+    if output is not None and into_directory and output.exists() and not output.is_dir():
+        raise ValueError(f"output must be a directory when several images are given, got the existing file '{output}'")
+    jobs = []
+    for src in sources:
+        if output is None:
+            target = src.path.with_name(name(src.path))
+        elif into_directory:
+            target = output / src.relative.parent / name(src.path)
+        else:
+            target = output
+        jobs.append(Job(src, target, list(extra(src.path, target)) if extra else [],
+                        make_parent=bool(output is not None and into_directory)))
+    inputs = [s.path for s in sources]
+    seen = {}
+    for job in jobs:
+        for out in [job.target, *job.extra]:
+            for path in inputs:
+                if _same_file(out, path):
+                    raise ValueError(f"output would overwrite the input image '{path}'; choose another output path")
+            key = out.resolve()
+            if key in seen:
+                raise ValueError(f"output '{out}' would be written for both '{seen[key]}' and '{job.source.path}'")
+            seen[key] = job.source.path
+    clashes = [out for job in jobs for out in [job.target, *job.extra] if out.exists()]
+    if clashes and existing == "error":
+        more = f" (and {len(clashes) - 1} more)" if len(clashes) > 1 else ""
+        raise ValueError(f"output '{clashes[0]}' exists{more}; use --skip-existing or --overwrite")
+    if existing == "skip":
+        for job in jobs:
+            job.skip = job.target.exists()
+    return jobs
+
+
+def probe(path):
+    """``(shape, bit_depth, metadata)`` of an image file from its header, without decoding pixels.
+
+    The upright shape with the channels the reader returns (:func:`mgbp_classic.io.read_header`).
+    Raises :class:`ImageError` when the header cannot be read.
+    """
+    info = read_header(path)
+    return info.shape, info.bit_depth, info.metadata
+
+
+def _method_entry(method):
+    return get_method(DEFAULT_METHOD if method is None else method)
+
+
+def upscale_file(source, target=None, *, levels=None, scale=None, width=None, height=None, method=None, mu=2,
+                 iterations=None, format=None, quality=None, strip_metadata=False, memory=None, tile=None,
+                 overwrite=False, progress=None, **method_options):
+    """Upscale one image file into another, streaming the network's output when it is large.
+
+    Parameters
+    ----------
+    source : str or os.PathLike
+        Input image (anything :func:`mgbp_classic.io.read_image` reads).
+    target : str or os.PathLike, optional
+        Output file; default ``<stem>_x<factor><ext>`` beside the input (see :func:`output_name`).
+    levels, scale, width, height
+        The output size, as in :func:`mgbp_classic.upscale.upscale` (one of them).
+    method, mu, iterations, **method_options
+        As in :func:`mgbp_classic.upscale.upscale`.
+    format : {"png", "tiff", "jpeg", "webp"}, optional
+        Output format (default: from the target's extension).
+    quality : int, optional
+        JPEG/WebP quality 1..100.
+    strip_metadata : bool, optional
+        Write no ICC profile and no EXIF (default: carry the input's).
+    memory : int or str, optional
+        Memory budget (e.g. ``"2GiB"``; default :func:`mgbp_classic.plan.default_memory`); sets the
+        network's tile size.
+    tile : int, optional
+        Network tile side (overrides the budget's choice).
+    overwrite : bool, optional
+        Replace an existing target (default: refuse with a ``ValueError`` naming it).
+    progress : callable, optional
+        ``progress(done, total)`` over the network's tiles.
+
+    Returns
+    -------
+    pathlib.Path
+        The file written.
+
+    Examples
+    --------
+    >>> from mgbp_classic.batch import upscale_file                       # doctest: +SKIP
+    >>> upscale_file("photo.jpg", scale=3, method="bicubic")               # doctest: +SKIP
+    PosixPath('photo_x3.jpg')
+    """
+
+    source = Path(source)
+    if not source.is_file():
+        raise ImageError(f"cannot read image {os.fspath(source)!r}: no such file")
+    shape, _, _ = probe(source)
+    n, out_shape = target_size(shape, levels=levels, scale=scale, width=width, height=height)
+    label = _factor_label(n, scale, width, height, out_shape)
+    src = Source(source, Path(source.name))
+    jobs = plan_batch([src], None if target is None else Path(target), into_directory=False,
+                      name=lambda p: output_name(p, label=label, format=format),
+                      existing="overwrite" if overwrite else "error")
+    settings = Settings(levels=levels, scale=scale, width=width, height=height, method=method, mu=mu,
+                        iterations=iterations, format=format, quality=quality, strip_metadata=strip_metadata,
+                        memory=memory, tile=tile, options=dict(method_options))
+    return _run_job(jobs[0], settings, progress=progress)[0]
+
+
+@dataclass
+class Settings:
+    """Options shared by every file of a batch (see :func:`upscale_file`)."""
+
+    levels: int = None
+    scale: float = None
+    width: int = None
+    height: int = None
+    method: str = None
+    mu: int = 2
+    iterations: int = None
+    format: str = None
+    quality: int = None
+    strip_metadata: bool = False
+    memory: object = None
+    tile: int = None
+    save_levels: bool = False
+    options: dict = field(default_factory=dict)
+
+
+def plan_job(job, settings, shape):
+    """The :class:`mgbp_classic.plan.Plan` of one job for an input of ``shape``."""
+
+    entry = _method_entry(settings.method)
+    n, out_shape = target_size(shape, levels=settings.levels, scale=settings.scale, width=settings.width,
+                               height=settings.height)
+    memory = None if settings.memory is None else parse_memory(settings.memory)
+    streamed = entry.name == "net" and not settings.save_levels
+    if settings.levels is not None:                    # the familiar message for too many levels, with the cap
+        try:
+            check_levels(settings.levels, shape, max_pixels=MAX_STREAM_PIXELS if streamed else CLASSIC_MAX_PIXELS)
+        except ValueError as exc:
+            cap = ("the streamed network makes at most 2**30 pixels" if streamed else
+                   f"method {entry.name!r} works on whole images, at most 2**26 pixels out; 'net' streams up to 2**30")
+            text = str(exc)
+            head, _, got = text.rpartition(", got ")
+            raise ValueError(f"{head} ({cap}), got {got}" if head else text) from None
+    return plan_upscale(shape, method=entry.name, levels=n, output_shape=out_shape, memory=memory,
+                        tile=settings.tile, streamed=streamed,
+                        margin=settings.options.get("margin", 16),
+                        format=format_for(job.target, settings.format))
+
+
+def _info(info, key):
+    """A field of the reader's info record (a dict or an object with attributes)."""
+    return info.get(key) if isinstance(info, dict) else getattr(info, key, None)
+
+
+def _run_job(job, settings, *, progress=None):
+    """Upscale one job; returns ``(path, (rows, cols))``, written atomically."""
+
+    header = read_header(job.source.path)                 # refused for its size before any pixel is decoded
+    plan = plan_job(job, settings, header.shape)
+    image, info = read_image(job.source.path, return_info=True, max_pixels=None,
+                             dtype=np.float32 if plan.streamed else np.float64)
+    meta = None if settings.strip_metadata else _info(info, "metadata")
+    fmt = format_for(job.target, settings.format)
+    depth = output_bit_depth(fmt, 16 if _info(info, "bit_depth") == 16 else 8)
+    entry = _method_entry(settings.method)
+    rows, cols = plan.output_shape
+    if job.make_parent:
+        job.target.parent.mkdir(parents=True, exist_ok=True)
+    if plan.streamed:
+        options = dict(settings.options)
+        unknown = sorted(set(options) - {"model", "margin"})
+        if unknown:
+            raise ValueError(f"{unknown[0]} is not an option of the streamed method 'net' (options: model, tile, "
+                             f"margin), got {unknown[0]}={options[unknown[0]]!r}")
+        image = check_image(image)
+        channels = 1 if image.ndim == 2 else {1: 1, 2: 4, 3: 3, 4: 4}[image.shape[2]]
+        tiles = net_tiles(model=options.get("model"), mu=settings.mu)
+        icc = meta.icc_profile if meta is not None else None
+        exif = output_exif(meta.exif, width=cols, height=rows) if meta is not None else None
+        with ImageWriter(job.target, height=rows, width=cols, channels=channels, bit_depth=depth, format=fmt,
+                         quality=settings.quality, icc_profile=icc, exif=exif) as writer:
+            for band in upscale_bands(image, tiles, levels=plan.levels, output_shape=plan.output_shape,
+                                      tile=plan.tile, margin=options.get("margin", 16), progress=progress):
+                if band.ndim == 3 and band.shape[2] == 2:                    # grey + alpha -> RGBA
+                    band = band[..., [0, 0, 0, 1]]
+                writer.write(band)
+        return job.target, (rows, cols)
+    options = dict(settings.options)
+    if progress is not None and "progress" in (entry.options or ()):
+        options["progress"] = progress
+    if settings.tile is not None:
+        options["tile"] = settings.tile
+    result = upscale(image, levels=plan.levels if settings.save_levels else settings.levels,
+                     scale=None if settings.save_levels else settings.scale,
+                     width=None if settings.save_levels else settings.width,
+                     height=None if settings.save_levels else settings.height,
+                     method=entry.name, mu=settings.mu, iterations=settings.iterations,
+                     return_levels=settings.save_levels, **options)
+    outs = result if settings.save_levels else [result]
+    for out, target in zip(outs, [*job.extra, job.target]):
+        if out.ndim == 3 and out.shape[2] == 2:
+            out = out[..., [0, 0, 0, 1]]
+        write_image(target, out, bit_depth=depth, format=settings.format, quality=settings.quality, metadata=meta)
+    return job.target, (rows, cols)
+
+
+def run_batch(jobs, settings, *, on_written=None, on_failed=None, on_skipped=None, progress=None,
+              stop_on_error=False):
+    """Upscale every job; one failing file does not stop the others.
+
+    Parameters
+    ----------
+    jobs : list of Job
+    settings : Settings
+    on_written, on_failed, on_skipped : callable, optional
+        Called as each file is written ``(path, (rows, cols), seconds)``, fails ``(source, reason)`` or
+        is skipped ``(target, reason)``, so a caller can report it at once.
+    progress : callable, optional
+        ``progress(job)`` returning a per-tile callback (or None) for that job.
+    stop_on_error : bool, optional
+        Re-raise the first failure instead of recording it.
+
+    Returns
+    -------
+    Summary
+    """
+    summary = Summary()
+    for job in jobs:
+        if job.skip:
+            summary.skipped.append((job.target, "exists"))
+            if on_skipped:
+                on_skipped(job.target, "exists")
+            continue
+        start = time.perf_counter()
+        try:
+            path, size = _run_job(job, settings, progress=progress(job) if progress else None)
+        except (ImageError, ValueError, OSError, MemoryError) as exc:
+            if stop_on_error:
+                raise
+            reason = " ".join(str(exc).split()) or type(exc).__name__
+            summary.failed.append((job.source.path, reason))
+            if on_failed:
+                on_failed(job.source.path, reason)
+            continue
+        summary.written.append((path, size))
+        if on_written:
+            on_written(path, size, time.perf_counter() - start)
+    return summary
+
+
+def describe_existing(job):
+    """``" (exists: skipped)"``-style note for a dry-run line."""
+    if job.skip:
+        return " (exists: would be skipped)"
+    if job.target.exists():
+        return " (exists: would be overwritten)"
+    return ""

@@ -1,0 +1,367 @@
+"""Planning an upscale before doing it: output size, levels, memory budget, tiles, threads, time.
+
+Everything here is cheap arithmetic on shapes, so the command line can check and print a whole batch
+(``--dry-run``) before any pixel is computed.
+
+* **Size** (:func:`target_size`): ``levels`` (factor ``2**levels``), any ``scale > 1``, or a
+  ``width`` and/or ``height`` (one given: the aspect ratio is kept). The methods run the smallest
+  ``2**N`` at least as large, and MATLAB's anti-aliased bicubic ``imresize`` brings the result down to
+  the exact size.
+* **Memory** (:func:`parse_memory`, :func:`default_memory`, :func:`tile_for_budget`): the learned
+  network is run on square low-resolution tiles whose side follows the budget; its output is streamed
+  band by band, so the budget bounds the peak memory whatever the output size (up to
+  :data:`MAX_STREAM_PIXELS`). The classic methods hold whole images (:data:`CLASSIC_MAX_PIXELS`).
+* **Threads** (:func:`check_threads`): at most the machine's cores.
+"""
+import math
+import os
+import re
+from dataclasses import dataclass
+from types import MappingProxyType
+
+__all__ = ["MAX_STREAM_PIXELS", "CLASSIC_MAX_PIXELS", "Plan", "target_size", "parse_memory", "default_memory",
+           "format_bytes", "tile_for_budget", "check_threads", "machine_threads", "plan_upscale"]
+
+#: Largest output (pixels, height × width) of the streamed network path: 2**30, e.g. 32768 × 32768.
+MAX_STREAM_PIXELS = 2 ** 30
+
+#: Largest output the whole-image methods (bicubic, ibp, mgbp, and any method not streamed) make:
+#: 2**26 pixels (e.g. 8192 × 8192); they hold several float64 copies of the output.
+CLASSIC_MAX_PIXELS = 2 ** 26
+
+#: Bytes of working memory per output pixel of one network tile (padded tile side × 2**levels,
+#: squared): the peak resident memory over one forward pass of the shipped model at µ = 2 grows by
+#: 2460–2660 bytes per such pixel at ×2, ×4 and ×8 (tiles of 48–96 pixels); 3300 leaves 25 % headroom.
+#: ``benchmarks/big_image.py`` checks the whole path against the budget.
+NET_BYTES_PER_TILE_PIXEL = 3300
+
+#: Bytes per output pixel of the streaming band buffers (float32 colour + alpha, premultiplied, the
+#: resize's input rows and the quantised rows) for each row of tiles kept at a time.
+BAND_BYTES_PER_PIXEL = 40
+
+#: Fixed cost of a process running the network: interpreter, NumPy/SciPy/Numba and compiled kernels
+#: (about 170 MiB measured after the first forward pass), with headroom.
+BASE_BYTES = 256 * 2 ** 20
+
+#: Bytes per input sample held while upscaling: the float64 image and the decoder's integer array.
+INPUT_BYTES_PER_SAMPLE = 10
+
+#: Bytes per output sample of the whole-image methods (a few float64 copies of the output).
+CLASSIC_BYTES_PER_SAMPLE = 48
+
+#: CPU seconds per megapixel the method computes (order of magnitude for ``--dry-run``). For the
+#: network this counts each tile with its margins (``((tile + 2·margin)·2**levels)²`` pixels per tile):
+#: about 60 CPU seconds per such megapixel at ×4, measured with the shipped model (a 100×76 image ×4,
+#: one tile, 15 s of user time besides start-up). The classic methods' figures are rougher.
+SECONDS_PER_MEGAPIXEL = MappingProxyType({"net": 60.0, "mgbp": 3.0, "ibp": 2.0, "bicubic": 0.1})
+
+_UNITS = MappingProxyType({"": 1, "b": 1, "k": 10 ** 3, "kb": 10 ** 3, "m": 10 ** 6, "mb": 10 ** 6, "g": 10 ** 9, "gb": 10 ** 9,
+          "t": 10 ** 12, "tb": 10 ** 12, "kib": 2 ** 10, "mib": 2 ** 20, "gib": 2 ** 30, "tib": 2 ** 40})
+
+
+def parse_memory(text):
+    """Bytes named by a size such as ``"2GiB"``, ``"1.5 GB"``, ``"800MiB"`` or ``"123456789"``.
+
+    Parameters
+    ----------
+    text : str or int
+
+    Returns
+    -------
+    int
+
+    Raises
+    ------
+    ValueError
+        Not a positive size with a known unit (B, kB/MB/GB/TB = powers of 1000, KiB/MiB/GiB/TiB =
+        powers of 1024).
+    """
+    if isinstance(text, int) and not isinstance(text, bool) and text > 0:
+        return text
+    match = re.fullmatch(r"\s*([0-9]*\.?[0-9]+)\s*([A-Za-z]*)\s*", str(text))
+    unit = match.group(2).lower() if match else None
+    if not match or unit not in _UNITS or float(match.group(1)) <= 0:
+        raise ValueError(f"memory must be a positive size such as 2GiB, 1.5GB or 800MiB, got {text!r}")
+    return int(float(match.group(1)) * _UNITS[unit])
+
+
+def format_bytes(n):
+    """``1.50 GiB``-style text."""
+    for unit, size in (("GiB", 2 ** 30), ("MiB", 2 ** 20), ("KiB", 2 ** 10)):
+        if n >= size:
+            return f"{n / size:.2f} {unit}"
+    return f"{int(n)} B"
+
+
+def _physical_memory():
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def _available_memory():
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return None
+
+
+def default_memory():
+    """The default budget: half of the memory available now, between 1 GiB and 8 GiB.
+
+    Returns
+    -------
+    int
+        Bytes; 2 GiB when the machine does not say.
+    """
+    avail = _available_memory() or _physical_memory()
+    if avail is None:
+        return 2 * 2 ** 30
+    return int(min(8 * 2 ** 30, max(2 ** 30, avail // 2)))
+
+
+def machine_threads():
+    """Cores this process may use."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+def check_threads(threads):
+    """``threads`` if it is between 1 and the machine's cores, else a one-line ``ValueError``."""
+    top = machine_threads()
+    if isinstance(threads, bool) or not isinstance(threads, int) or not 1 <= threads <= top:
+        raise ValueError(f"threads must be an integer between 1 and {top} (this machine's cores), got {threads!r}")
+    return threads
+
+
+def target_size(shape, *, levels=None, scale=None, width=None, height=None):
+    """Output size and the number of 2× levels that make it.
+
+    Parameters
+    ----------
+    shape : tuple of int
+        ``(H, W, ...)`` of the input.
+    levels : int, optional
+        Output ``2**levels`` times larger.
+    scale : float, optional
+        Any factor > 1; the output is ``ceil(scale · H) × ceil(scale · W)`` (MATLAB ``imresize``'s rule).
+    width, height : int, optional
+        Output width and/or height in pixels; with one of them the other keeps the aspect ratio
+        (``ceil``, as MATLAB). Give at most one of ``levels``, ``scale`` and ``width``/``height``.
+
+    Returns
+    -------
+    (int, (int, int))
+        ``(N, (rows, cols))``: the methods run ``N`` levels (the smallest ``2**N`` not smaller than
+        the factor on either axis), then resize to ``(rows, cols)`` when that differs from
+        ``(2**N H, 2**N W)``.
+
+    Raises
+    ------
+    ValueError
+        Conflicting or bad arguments, or an output not larger than the input.
+    """
+    h, w = int(shape[0]), int(shape[1])
+    given = [name for name, v in (("levels", levels), ("scale", scale)) if v is not None]
+    if width is not None or height is not None:
+        given.append("width/height")
+    if len(given) > 1:
+        raise ValueError(f"give one of levels, scale and width/height, got {' and '.join(given)}")
+    if not given:
+        raise ValueError("give levels, scale or width/height, got none of them")
+    if levels is not None:
+        if isinstance(levels, bool) or not isinstance(levels, int) or levels < 1:
+            raise ValueError(f"levels must be an integer >= 1, got {levels!r}")
+        return levels, (h << levels, w << levels)
+    if scale is not None:
+        try:
+            s = float(scale)
+        except (TypeError, ValueError):
+            s = float("nan")
+        if isinstance(scale, bool) or not math.isfinite(s) or s <= 1:
+            raise ValueError(f"scale must be a number > 1, got {scale!r}")
+        rows, cols = _ceil(s * h), _ceil(s * w)
+    else:
+        for name, v in (("width", width), ("height", height)):
+            if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < 1):
+                raise ValueError(f"{name} must be a positive integer, got {v!r}")
+        if width is not None and height is not None:
+            rows, cols = height, width
+        elif width is not None:
+            rows, cols = _ceil(width / w * h), width
+        else:
+            rows, cols = height, _ceil(height / h * w)
+    factor = max(rows / h, cols / w)
+    if rows < h or cols < w or factor <= 1:
+        raise ValueError(f"the output must be larger than the {w}x{h} input on both sides, got {cols}x{rows}")
+    n = max(1, math.ceil(math.log2(factor) - 1e-12))
+    return n, (rows, cols)
+
+
+def _ceil(x):
+    return int(math.ceil(x - 1e-9))
+
+
+def tile_for_budget(memory, *, width, levels, margin=16, base=BASE_BYTES, minimum=8):
+    """Side of the low-resolution network tiles that keeps the peak within ``memory`` bytes.
+
+    Parameters
+    ----------
+    memory : int
+        Budget in bytes for the whole process.
+    width : int
+        Width of the input image (the band buffers span it).
+    levels : int
+        Number of 2× levels the network runs.
+    margin : int, optional
+        Context pixels around each tile.
+    base, minimum : int, optional
+        Fixed process cost; smallest tile accepted.
+
+    Returns
+    -------
+    int or None
+        The largest tile side ``t`` with ``base + tile cost + band buffers`` within budget; ``None``
+        when even ``minimum`` does not fit.
+
+    Notes
+    -----
+    Tile cost: ``NET_BYTES_PER_TILE_PIXEL · ((t + 2·margin) · 2**levels)²``; band buffers (one row of
+    tiles, full width): ``BAND_BYTES_PER_PIXEL · (t · 2**levels) · (width · 2**levels)``.
+    """
+    left = memory - base
+    if _tile_cost(minimum, width, levels, margin) > left:
+        return None
+    lo, hi = minimum, max(minimum, 4096)
+    while lo < hi:                                   # largest t with cost(t) <= left
+        mid = (lo + hi + 1) // 2
+        if _tile_cost(mid, width, levels, margin) <= left:
+            lo = mid
+        else:
+            hi = mid - 1
+    return lo
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What upscaling one image will do (see :func:`plan_upscale`)."""
+
+    input_shape: tuple
+    levels: int
+    output_shape: tuple
+    method: str
+    streamed: bool
+    tile: int
+    tiles: int
+    memory: int
+    budget: int
+    seconds: float
+
+    @property
+    def resized(self):
+        """Whether the ``2**levels`` result is resized to the exact output size."""
+        return self.output_shape != (self.input_shape[0] << self.levels, self.input_shape[1] << self.levels)
+
+    def describe(self):
+        """One line: size, levels, tiles, memory, estimated time."""
+        h, w = self.input_shape[:2]
+        rows, cols = self.output_shape
+        how = f"x{2 ** self.levels}" + (f" then resized to {cols}x{rows}" if self.resized else "")
+        plural = "s" if self.tiles != 1 else ""
+        tiles = f"{self.tiles} tile{plural} of {self.tile}x{self.tile}" if self.streamed else "whole image"
+        return (f"{w}x{h} -> {cols}x{rows} ({how}), {self.method}, {tiles}, "
+                f"peak memory ~{format_bytes(self.memory)} of {format_bytes(self.budget)}, "
+                f"~{_duration(self.seconds)}")
+
+
+def _duration(seconds):
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 5400:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+def plan_upscale(shape, *, method, levels, output_shape, memory=None, tile=None, threads=None, margin=16,
+                 streamed=None, format="png"):
+    """The plan for one image: tile side and count, peak memory and estimated time.
+
+    Parameters
+    ----------
+    shape : tuple of int
+        Input ``(H, W)`` or ``(H, W, C)``.
+    method : str
+        Method name; ``"net"`` is streamed in tiles, the others work on whole images.
+    levels : int
+    output_shape : (int, int)
+    memory : int, optional
+        Budget in bytes (default :func:`default_memory`).
+    tile : int, optional
+        A tile side chosen by the caller (default: :func:`tile_for_budget`).
+    threads : int, optional
+        Cores used (for the time estimate; default: the machine's).
+    margin : int, optional
+        Network tile margin.
+    streamed : bool, optional
+        Whether the method is streamed (default: ``method == "net"``).
+    format : str, optional
+        Output format: JPEG and WebP are encoded from the whole 8-bit image (counted in the memory).
+
+    Returns
+    -------
+    Plan
+
+    Raises
+    ------
+    ValueError
+        The output exceeds the method's cap, or the budget is too small for the smallest tile or for
+        the whole-image encoder of JPEG/WebP.
+    """
+    h, w = int(shape[0]), int(shape[1])
+    channels = int(shape[2]) if len(shape) > 2 else 1
+    rows, cols = output_shape
+    budget = default_memory() if memory is None else int(memory)
+    streamed = (method == "net") if streamed is None else streamed
+    s = 2 ** levels
+    pixels = rows * cols
+    big = (h * s) * (w * s)
+    cores = threads or machine_threads()
+    seconds = max(pixels, big) / 1e6 * SECONDS_PER_MEGAPIXEL.get(method, 5.0) / cores
+    fixed = BASE_BYTES + INPUT_BYTES_PER_SAMPLE * h * w * channels
+    if format in ("jpeg", "webp"):
+        fixed += 2 * pixels * min(channels, 4)                     # the 8-bit image and Pillow's copy
+    if streamed:
+        if max(pixels, big) > MAX_STREAM_PIXELS:
+            raise ValueError(f"the output must have at most 2**30 pixels ({MAX_STREAM_PIXELS}) with method "
+                             f"{method!r}, got {cols}x{rows} (made from {w * s}x{h * s})")
+        if tile is None:
+            tile = tile_for_budget(budget, width=w, levels=levels, margin=margin, base=fixed)
+            if tile is None:
+                need = fixed + _tile_cost(8, w, levels, margin)
+                raise ValueError(f"memory must be at least {format_bytes(need)} for a {w}x{h} image at x{s}"
+                                 f"{' written as ' + format.upper() if format in ('jpeg', 'webp') else ''}, "
+                                 f"got {format_bytes(budget)}")
+        tile = max(1, min(int(tile), max(h, w)))
+        tiles = math.ceil(h / tile) * math.ceil(w / tile)
+        computed = tiles * ((tile + 2 * margin) * s) ** 2
+        seconds = computed / 1e6 * SECONDS_PER_MEGAPIXEL.get(method, 60.0) / cores
+        peak = fixed + _tile_cost(tile, w, levels, margin)
+        return Plan((h, w), levels, (rows, cols), method, True, tile, tiles, int(peak), budget, seconds)
+    if max(pixels, big) > CLASSIC_MAX_PIXELS:
+        raise ValueError(f"the output must have at most 2**26 pixels ({CLASSIC_MAX_PIXELS}) with method "
+                         f"{method!r} (it works on whole images; method 'net' streams up to 2**30), "
+                         f"got {cols}x{rows} (made from {w * s}x{h * s})")
+    peak = fixed + CLASSIC_BYTES_PER_SAMPLE * max(pixels, big) * channels
+    return Plan((h, w), levels, (rows, cols), method, False, 0, 1, int(peak), budget, seconds)
+
+
+def _tile_cost(t, width, levels, margin):
+    s = 2 ** levels
+    return NET_BYTES_PER_TILE_PIXEL * ((t + 2 * margin) * s) ** 2 + BAND_BYTES_PER_PIXEL * (t * s) * (width * s)
