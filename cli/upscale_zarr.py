@@ -57,7 +57,7 @@ def command(levels, mu, model, tile, margin, overwrite, threads, scheduler, work
             from mgbp_classic.io import read_image
             image, info = read_image(source, return_info=True)
             import numpy as np
-            dtype = np.uint16 if info.get("bit_depth") == 16 else np.uint8
+            dtype = np.uint16 if info.bit_depth == 16 else np.uint8
             array = np.round(image * np.iinfo(dtype).max).astype(dtype)
     s = 2 ** levels
     click.echo(f"{source}: {array.shape[1]}x{array.shape[0]} -> {array.shape[1] * s}x{array.shape[0] * s} "

@@ -127,21 +127,20 @@ def connect(*, scheduler=None, workers=None, threads_per_worker=1, processes=Tru
             raise ValueError(f"workers must be an integer >= 1, got {workers!r}")
         if worker_threads is None:
             worker_threads = max(1, (os.cpu_count() or 1) // int(workers))
-        # set before the worker processes start, so that NumPy's BLAS and Numba read them at import
+        # NumPy's BLAS reads its thread count when it loads, which a worker does before its first
+        # task: those variables go in before the process starts (the nannies also copy them into
+        # this process's environment, where they change nothing: BLAS is loaded here already). Numba
+        # reads NUMBA_NUM_THREADS when it is imported -- in a worker, by the first task -- and checks
+        # it again at every compilation, so it goes to the workers only.
+        threads = str(int(worker_threads))
+        # silence_logs: the workers' own log lines (a heartbeat cut by the shutdown, ...) stay quiet;
+        # a task's error reaches the client as the task's exception, a lost worker as KilledWorker
         environ = {**dask.config.get("distributed.nanny.pre-spawn-environ", {}),
-                   **{name: str(int(worker_threads)) for name in
-                      ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS")}}
-        saved = {name: os.environ.get(name) for name in environ}
-        try:
-            with dask.config.set({"distributed.nanny.pre-spawn-environ": environ}):
-                cluster = LocalCluster(n_workers=int(workers), threads_per_worker=int(threads_per_worker),
-                                       processes=processes, dashboard_address=":0", silence_logs=40)
-        finally:                                               # the nannies copy them into this process's
-            for name, value in saved.items():                  # environment: put it back
-                if value is None:
-                    os.environ.pop(name, None)
-                else:
-                    os.environ[name] = value
+                   **{name: threads for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")}}
+        with dask.config.set({"distributed.nanny.pre-spawn-environ": environ}):
+            cluster = LocalCluster(n_workers=int(workers), threads_per_worker=int(threads_per_worker),
+                                   processes=processes, dashboard_address=":0", silence_logs=50,
+                                   **({"env": {"NUMBA_NUM_THREADS": threads}} if processes else {}))
         client = Client(cluster)
     else:
         try:
@@ -387,7 +386,7 @@ def image_to_zarr(image, target, *, chunks=512, overwrite=False):
     """
     if isinstance(image, (str, os.PathLike)):
         pixels, info = read_image(image, return_info=True)
-        depth = info.get("bit_depth", 8)
+        depth = info.bit_depth
         dtype = np.uint16 if depth == 16 else np.uint8
         array = np.round(pixels * np.iinfo(dtype).max).astype(dtype)
     else:
@@ -547,11 +546,11 @@ def upscale_file_task(job, *, levels, method, mu, iterations, options, threads=N
             outs = upscale(image, levels=levels, method=method, mu=mu, iterations=iterations,
                            return_levels=save_levels, **options)
         outs = outs[levels - len(job.outputs):] if save_levels else [outs]
-        depth = 16 if info.get("bit_depth") == 16 else 8
+        depth = 16 if info.bit_depth == 16 else 8
         existing = job.existing or (None,) * len(job.outputs)
         for out, target, before in zip(outs, job.outputs, existing):
             staging = _staging_name(target)
-            write_image(staging, out, bit_depth=depth)
+            write_image(staging, out, bit_depth=depth, metadata=info.metadata)   # as the local command
             if publish(staging, target, before):
                 result.written.append((target, out.shape[:2]))
             else:

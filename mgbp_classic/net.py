@@ -65,11 +65,11 @@ class NetConfig:
         return cls(**d)
 
 
-#: What a model file may ask for, per :class:`NetConfig` field: ``(smallest, largest)``. A file
+#: What a model file may ask for: ``(NetConfig field, smallest, largest)``. A file
 #: asking for more is refused before anything is allocated (the largest network allowed has about
 #: 15 M parameters; the paper's has 0.26 M).
-CONFIG_LIMITS = {"channels": (1, 4), "features": (1, 256), "growth": (1, 64), "bottleneck": (1, 256),
-                 "dense_layers": (1, 8), "seed": (0, 2 ** 63 - 1)}
+CONFIG_LIMITS = (("channels", 1, 4), ("features", 1, 256), ("growth", 1, 64), ("bottleneck", 1, 256),
+                 ("dense_layers", 1, 8), ("seed", 0, 2 ** 63 - 1))
 
 
 def _network_config(path, config):
@@ -83,7 +83,7 @@ def _network_config(path, config):
     for key in network:
         if key not in fields:
             raise ModelFileError(f"{path}: unknown network config key {key!r} (known: {', '.join(fields)})")
-    for key, (low, high) in CONFIG_LIMITS.items():
+    for key, low, high in CONFIG_LIMITS:
         value = network.get(key, fields[key].default)
         if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
             raise ModelFileError(f"{path}: network config key {key!r} must be an integer from {low} to {high}, "

@@ -280,8 +280,9 @@ def test_upscale_output_must_be_an_image_format(sample, tmp_path):
 
 
 def test_upscale_unwritable_output(sample, tmp_path):
+    # refused before the work, as a bad -o
     assert_one_line_error(run("upscale", "--method", "bicubic", "-o", tmp_path / "no" / "such" / "dir.png",
-                              sample), "dir.png", code=1)
+                              sample), "'-o' / '--output'", "no/such' does not exist", code=2)
 
 
 # --------------------------------------------------------------------------------------------------

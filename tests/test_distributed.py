@@ -230,3 +230,26 @@ def test_cli_upscale_zarr_in_process(tmp_path):
     assert again.exit_code == 2 and "--overwrite" in again.output
     bad = CliRunner().invoke(cli, [*args, str(tmp_path / "out.png")])
     assert bad.exit_code == 2 and "must end in .zarr" in bad.output
+
+
+def test_cli_evaluate_and_train_on_a_local_cluster(tmp_path):
+    from mgbp_classic.train import read_log
+    (tmp_path / "set").mkdir()
+    smooth_images(tmp_path / "set", 2, (24, 32), seed=4)
+    runner = CliRunner()
+    args = ["evaluate", "--dataset", str(tmp_path / "set"), "--scale", "2", "--method", "bicubic"]
+    local = runner.invoke(cli, args)
+    remote = runner.invoke(cli, [*args, "--workers", "1"])
+    assert local.exit_code == 0 and remote.exit_code == 0, remote.output
+    mean = [line for line in local.output.splitlines() if line.startswith("mean PSNR")][0]
+    assert mean.split(", total")[0] in remote.output               # the same scores, one task per image
+    assert "dashboard" in remote.output or "no dashboard" in remote.output
+
+    out = tmp_path / "run.npz"
+    train = ["train", "--data", str(tmp_path / "set"), "--levels", "2", "--patch", "8", "--batch", "2",
+             "--out", str(out)]
+    first = runner.invoke(cli, [*train, "--steps", "1", "--workers", "1"])
+    assert first.exit_code == 0, first.output
+    second = runner.invoke(cli, [*train, "--steps", "2", "--resume"])      # resumed in this process
+    assert second.exit_code == 0, second.output
+    assert [e["step"] for e in read_log(tmp_path / "run.log.jsonl") if e["kind"] == "train"] == [1, 2]

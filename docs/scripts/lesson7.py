@@ -185,7 +185,6 @@ def fig_mu(outdir, net, image, pixels, label, margin, m=None):
     axes = fig.subplots(len(mus) + 1, 2 + len(pixels))
     vd = [max(float(np.nanmax(np.abs(filter_window(f[k] - bic[k], pixels[k], scale=s, radius=radius)[0])))
               for _, _, f in runs) or 1.0 for k in range(len(pixels))]
-    vr = max(float(np.abs(_luma(r)).max()) for _, r, _ in runs) or 1.0
     for row, (mu, (out, r, f)) in enumerate(zip(mus, runs)):
         ax = axes[row, 0]
         ax.imshow(np.clip(out, 0, 1), interpolation="nearest")
@@ -193,8 +192,10 @@ def fig_mu(outdir, net, image, pixels, label, margin, m=None):
             ax.plot(x, y, "o", ms=8, mfc="none", mec="w", mew=1.5)
             ax.annotate(names[k], (x, y), xytext=(5, -5), textcoords="offset points", color="w", fontsize=9)
         ax.set_title(f"µ = {mu}: output ×{s}", fontsize=9)
-        im_r = axes[row, 1].imshow(_luma(r), cmap=DIVERGING, vmin=-vr, vmax=vr, interpolation="nearest")
-        axes[row, 1].set_title(f"µ = {mu}: residual R (luma), max {np.abs(_luma(r)).max():.4f}", fontsize=9)
+        vrow = float(np.abs(_luma(r)).max()) or 1.0               # each row its own scale: µ = 1 is faint
+        im_r = axes[row, 1].imshow(_luma(r), cmap=DIVERGING, vmin=-vrow, vmax=vrow, interpolation="nearest")
+        axes[row, 1].set_title(f"µ = {mu}: residual R (luma), ±{vrow:.3f}", fontsize=9)
+        fig.colorbar(im_r, ax=axes[row, 1], shrink=0.8)
         for k in range(len(pixels)):
             w, off = filter_window(f[k] - bic[k], pixels[k], scale=s, radius=radius)
             a = axes[row, 2 + k]
@@ -202,7 +203,6 @@ def fig_mu(outdir, net, image, pixels, label, margin, m=None):
             a.plot(off[1], off[0], "+", color="k", ms=6)
             a.set_title(f"µ = {mu}: filter {names[k]} − bicubic (±{vd[k]:.3f})\n"
                         f"Σ|f| = {np.abs(f[k]).sum():.3f} (bicubic {np.abs(bic[k]).sum():.3f})", fontsize=8)
-    fig.colorbar(im_r, ax=axes[:len(mus), 1], shrink=0.5)
     xs = np.arange(-radius, radius + 1)
     colors = ["C0", "C1", "C2"]
     for k in range(min(len(pixels), 2)):

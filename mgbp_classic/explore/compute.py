@@ -133,6 +133,17 @@ class Explorer:
     state, and the two cores are better used by one computation at a time). A computation that
     waits for the lock can be withdrawn: the ``cancelled`` callable of :meth:`filter` is asked once
     the lock is held, before anything is computed.
+
+    Examples
+    --------
+    >>> from mgbp_classic.inference import load_model
+    >>> net, _ = load_model()
+    >>> ex = Explorer(net, lr_image, name="photo.png")       # doctest: +SKIP
+    >>> ex.state(2, 2)["scale"]                              # x4, µ = 2: two forward passes  # doctest: +SKIP
+    4
+    >>> f = ex.filter(2, 2, 40, 52)                          # output pixel y = 40, x = 52  # doctest: +SKIP
+    >>> f["check"]["error"] < 1e-5                           # |F X + R - net(X)| there  # doctest: +SKIP
+    True
     """
 
     def __init__(self, net, image, *, name="image", model_name="model", margin=DEFAULT_MARGIN):

@@ -20,6 +20,7 @@ import numpy as np
 
 from ..atomic import atomic_write
 from ..exceptions import ModelFileError
+from ..reader import describe_file
 
 __all__ = ["ParamStore", "he_normal", "zeros", "read_model_file"]
 
@@ -379,5 +380,4 @@ def _describe(path, head):
     """What a file that is not a model file is (e.g. "it is a PNG image")."""
     if not head:
         return "the file is empty"
-    from ..reader import describe_file
     return describe_file(path)

@@ -360,11 +360,12 @@
       const v = maxAbs(f.channels);
       ["R", "G", "B"].forEach((name, c) => box.append(small(f, f.channels[c], v, `${name} in, ±${fmt(v, 3)}`, f.radius99)));
     } else {
-      $("channels-title").textContent = "colour grid F[out, in] (rows: output R, G, B; columns: input R, G, B)";
+      $("channels-title").textContent = "colour grid F[out, in] (rows: output R, G, B; columns: input R, G, B; each on its own scale)";
       box.classList.add("grid3");
-      const v = maxAbs(f.channels.flat());
-      ["R", "G", "B"].forEach((o, i) => ["R", "G", "B"].forEach((n, j) =>
-        box.append(small(f, f.channels[i][j], v, `${o}←${n}`, f.radius99))));
+      ["R", "G", "B"].forEach((o, i) => ["R", "G", "B"].forEach((n, j) => {
+        const v = maxAbs([f.channels[i][j]]);
+        box.append(small(f, f.channels[i][j], v, `${o}←${n} ±${fmt(v, 3)}`, f.radius99));
+      }));
     }
     if (f.mode === "luma") box.classList.remove("grid3");
     const ch = f.check;
