@@ -48,16 +48,16 @@ def make_images(folder, count, side, seed=0):
 
 def batch_round(client, paths, out_dir, *, levels, method):
     """Seconds to upscale every path on the cluster (outputs removed first)."""
-    from mgbp_classic import distributed as dist
+    from mgbp_classic import batch, distributed as dist
     for p in Path(out_dir).glob("*.png"):
         p.unlink()
-    jobs = [dist.FileJob.plan(p, [Path(out_dir) / Path(p).name]) for p in paths]
+    jobs = batch.plan_batch(batch.collect_inputs(paths), out_dir, into_directory=True,
+                            name=lambda p: Path(p).name)
     start = time.perf_counter()
-    results = list(dist.upscale_files(client, jobs, levels=levels, method=method, mu=2, threads=1))
+    summary = dist.run_batch(client, jobs, batch.Settings(levels=levels, method=method, mu=2), threads=1)
     seconds = time.perf_counter() - start
-    failed = [r for r in results if r.status != "wrote"]
-    if failed:
-        raise RuntimeError(f"{len(failed)} images failed: {failed[0].message}")
+    if summary.failed:
+        raise RuntimeError(f"{len(summary.failed)} images failed: {summary.failed[0][1]}")
     return seconds
 
 

@@ -9,7 +9,8 @@ threads; the three outputs must agree within 1e-4.
 
 - one training step: loss (7) forward + backward for batch 16 of 128×128 HR patches, µ = 2;
 - inference of a 256×256 image at ×4 and of a 128×128 image at ×8 (µ = 2);
-- peak memory (max RSS of a fresh process) of a tiled 4096×4096 output (512×512 input at ×8).
+- peak memory (max RSS of a fresh process) of a tiled ×8 output (``--memory-size``² input, default
+  144² → 1152², nine 48² tiles: the peak is that of one tile, whatever the image size).
 
 Ratios are peer time / ours (> 1: we are faster); the inference ratios are geometric means over
 the two cases. ``train_gflops`` is the FLOP count of the training step, from the layer shapes
@@ -195,6 +196,7 @@ def main():
     ap.add_argument("--repeats", type=int, default=2)
     ap.add_argument("--quick", action="store_true", help="smaller sizes (a smoke run)")
     ap.add_argument("--no-memory", action="store_true")
+    ap.add_argument("--memory-size", type=int, default=144, help="input side of the tiled memory run (x8)")
     ap.add_argument("--memory-child", nargs=3, type=int, metavar=("LEVELS", "SIZE", "TILE"))
     args = ap.parse_args()
     if args.memory_child:
@@ -219,7 +221,8 @@ def main():
     rng = np.random.default_rng(0)
     batch, patch = (4, 64) if args.quick else (16, 128)
     pyramid = [rng.random((batch, 3, patch >> j, patch >> j), dtype=np.float32) for j in range(4)]
-    infer_cases = [("256x256 x4", 64 if args.quick else 256, 2), ("128x128 x8", 32 if args.quick else 128, 3)]
+    infer_cases = [(s, levels, f"{s}x{s} x{2 ** levels}")
+                   for s, levels in ((64 if args.quick else 256, 2), (32 if args.quick else 128, 3))]
 
     rows = []
     if torch is not None:
@@ -281,7 +284,7 @@ def main():
     # --- inference (ours, PyTorch, ONNX Runtime interleaved)
     torch_ratios, ort_ratios = [], []
     tmpdir = tempfile.mkdtemp(prefix="mgbp_onnx_")
-    for label, size, levels in infer_cases:
+    for size, levels, label in infer_cases:
         x = rng.random((1, 3, size, size), dtype=np.float32)
         fns = {"ours": lambda: net.forward(x, levels=levels, mu=2)}
         if torch is not None:
@@ -322,7 +325,7 @@ def main():
         print(f"| {label} | {a:.3f} | {cell(b)} | {cell(c)} | {cell(b, a)} | {cell(c, a)} |")
 
     if not args.no_memory:
-        size = 64 if args.quick else 512
+        size = 64 if args.quick else args.memory_size
         res = subprocess.run([sys.executable, __file__, "--memory-child", "3", str(size), str(DEFAULT_TILE)],
                              capture_output=True, text=True, env={**os.environ, "NUMBA_NUM_THREADS": str(args.threads)})
         if res.returncode == 0:

@@ -416,7 +416,7 @@ def main():
             wall, user, system = measure(prof, step)
             print_breakdown(f"training step: batch {batch}, {patch}² patches, loss (7) L=1..3, µ=2, Adam",
                             prof, wall, user, system, flops)
-            print(f"\nforward FLOP by module (sum over L=1..3): " +
+            print("\nforward FLOP by module (sum over L=1..3): " +
                   ", ".join(f"{k} {v / 1e9:.2f} G" for k, v in sorted(per.items(), key=lambda kv: -kv[1])) +
                   f"; step = 3 × forward {fwd / 1e9:.2f} G − the first layers' input gradients")
 

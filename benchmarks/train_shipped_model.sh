@@ -3,6 +3,8 @@
 # Two stages:
 #
 #   bash benchmarks/train_shipped_model.sh          # 1. main run: start, or continue the committed run
+#   bash benchmarks/train_shipped_model.sh p128     #    then 128x128 patches from the main run's weights
+#                                                   #    (the plan: docs/appendix_training.md)
 #   bash benchmarks/train_shipped_model.sh anneal   # 2. short low-learning-rate run from the main
 #                                                   #    run's current weights (see below)
 #   bash benchmarks/train_shipped_model.sh export [main|anneal]
@@ -41,6 +43,17 @@ export_model(os.environ["SRC"], "mgbp_classic/assets/mgbp_x2x4x8.npz")
 PY
     mgbp-classic info mgbp_classic/assets/mgbp_x2x4x8.npz
     exit 0
+fi
+if [ "${1:-}" = p128 ]; then
+    # Stage 2 of the plan (docs/appendix_training.md): 128x128 patches from the main run's weights, so
+    # that the x8 term of loss (7) sees 16x16 inputs; a new run (--init), resumed once it exists.
+    P128=benchmarks/training/mgbp_x2x4x8.p128.ckpt.npz
+    START=(--init "$CKPT")
+    [ -f "$P128" ] && START=(--resume)
+    exec mgbp-classic train --data ../shared/data/train --levels 3 --mu 2 --patch 128 --batch 16 \
+        --steps "${P128_STEPS:-300}" --lr 3e-4 --lr-decay 200 --seed 2 --out "$P128" \
+        --log benchmarks/training/mgbp_x2x4x8.p128.log.jsonl \
+        --validate ../shared/data/test/Set5 --val-every 20 --checkpoint-minutes 5 "${START[@]}"
 fi
 if [ "${1:-}" = anneal ]; then
     # resume the anneal run only if it started from the main checkpoint as it is now

@@ -62,29 +62,36 @@ def task_bar(total, label):
     return click.progressbar(length=total, label=label, file=sys.stderr, show_pos=True)
 
 
-def upscale_batch(client, plans, images, *, levels, method, mu, iterations, options):
-    """The ``upscale`` command's batch on the cluster: one task per image.
+def upscale_batch(client, jobs, settings, *, label, threads=None):
+    """The ``upscale`` command's batch on the cluster: one task per image, the local batch's rules.
 
-    Prints each ``wrote`` line as the file exists and a summary at the end; returns the number of
-    images that failed (the others are written), for the command's exit status.
+    Prints a ``wrote`` line as each file exists (``skipped`` and ``failed`` lines likewise), the
+    summary at the end, and returns the number of images that failed (the others are written), for
+    the command's exit status.
     """
     from mgbp_classic import distributed as dist
-    jobs = [dist.FileJob.plan(src, [*more, main]) for src, (main, more) in zip(images, plans)]
-    failed, written = [], 0
-    with task_bar(len(jobs), f"upscaling x{2 ** levels} on the cluster") as bar:
-        for result in dist.upscale_files(client, jobs, levels=levels, method=method, mu=mu,
-                                         iterations=iterations, **options):
+
+    def written(path, size, seconds):
+        click.echo(f"wrote {path} ({size[1]}x{size[0]}, {seconds:.1f} s)")
+
+    def failed(path, reason):
+        click.echo(f"failed {path}: {reason}", err=True)
+
+    def skipped(path, reason):
+        click.echo(f"skipped {path} ({reason})")
+
+    todo = sum(not job.skip for job in jobs)
+    with task_bar(todo, f"upscaling {label} on the cluster") as bar:
+        def done(*args, report):
             bar.update(1)
-            if result.status == "failed":
-                failed.append(result)
-                click.echo(f"failed {result.job.source}: {result.message}", err=True)
-                continue
-            for target, (h, w) in result.written:
-                written += 1
-                click.echo(f"wrote {target} ({w}x{h})")
-    click.echo(f"{written} written, {len(failed)} failed" +
-               "".join(f"\n  {r.job.source}: {r.message}" for r in failed))
-    return len(failed)
+            report(*args)
+        summary = dist.run_batch(client, jobs, settings, threads=threads, on_skipped=skipped,
+                                 on_written=lambda *a: done(*a, report=written),
+                                 on_failed=lambda *a: done(*a, report=failed))
+    click.echo(summary.line())
+    for path, reason in summary.failed:
+        click.echo(f"  failed: {path}: {reason}", err=True)
+    return len(summary.failed)
 
 
 def evaluate_rows(client, files, *, label, scale, method, levels, mu, iterations, options):

@@ -249,22 +249,17 @@ def command(levels, scale, width, height, mu, method, iterations, output, format
     if dry_run:
         _dry_run(jobs, settings, single)
         return
-    if wanted(scheduler, workers):
-        if sized:
-            raise click.UsageError(f"--scheduler/--workers run --levels only, got {sized[0]}")
-        todo = [job for job in jobs if not job.skip]
-        for job in todo:
-            if job.make_parent:
+    if wanted(scheduler, workers):                 # one task per image on a Dask cluster, the same rules
+        for job in jobs:
+            if job.make_parent and not job.skip:
                 try:
                     job.target.parent.mkdir(parents=True, exist_ok=True)
                 except OSError as exc:
                     raise click.ClickException(f"cannot create the output directory '{job.target.parent}': "
                                                f"{exc.strerror}") from None
-        if tile is not None:
-            options["tile"] = tile
         with open_cluster(scheduler, workers) as client:
-            failed = upscale_batch(client, [(job.target, job.extra) for job in todo], [job.source.path for job in todo],
-                                   levels=levels, method=method, mu=mu, iterations=iterations, options=options)
+            failed = upscale_batch(client, jobs, settings, label=label or _size_text(width, height),
+                                   threads=threads)
         sys.exit(1 if failed else 0)
 
     if single:

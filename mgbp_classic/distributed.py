@@ -27,7 +27,7 @@ import shutil
 import threading
 import time
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -41,16 +41,17 @@ except ImportError as _exc:                                   # pragma: no cover
     raise ImportError('mgbp_classic.distributed needs Dask; install the extra: pip install -e ".[dask]"') \
         from _exc
 
+from .batch import Summary, _run_job as run_job   # the local batch's one-job runner, reused as is
 from .data import PatchSampler
 from .inference import DEFAULT_MARGIN, DEFAULT_TILE, _run, load_model
 from .io import read_image, write_image
 from .net import MGBPNet, NetConfig, multiscale_loss
 from .nn import Engine
 from .resize import imresize
-from .upscale import evaluate_image, upscale
+from .upscale import evaluate_image
 
 __all__ = ["INSTALL_HINT", "connect", "dashboard_link", "upscale_zarr", "image_to_zarr",
-           "zarr_to_image", "FileJob", "FileResult", "file_signature", "publish", "upscale_files",
+           "zarr_to_image", "FileResult", "file_signature", "publish", "upscale_files", "run_batch",
            "evaluate_files", "shard_gradient", "shard_bounds", "DataParallelGradient"]
 
 #: What to run when Dask is missing (the command line prints it).
@@ -411,44 +412,17 @@ def zarr_to_image(source, target, *, overwrite=False):
 # ----------------------------------------------------------------------------------------------
 # Batches of files: one task per image
 # ----------------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class FileJob:
-    """One image of a batch: what to read, what to write, and what was there when the batch began.
-
-    Attributes
-    ----------
-    source : str
-        The input image (a path every worker can read).
-    outputs : tuple of str
-        The files to write, one per returned level, the final level last (e.g. ``x2, x4, x8`` with
-        ``save_levels``, else only ``x8``).
-    existing : tuple
-        Per output, :func:`file_signature` of the file when the batch was planned (``None``: absent).
-        An output is only written if it is still as planned, so a task that runs again after its
-        worker was lost never writes a file twice.
-    """
-
-    source: str
-    outputs: tuple
-    existing: tuple = None
-
-    @classmethod
-    def plan(cls, source, outputs):
-        outputs = tuple(os.fspath(o) for o in outputs)
-        return cls(os.fspath(source), outputs, tuple(file_signature(o) for o in outputs))
-
-
 @dataclass
 class FileResult:
-    """What a task did with one :class:`FileJob`.
+    """What the task of one :class:`mgbp_classic.batch.Job` did.
 
     Attributes
     ----------
-    job : FileJob
+    job : mgbp_classic.batch.Job
     status : {"wrote", "failed"}
-    written : list of (str, tuple)
-        Each output written and its ``(height, width)``.
-    kept : list of str
+    written : list of (Path, tuple)
+        Each output written and its ``(rows, cols)`` (``None`` for the intermediate levels).
+    kept : list of (Path, tuple)
         Outputs found already written by an earlier run of the same task (not written again).
     message : str
         The reason of a failure (one line).
@@ -458,7 +432,7 @@ class FileResult:
         The worker's address.
     """
 
-    job: FileJob
+    job: object
     status: str
     written: list = field(default_factory=list)
     kept: list = field(default_factory=list)
@@ -526,11 +500,14 @@ def _staging_name(target):
         os.path.join(head, f".{name}.{uuid.uuid4().hex[:12]}.partial")
 
 
-def upscale_file_task(job, *, levels, method, mu, iterations, options, threads=None):
-    """Read ``job.source``, upscale it and write its outputs (run on a worker; never raises).
+def upscale_job_task(job, settings, existing, *, threads=None):
+    """Run one :class:`mgbp_classic.batch.Job` on a worker and publish its outputs; never raises.
 
-    The network's model is loaded once per worker process (:func:`mgbp_classic.inference.load_model`
-    keeps it); a 16-bit input gives 16-bit outputs, as the local command does.
+    The job runs exactly as the local batch runs it (:func:`mgbp_classic.batch.run_job`: formats,
+    metadata, any size, the streamed network), but into temporary names beside the targets, which
+    are then published with :func:`publish` against ``existing`` (the targets' signatures when the
+    batch was planned). The network's model is loaded once per worker process
+    (:func:`mgbp_classic.inference.load_model` keeps it).
     """
     start = time.perf_counter()
     try:
@@ -539,40 +516,35 @@ def upscale_file_task(job, *, levels, method, mu, iterations, options, threads=N
         worker = ""
     _threads_for(threads)
     result = FileResult(job, "wrote", worker=worker)
+    targets = [*job.extra, job.target]
+    staged = [Path(_staging_name(t)) for t in targets]
     try:
-        image, info = read_image(job.source, return_info=True)
-        save_levels = len(job.outputs) > 1
         with _numba_turn():
-            outs = upscale(image, levels=levels, method=method, mu=mu, iterations=iterations,
-                           return_levels=save_levels, **options)
-        outs = outs[levels - len(job.outputs):] if save_levels else [outs]
-        depth = 16 if info.bit_depth == 16 else 8
-        existing = job.existing or (None,) * len(job.outputs)
-        for out, target, before in zip(outs, job.outputs, existing):
-            staging = _staging_name(target)
-            write_image(staging, out, bit_depth=depth, metadata=info.metadata)   # as the local command
-            if publish(staging, target, before):
-                result.written.append((target, out.shape[:2]))
-            else:
-                result.kept.append(target)
+            _, size = run_job(replace(job, target=staged[-1], extra=staged[:-1]), settings)
+        for target, staging, before in zip(targets, staged, existing):
+            entry = (target, size if target == job.target else None)
+            (result.written if publish(os.fspath(staging), os.fspath(target), before) else result.kept).append(entry)
     except Exception as exc:                                   # one bad file never stops the batch
-        text = str(exc).strip()
-        result.status, result.message = "failed", (text.splitlines()[0] if text else type(exc).__name__)
+        result.status, result.message = "failed", " ".join(str(exc).split()) or type(exc).__name__
+    finally:
+        for staging in staged:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(staging)
     result.seconds = time.perf_counter() - start
     return result
 
 
-def upscale_files(client, jobs, *, levels, method, mu=2, iterations=None, threads=None, **options):
-    """Upscale a batch of image files on the cluster, one task per image; yields results as they finish.
+def upscale_files(client, jobs, settings, *, threads=None):
+    """Upscale a planned batch on the cluster, one task per image; yields results as they finish.
 
     Parameters
     ----------
     client : dask.distributed.Client
-    jobs : sequence of FileJob
-        Made with :meth:`FileJob.plan` (after the caller decided what to skip or overwrite).
-    levels, method, mu, iterations, **options
-        As in :func:`mgbp_classic.upscale.upscale` (e.g. ``model``, ``tile``; the model path must be
-        one every worker can read).
+    jobs : sequence of mgbp_classic.batch.Job
+        From :func:`mgbp_classic.batch.plan_batch` (which applied the existing-output policy); jobs
+        marked ``skip`` are not sent. Paths must be ones every worker sees (a shared filesystem).
+    settings : mgbp_classic.batch.Settings
+        As for :func:`mgbp_classic.batch.run_batch` (a ``model`` option must be readable by every worker).
     threads : int, optional
         Numba threads per task.
 
@@ -580,19 +552,26 @@ def upscale_files(client, jobs, *, levels, method, mu=2, iterations=None, thread
     ------
     FileResult
         In completion order. A task whose worker is lost is run again on another worker by the
-        scheduler (up to its ``allowed-failures``); it then finds the outputs an earlier run had
-        already published and leaves them alone (:func:`publish`). A job that still cannot run
-        (every attempt's worker died) is reported as failed.
+        scheduler (up to its ``allowed-failures``); that run finds the outputs an earlier run had
+        already published and leaves them alone (:func:`publish`), so no file is written twice. A
+        job that still cannot run (every attempt's worker died) is reported as failed.
 
     Notes
     -----
     Closing the generator early (e.g. Ctrl-C) cancels the tasks that have not finished.
     """
-    if "model" in options and options["model"] is not None:
+    options = dict(settings.options)
+    if options.get("model") is not None:
         options["model"] = os.path.abspath(os.fspath(options["model"]))
-    futures = {client.submit(upscale_file_task, job, levels=levels, method=method, mu=mu,
-                             iterations=iterations, options=options, threads=threads, pure=False): job
-               for job in jobs}
+    settings = replace(settings, options=options)
+    futures = {}
+    for job in jobs:
+        if job.skip:
+            continue
+        job = replace(job, target=Path(os.path.abspath(job.target)),
+                      extra=[Path(os.path.abspath(e)) for e in job.extra])
+        existing = tuple(file_signature(t) for t in [*job.extra, job.target])
+        futures[client.submit(upscale_job_task, job, settings, existing, threads=threads, pure=False)] = job
     try:
         for future in as_completed(list(futures)):
             try:
@@ -603,6 +582,35 @@ def upscale_files(client, jobs, *, levels, method, mu=2, iterations=None, thread
                                  message=f"{type(exc).__name__}: {text[0] if text else 'task lost'}")
     finally:
         client.cancel(list(futures))
+
+
+def run_batch(client, jobs, settings, *, on_written=None, on_failed=None, on_skipped=None, threads=None):
+    """:func:`mgbp_classic.batch.run_batch` on a cluster: the same jobs, callbacks and summary.
+
+    Returns
+    -------
+    mgbp_classic.batch.Summary
+        Written (each output once, including any an earlier run of a lost worker's task had
+        published), skipped and failed files; callbacks are called as results arrive.
+    """
+    summary = Summary()
+    for job in jobs:
+        if job.skip:
+            summary.skipped.append((job.target, "exists"))
+            if on_skipped:
+                on_skipped(job.target, "exists")
+    for result in upscale_files(client, jobs, settings, threads=threads):
+        if result.status == "failed":
+            summary.failed.append((result.job.source.path, result.message))
+            if on_failed:
+                on_failed(result.job.source.path, result.message)
+            continue
+        for target, size in result.written + result.kept:     # kept: published by a lost worker's run
+            if target == result.job.target:
+                summary.written.append((target, size))
+                if on_written:
+                    on_written(target, size, result.seconds)
+    return summary
 
 
 def evaluate_task(path, *, scale, method, levels, mu, iterations, options, threads=None):

@@ -113,24 +113,48 @@ def test_cli_batch_on_a_cluster_equals_the_local_outputs(tmp_path):
     remote = runner.invoke(cli, ["upscale", "--levels", "2", "--method", "mgbp", "--workers", "2",
                                  *paths, str(broken), "-o", str(tmp_path / "dask")])
     assert remote.exit_code == 1, remote.output                # the broken file fails, the others are written
-    assert "3 written, 1 failed" in remote.output and "broken.png" in remote.output
+    assert "3 written, 0 skipped, 1 failed" in remote.output and "broken.png" in remote.output
     for p in paths:
         name = os.path.basename(p).replace(".png", "_x4.png")
         assert (tmp_path / "dask" / name).read_bytes() == (tmp_path / "local" / name).read_bytes()
         assert f"wrote {tmp_path / 'dask' / name}" in remote.output
 
 
+def test_cluster_batch_keeps_the_existing_output_rules(client, tmp_path):
+    from mgbp_classic import batch
+    paths = smooth_images(tmp_path, 2, (12, 16))
+    sources = batch.collect_inputs(paths)
+    settings = batch.Settings(levels=1, method="bicubic")
+
+    def plan(existing):
+        return batch.plan_batch(sources, tmp_path / "out", name=lambda p: batch.output_name(p, label="x2"),
+                                existing=existing, into_directory=True)
+
+    first = dd.run_batch(client, plan("error"), settings)
+    assert first.line() == "2 written, 0 skipped, 0 failed"
+    with pytest.raises(ValueError, match="exists"):
+        plan("error")                                          # without a policy an existing output is an error
+    before = {p: dd.file_signature(p) for p, _ in first.written}
+    skipped = dd.run_batch(client, plan("skip"), settings)
+    assert skipped.line() == "0 written, 2 skipped, 0 failed"
+    assert all(dd.file_signature(p) == sig for p, sig in before.items())
+    again = dd.run_batch(client, plan("overwrite"), settings)
+    assert again.line() == "2 written, 0 skipped, 0 failed"
+    assert all(dd.file_signature(p) != sig for p, sig in before.items())          # replaced, atomically
+
+
 def test_a_lost_worker_loses_no_image_and_writes_none_twice(tmp_path):
-    from mgbp_classic.upscale import upscale
+    from mgbp_classic import batch
     from mgbp_classic.io import read_image
+    from mgbp_classic.upscale import upscale
     paths = smooth_images(tmp_path, 6, (24, 24), seed=1)
-    (tmp_path / "out").mkdir()
-    jobs = [dd.FileJob.plan(p, [tmp_path / "out" / os.path.basename(p)]) for p in paths]
-    options = dict(levels=2, method="ibp", mu=2, iterations=80)           # ~1/2 s per image: killable mid-task
+    jobs = batch.plan_batch(batch.collect_inputs(paths), tmp_path / "out", into_directory=True,
+                            name=lambda p: os.path.basename(p))
+    settings = batch.Settings(levels=2, method="ibp", mu=2, iterations=80)   # ~1/2 s per image: killable mid-task
     killed = None
     results = []
     with dd.connect(workers=2, processes=True) as client:
-        for result in dd.upscale_files(client, jobs, **options):
+        for result in dd.upscale_files(client, jobs, settings):
             results.append(result)
             if killed is None:                                 # kill a worker busy with another image
                 busy = [addr for addr, keys in client.processing().items() if keys]
@@ -153,13 +177,13 @@ def test_a_lost_worker_loses_no_image_and_writes_none_twice(tmp_path):
             time.sleep(0.1)
         else:
             pytest.fail(f"worker process {pid} is still running")
-    assert sorted(r.job.source for r in results) == sorted(paths)
+    assert sorted(str(r.job.source.path) for r in results) == sorted(paths)
     assert all(r.status == "wrote" for r in results), [r.message for r in results]
-    outputs = [t for r in results for t, _ in r.written] + [t for r in results for t in r.kept]
-    assert sorted(outputs) == sorted(j.outputs[0] for j in jobs)          # each exactly once
+    outputs = [t for r in results for t, _ in r.written + r.kept]
+    assert sorted(outputs) == sorted(j.target.resolve() for j in jobs)          # each exactly once
     for job in jobs:
-        expected = upscale(read_image(job.source), **options)
-        assert np.array_equal(read_image(job.outputs[0]), np.round(expected * 255) / 255)
+        expected = upscale(read_image(job.source.path), levels=2, method="ibp", mu=2, iterations=80)
+        assert np.array_equal(read_image(job.target), np.round(expected * 255) / 255)
     assert not [p for p in os.listdir(tmp_path / "out") if "partial" in p]
 
 
