@@ -9,7 +9,7 @@ from mgbp_classic import upscale as _up
 from mgbp_classic.exceptions import ImageError
 
 from ._cluster import cluster_options, open_cluster, upscale_batch, wanted
-from ._common import check_output_file, library_errors, output_option, progress, threads_option, use_threads
+from ._common import check_name_length, check_output_file, library_errors, output_option, progress, threads_option, use_threads
 
 #: Library argument name (first word of its ValueError messages) -> command-line option.
 PARAM_HINTS = {"levels": "'--levels'", "mu": "'--mu'", "iterations": "'--iterations'",
@@ -206,6 +206,8 @@ def command(levels, scale, width, height, mu, method, iterations, output, format
         sources = batch.collect_inputs(images, recursive=recursive)
     except ValueError as exc:
         raise click.BadParameter(str(exc).split("; ", 1)[-1], param_hint="'IMAGES...'") from None
+    if output is not None:
+        check_name_length(output, "'-o' / '--output'")    # before any look at it (a too long name raises)
     single = len(sources) == 1 and Path(images[0]).is_file() and len(images) == 1
     if output is not None and single and not output.is_dir() and output.suffix.lower() not in EXTENSIONS:
         raise click.BadParameter(f"must be an image file ({', '.join(EXTENSIONS)}) or an existing directory, "
@@ -232,6 +234,8 @@ def command(levels, scale, width, height, mu, method, iterations, output, format
         return [main.with_name(f"{stem}_x{2 ** k}{main.suffix}") for k in range(1, levels)]
 
     policy = "skip" if skip_existing else ("overwrite" if overwrite else "error")
+    for source in sources:                            # a name the file system cannot hold, before any work
+        check_name_length(Path(name(source.path)), "'-o' / '--output'" if output is not None else "'IMAGES...'")
     try:
         jobs = batch.plan_batch(sources, output, name=name, existing=policy, extra=extra,
                                 into_directory=not single or (output is not None and output.is_dir()))

@@ -357,9 +357,7 @@ def plan_job(job, settings, shape):
         except ValueError as exc:
             cap = ("the streamed network makes at most 2**30 pixels" if streamed else
                    f"method {entry.name!r} works on whole images, at most 2**26 pixels out; 'net' streams up to 2**30")
-            text = str(exc)
-            head, _, got = text.rpartition(", got ")
-            raise ValueError(f"{head} ({cap}), got {got}" if head else text) from None
+            raise ValueError(f"{exc} ({cap})" if str(exc).startswith("levels must") else str(exc)) from None
     return plan_upscale(shape, method=entry.name, levels=n, output_shape=out_shape, memory=memory,
                         tile=settings.tile, streamed=streamed,
                         margin=settings.options.get("margin", 16),

@@ -105,7 +105,7 @@ def test_cmyk_jpeg_upscaled_as_rgb_not_transparent(folder):
     Image.fromarray(cmyk, "CMYK").save(path, quality=100)        # Adobe CMYK, as Photoshop writes
     result = run("upscale", "--method", "bicubic", "--levels", "1", path)
     assert result.exit_code == 0, result.output
-    out = read_image(folder / "print_x2.png")
+    out = read_image(folder / "print_x2.jpg")                   # the input's format (JPEG) by default
     assert out.shape == (32, 32, 3)                              # RGB: no alpha channel at all
     np.testing.assert_allclose(out[::2, ::2].mean(axis=(0, 1)), (rgb / 255).mean(axis=(0, 1)), atol=0.03)
 
