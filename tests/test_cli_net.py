@@ -88,7 +88,7 @@ def test_train_error_paths(tmp_path):
     res = run("train", "--data", folder, "--out", tmp_path / "m.npz", "--patch", "12")
     assert res.exit_code == 2 and "patch must be a positive multiple of 8" in res.output
     res = run("train", "--data", folder, "--out", tmp_path / "m.npz", "--mu", "0")
-    assert res.exit_code == 2 and "mu must be >= 1" in res.output
+    assert res.exit_code == 2 and "Invalid value for '--mu': 0 is not in the range x>=1" in res.output
     res = run("train", "--data", folder, "--out", tmp_path / "m.npz", "--patch", "64")
     assert res.exit_code != 0 and "at least 64" in res.output and "Traceback" not in res.output
     (tmp_path / "bad.npz").write_bytes(b"PK\x03\x04 not a zip")
@@ -96,5 +96,5 @@ def test_train_error_paths(tmp_path):
     assert res.exit_code == 1 and "truncated or corrupt" in res.output and "Traceback" not in res.output
     MGBPNet(NetConfig(features=4, growth=2, bottleneck=3, dense_layers=1)).save(tmp_path / "small.npz")
     res = run("train", "--data", folder, "--out", tmp_path / "m.npz", "--patch", "16", "--init", tmp_path / "small.npz")
-    assert res.exit_code == 2 and "Invalid value for --init: init model" in res.output and "has the network" in res.output
+    assert res.exit_code == 2 and "Invalid value for '--init': init model" in res.output and "has the network" in res.output
     assert not (tmp_path / "m.npz").exists()
