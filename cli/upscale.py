@@ -271,7 +271,7 @@ def command(levels, scale, width, height, mu, method, iterations, output, format
         tiles = TileProgress(f"upscaling {Path(images[0]).name} (tiles)")
         try:
             with library_errors(PARAM_HINTS, where=job.source.path.name):
-                path, (rows, cols) = batch._run_job(job, settings, progress=tiles)
+                path, (rows, cols) = batch.run_job(job, settings, progress=tiles)
         finally:
             tiles.close()
         click.echo(f"wrote {path} ({cols}x{rows})")

@@ -31,7 +31,7 @@ from .stream import net_tiles, upscale_bands
 from .upscale import DEFAULT_METHOD, get_method, upscale
 
 __all__ = ["IMAGE_SUFFIXES", "Source", "Job", "Summary", "collect_inputs", "output_name", "plan_batch",
-           "probe", "run_batch", "upscale_file", "EXISTING_POLICIES"]
+           "probe", "record_skip", "run_batch", "run_job", "upscale_file", "EXISTING_POLICIES"]
 
 #: File name extensions picked up from directories (files given by name are read whatever their name).
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff", ".bmp", ".gif")
@@ -320,7 +320,7 @@ def upscale_file(source, target=None, *, levels=None, scale=None, width=None, he
     settings = Settings(levels=levels, scale=scale, width=width, height=height, method=method, mu=mu,
                         iterations=iterations, format=format, quality=quality, strip_metadata=strip_metadata,
                         memory=memory, tile=tile, options=dict(method_options))
-    return _run_job(jobs[0], settings, progress=progress)[0]
+    return run_job(jobs[0], settings, progress=progress)[0]
 
 
 @dataclass
@@ -369,7 +369,7 @@ def _info(info, key):
     return info.get(key) if isinstance(info, dict) else getattr(info, key, None)
 
 
-def _run_job(job, settings, *, progress=None):
+def run_job(job, settings, *, progress=None):
     """Upscale one job; returns ``(path, (rows, cols))``, written atomically."""
 
     header = read_header(job.source.path)                 # refused for its size before any pixel is decoded
@@ -421,6 +421,19 @@ def _run_job(job, settings, *, progress=None):
     return job.target, (rows, cols)
 
 
+def record_skip(job, summary, on_skipped=None):
+    """Record ``job`` as skipped in ``summary`` if its output exists (``--skip-existing``).
+
+    Returns True when the job is skipped (``on_skipped(target, "exists")`` has then been called).
+    """
+    if not job.skip:
+        return False
+    summary.skipped.append((job.target, "exists"))
+    if on_skipped:
+        on_skipped(job.target, "exists")
+    return True
+
+
 def run_batch(jobs, settings, *, on_written=None, on_failed=None, on_skipped=None, progress=None,
               stop_on_error=False):
     """Upscale every job; one failing file does not stop the others.
@@ -443,14 +456,11 @@ def run_batch(jobs, settings, *, on_written=None, on_failed=None, on_skipped=Non
     """
     summary = Summary()
     for job in jobs:
-        if job.skip:
-            summary.skipped.append((job.target, "exists"))
-            if on_skipped:
-                on_skipped(job.target, "exists")
+        if record_skip(job, summary, on_skipped):
             continue
         start = time.perf_counter()
         try:
-            path, size = _run_job(job, settings, progress=progress(job) if progress else None)
+            path, size = run_job(job, settings, progress=progress(job) if progress else None)
         except (ImageError, ValueError, OSError, MemoryError) as exc:
             if stop_on_error:
                 raise

@@ -41,7 +41,7 @@ except ImportError as _exc:                                   # pragma: no cover
     raise ImportError('mgbp_classic.distributed needs Dask; install the extra: pip install -e ".[dask]"') \
         from _exc
 
-from .batch import Summary, _run_job as run_job   # the local batch's one-job runner, reused as is
+from .batch import Summary, record_skip, run_job   # the local batch's one-job runner, reused as is
 from .data import PatchSampler
 from .inference import DEFAULT_MARGIN, DEFAULT_TILE, _run, load_model
 from .io import read_image, write_image
@@ -595,10 +595,7 @@ def run_batch(client, jobs, settings, *, on_written=None, on_failed=None, on_ski
     """
     summary = Summary()
     for job in jobs:
-        if job.skip:
-            summary.skipped.append((job.target, "exists"))
-            if on_skipped:
-                on_skipped(job.target, "exists")
+        record_skip(job, summary, on_skipped)
     for result in upscale_files(client, jobs, settings, threads=threads):
         if result.status == "failed":
             summary.failed.append((result.job.source.path, result.message))

@@ -69,6 +69,16 @@ def bias_gain_rows(x, b, g, out):
                 out[i, ch, k] = g[i, ch, k] * (x[i, ch, k] + bc)
 
 
+@JIT
+def _store(out, i, ch, k, d, accumulate):
+    """``out[i, ch, k] = d`` (or ``+= d`` with ``accumulate``); returns ``d`` for the bias sum."""
+    if accumulate:
+        out[i, ch, k] += d
+    else:
+        out[i, ch, k] = d
+    return d
+
+
 @PJIT
 def relu_backward_rows(dy, x, b, db, out, accumulate):
     """ReLU backward with the mask from the forward input: ``dz = dy [x + b > 0]``.
@@ -84,11 +94,7 @@ def relu_backward_rows(dy, x, b, db, out, accumulate):
         for i in range(na):
             for k in range(m):
                 d = dy[i, ch, k] if x[i, ch, k] + bc > 0 else 0.0
-                s += d
-                if accumulate:
-                    out[i, ch, k] += d
-                else:
-                    out[i, ch, k] = d
+                s += _store(out, i, ch, k, d, accumulate)
         db[ch] += s
 
 
@@ -100,12 +106,7 @@ def gain_backward_rows(dy, g, db, out, accumulate):
         s = 0.0
         for i in range(na):
             for k in range(m):
-                d = dy[i, ch, k] * g[i, ch, k]
-                s += d
-                if accumulate:
-                    out[i, ch, k] += d
-                else:
-                    out[i, ch, k] = d
+                s += _store(out, i, ch, k, dy[i, ch, k] * g[i, ch, k], accumulate)
         db[ch] += s
 
 
