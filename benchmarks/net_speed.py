@@ -178,7 +178,6 @@ def interleaved(fns, repeats, *, warm=True):
 
 def memory_child(levels, size, tile):
     """Run in a fresh process: tiled inference of a size×size image; print max RSS (MiB)."""
-    import resource
     from mgbp_classic.inference import upscale_rgb
     from mgbp_classic.net import MGBPNet
     net = MGBPNet()
@@ -186,7 +185,9 @@ def memory_child(levels, size, tile):
     t = time.perf_counter()
     out = upscale_rgb(net, img, levels=levels, mu=2, tile=tile)[-1]
     dt = time.perf_counter() - t
-    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    # VmHWM is this process image's own peak: ru_maxrss would carry the parent's peak across exec
+    with open("/proc/self/status") as f:
+        rss = next(int(line.split()[1]) for line in f if line.startswith("VmHWM")) / 1024
     print(json.dumps({"shape": list(out.shape), "max_rss_mib": rss, "seconds": dt}))
 
 
