@@ -9,6 +9,8 @@ import sys
 
 import click
 
+from ._common import report_failed, report_skipped, report_summary, report_written
+
 INSTALL_HINT = 'pip install -e ".[dask]"'
 
 
@@ -71,27 +73,15 @@ def upscale_batch(client, jobs, settings, *, label, threads=None):
     """
     from mgbp_classic import distributed as dist
 
-    def written(path, size, seconds):
-        click.echo(f"wrote {path} ({size[1]}x{size[0]}, {seconds:.1f} s)")
-
-    def failed(path, reason):
-        click.echo(f"failed {path}: {reason}", err=True)
-
-    def skipped(path, reason):
-        click.echo(f"skipped {path} ({reason})")
-
     todo = sum(not job.skip for job in jobs)
     with task_bar(todo, f"upscaling {label} on the cluster") as bar:
         def done(*args, report):
             bar.update(1)
             report(*args)
-        summary = dist.run_batch(client, jobs, settings, threads=threads, on_skipped=skipped,
-                                 on_written=lambda *a: done(*a, report=written),
-                                 on_failed=lambda *a: done(*a, report=failed))
-    click.echo(summary.line())
-    for path, reason in summary.failed:
-        click.echo(f"  failed: {path}: {reason}", err=True)
-    return len(summary.failed)
+        summary = dist.run_batch(client, jobs, settings, threads=threads, on_skipped=report_skipped,
+                                 on_written=lambda *a: done(*a, report=report_written),
+                                 on_failed=lambda *a: done(*a, report=report_failed))
+    return report_summary(summary)
 
 
 def evaluate_rows(client, files, *, label, scale, method, levels, mu, iterations, options):

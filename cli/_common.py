@@ -1,11 +1,36 @@
 """Shared click helpers: image-path arguments, output naming, and library errors as one-line CLI errors."""
 import contextlib
+import signal
 import sys
+import threading
 from pathlib import Path
 
 import click
 
+from mgbp_classic.atomic import same_file
 from mgbp_classic.exceptions import ImageError, ModelFileError
+
+
+@contextlib.contextmanager
+def sigterm_exits():
+    """Within the block, SIGTERM ends the command as Ctrl-C would: by an exception (exit status 143).
+
+    The default SIGTERM kills the process on the spot, leaving a streamed output's temporary file
+    behind; as an exception it unwinds every writer, which removes its temporary file and leaves the
+    target as it was. The previous handler is restored at the end (the main thread only).
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def stop(signum, frame):
+        raise SystemExit(128 + signum)
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 class FiniteFloat(click.ParamType):
@@ -152,15 +177,27 @@ def read_image_or_fail(path, **kwargs):
     return image
 
 
-def same_file(a, b):
-    """Whether two paths name the same file (resolved paths, or the same inode if both exist)."""
-    a, b = Path(a), Path(b)
-    try:
-        if a.exists() and b.exists():
-            return a.samefile(b)
-    except OSError:
-        pass
-    return a.resolve() == b.resolve()
+def report_written(path, size, seconds):
+    """A batch's line for a written file (``size`` is ``(rows, columns)``)."""
+    click.echo(f"wrote {path} ({size[1]}x{size[0]}, {seconds:.1f} s)")
+
+
+def report_failed(path, reason):
+    """A batch's line (on stderr) for a file that failed; the batch goes on."""
+    click.echo(f"failed {path}: {reason}", err=True)
+
+
+def report_skipped(path, reason):
+    """A batch's line for a file that was not processed (e.g. its output exists)."""
+    click.echo(f"skipped {path} ({reason})")
+
+
+def report_summary(summary):
+    """A batch's last lines: the counts, then each failure again (stderr); the number that failed."""
+    click.echo(summary.line())
+    for path, reason in summary.failed:
+        click.echo(f"  failed: {path}: {reason}", err=True)
+    return len(summary.failed)
 
 
 def plan_outputs(inputs, output, name, *, extra=None):

@@ -9,8 +9,9 @@ reader sees either the old file or the complete new one, never a partial one.
 import contextlib
 import os
 import tempfile
+from pathlib import Path
 
-__all__ = ["atomic_write", "current_umask", "stale_temporaries"]
+__all__ = ["atomic_write", "current_umask", "same_file", "stale_temporaries"]
 
 
 def current_umask():
@@ -99,3 +100,14 @@ def stale_temporaries(path):
     directory = os.path.dirname(os.path.abspath(name))
     pattern = glob.escape(_prefix(os.path.basename(name))) + "?" * 8 + ".tmp"
     return sorted(Path(p) for p in glob.glob(os.path.join(glob.escape(directory), pattern)))
+
+
+def same_file(a, b):
+    """Whether two paths name the same file: the same inode if both exist, else the same resolved path."""
+    a, b = Path(a), Path(b)
+    try:
+        if a.exists() and b.exists():
+            return a.samefile(b)
+    except OSError:
+        pass
+    return a.resolve() == b.resolve()

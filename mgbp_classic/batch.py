@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from ._validate import check_image, check_levels
+from .atomic import same_file
 from .exceptions import ImageError
 from .formats import EXTENSIONS, SUFFIX, ImageWriter, format_for, output_bit_depth
 from .io import read_header, read_image, write_image
@@ -45,6 +46,8 @@ _GLOB_CHARS = frozenset("*?[")
 @dataclass(frozen=True)
 class Source:
     """An input file and where it was found.
+
+    Made by :func:`collect_inputs`; :func:`plan_batch` turns each into a :class:`Job`.
 
     Attributes
     ----------
@@ -172,15 +175,6 @@ def output_name(source, *, label, format=None):
     return f"{source.stem}_{label}{ext}"
 
 
-def _same_file(a, b):
-    try:
-        if a.exists() and b.exists():
-            return a.samefile(b)
-    except OSError:
-        pass
-    return a.resolve() == b.resolve()
-
-
 def plan_batch(sources, output=None, *, name, into_directory=None, existing="error", extra=None):
     """Every output path, decided before any work.
 
@@ -234,7 +228,7 @@ def plan_batch(sources, output=None, *, name, into_directory=None, existing="err
     for job in jobs:
         for out in [job.target, *job.extra]:
             for path in inputs:
-                if _same_file(out, path):
+                if same_file(out, path):
                     raise ValueError(f"output would overwrite the input image '{path}'; choose another output path")
             key = out.resolve()
             if key in seen:

@@ -137,6 +137,8 @@ def _serialise(exif):
 def apply_orientation(image, orientation):
     """Turn pixels stored with EXIF ``orientation`` upright.
 
+    No resampling: each orientation is undone by flips and a transpose, so every pixel is kept exactly.
+
     Parameters
     ----------
     image : ndarray

@@ -33,29 +33,20 @@ def swap01(x, out):
 # Arrays are viewed as (A, C, M) with the bias over C: (1, C, N H W) for the internal layout,
 # (N, C, H W) for the public one. Parallel over channels; the NaN of a NaN input propagates.
 @PJIT
-def bias_relu_rows(x, b, out):
-    """``out[a, c, m] = max(x[a, c, m] + b[c], 0)`` (``out`` may be ``x``)."""
+def bias_relu_rows(x, b, out, gain, record):
+    """``out[a, c, m] = max(x[a, c, m] + b[c], 0)`` (``out`` may be ``x``); with ``record`` also the gain
+
+    ``gain[a, c, m] = (x[a, c, m] + b[c] >= 0)`` (bool; not touched otherwise, any array will do).
+    """
     na, c, m = x.shape
     for ch in prange(c):
         bc = b[ch]
         for i in range(na):
             for k in range(m):
                 z = x[i, ch, k] + bc
+                if record:
+                    gain[i, ch, k] = z >= 0
                 out[i, ch, k] = 0.0 if z < 0 else z
-
-
-@PJIT
-def bias_relu_record_rows(x, b, out, gain):
-    """``bias_relu_rows`` that also writes the gain ``gain[a, c, m] = (x[a, c, m] + b[c] >= 0)`` (bool)."""
-    na, c, m = x.shape
-    for ch in prange(c):
-        bc = b[ch]
-        for i in range(na):
-            for k in range(m):
-                z = x[i, ch, k] + bc
-                keep = z >= 0
-                gain[i, ch, k] = keep
-                out[i, ch, k] = z if keep else 0.0
 
 
 @PJIT
@@ -253,8 +244,7 @@ def upsample2x_fwd_kernel(xp, h, y):
     n, c, hp, wp = xp.shape
     hh, ww = hp - 4, wp - 4
     for nc in prange(n * c):
-        im = nc // c
-        ch = nc % c
+        im, ch = nc // c, nc % c
         for a in range(hh):
             for p in range(2):
                 for bb in range(ww):
@@ -271,16 +261,17 @@ def upsample2x_dh_kernel(dy, xp, dh64):
     """``dh[c, 7-p-2t, 7-s-2u] += sum dy[n, c, 2a+p, 2b+s] xp[n, c, a+t+p, b+u+s]`` (float64 sums)."""
     n, c, hp, wp = xp.shape
     hh, ww = hp - 4, wp - 4
-    for ch in prange(c):
+    for ct in prange(c * 64):                 # one channel and one of the 8 x 8 taps per task
+        ch, tap = ct // 64, ct % 64
+        ky, kx = tap // 8, tap % 8            # ky = 7 - p - 2t, kx = 7 - s - 2u
+        p, s = (7 - ky) % 2, (7 - kx) % 2
+        t, u = (7 - ky) // 2, (7 - kx) // 2
+        acc = 0.0
         for im in range(n):
             for a in range(hh):
-                for p in range(2):
-                    for bb in range(ww):
-                        for s in range(2):
-                            g = dy[im, ch, 2 * a + p, 2 * bb + s]
-                            for t in range(4):
-                                for u in range(4):
-                                    dh64[ch, 7 - p - 2 * t, 7 - s - 2 * u] += g * xp[im, ch, a + t + p, bb + u + s]
+                for bb in range(ww):
+                    acc += dy[im, ch, 2 * a + p, 2 * bb + s] * xp[im, ch, a + t + p, bb + u + s]
+        dh64[ch, ky, kx] += acc
 
 
 @PJIT

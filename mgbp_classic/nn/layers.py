@@ -447,11 +447,16 @@ def dense_c_forward(hbuf, c, b1, w1, b2, w3, engine):
     return DenseCache(a2, g1, g2)
 
 
+def _no_gain():
+    """The gain argument of ``bias_relu_rows`` when nothing is recorded (same type, never written)."""
+    return np.empty((1, 1, 1), np.bool_)
+
+
 def _relu_recompute(x3, b, g, out3):
     """The forward of :func:`relu_apply` again, without touching the gains tape."""
     b = b.astype(x3.dtype, copy=False)
     if g is None:
-        _run(_k.bias_relu_rows, x3.size, x3, b, out3)
+        _run(_k.bias_relu_rows, x3.size, x3, b, out3, _no_gain(), False)
     else:
         _run(_k.bias_gain_rows, x3.size, x3, b, g, out3)
 
@@ -644,11 +649,11 @@ def relu_apply(x3, b, out3, engine):
     mode = gains.mode
     b = b.astype(x3.dtype, copy=False)
     if mode is None:
-        _run(_k.bias_relu_rows, x3.size, x3, b, out3)                                        # y = max(x + b, 0)
+        _run(_k.bias_relu_rows, x3.size, x3, b, out3, _no_gain(), False)             # y = max(x + b, 0)
         return None
     if mode == "record":
         g = np.empty(x3.shape, np.bool_)
-        _run(_k.bias_relu_record_rows, x3.size, x3, b, out3, g)               # y = max(x + b, 0), G = [x + b >= 0]
+        _run(_k.bias_relu_rows, x3.size, x3, b, out3, g, True)                # y = max(x + b, 0), G = [x + b >= 0]
         gains.append(g)
         return g                                                              # its backward uses G
     g = gains.next_frozen(x3.shape, x3.dtype)
