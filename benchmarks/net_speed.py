@@ -18,6 +18,10 @@ the two cases. ``train_gflops`` is the FLOP count of the training step, from the
 only (``pip install -e ".[bench]"``); the package never imports them. Last line:
 ``train_ratio_vs_torch=<a> infer_ratio_vs_torch=<b> infer_ratio_vs_ort=<c> train_gflops=<d>``.
 
+The process keeps freed memory mapped (:func:`mgbp_classic._heap.retain_freed_memory`), as the
+``mgbp-classic`` command does; it applies to every allocation of the process, PyTorch's included
+(ONNX Runtime has its own arena).
+
 Usage: python benchmarks/net_speed.py [--threads 2] [--repeats 2] [--quick] [--no-memory]
 """
 import argparse
@@ -37,6 +41,7 @@ for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMB
 
 import numpy as np  # noqa: E402
 
+from mgbp_classic._heap import retain_freed_memory  # noqa: E402
 from profile_net import train_step_flops  # noqa: E402  (benchmarks/ is the script's directory)
 
 
@@ -200,6 +205,7 @@ def main():
     ap.add_argument("--memory-size", type=int, default=144, help="input side of the tiled memory run (x8)")
     ap.add_argument("--memory-child", nargs=3, type=int, metavar=("LEVELS", "SIZE", "TILE"))
     args = ap.parse_args()
+    retain_freed_memory()            # as the mgbp-classic command does (PyTorch's CPU tensors use malloc too)
     if args.memory_child:
         memory_child(*args.memory_child)
         return

@@ -8,6 +8,8 @@ from mgbp_classic import __version__
 @click.version_option(__version__, prog_name="mgbp-classic")
 def cli():
     """Multi-Grid Back-Projection super-resolution (AAAI 2019) on the CPU."""
+    from mgbp_classic._heap import retain_freed_memory
+    retain_freed_memory()            # the command owns its process: no page faults for every new array
     _printable_stdout()
     _one_line_warnings()
 
