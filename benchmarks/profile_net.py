@@ -4,8 +4,9 @@ Cases (the shipped architecture, float32, µ = 2):
 
 - one training step of loss (7) (levels L = 1, 2, 3), batch 16, for 64² and for 128² HR patches:
   zero the gradients, forward + backward, one Adam step;
-- one ``upscale`` of the bundled 72×96 sample at ×4 and ×8 with the CLI's default tile, and the
-  same image untiled (one pass, same margin): the tiled / untiled time ratio.
+- ``upscale`` through the CLI's path (tiles from the memory budget, ``--memory``, streamed bands) of
+  the bundled 72×96 sample at ×4 and ×8, a 256² image at ×4 and a 128² image at ×8, and the same
+  images untiled (one pass, same margin): the CLI / untiled time ratio.
 
 Each case is first run once to compile and warm, then timed once with wrappers that this script
 installs around the engine's calls (nothing in the package is changed on disk; the package's hot
@@ -33,7 +34,7 @@ busy both cores were and how much went to the kernel (page faults, thread wake-u
 The FLOP count of a step is computed from the layer shapes alone (a shape-only walk of the same
 Algorithm-1 recursion, :func:`network_flops`), independently of the timed products.
 
-Usage: python benchmarks/profile_net.py [--threads 2] [--quick] [--only train|upscale]
+Usage: python benchmarks/profile_net.py [--threads 2] [--quick] [--only train|upscale] [--memory 2GiB]
 """
 import argparse
 import os
@@ -385,12 +386,14 @@ def main():
     ap.add_argument("--threads", type=int, default=int(_THREADS))
     ap.add_argument("--quick", action="store_true", help="smaller sizes (a smoke run)")
     ap.add_argument("--only", choices=("train", "upscale"))
+    ap.add_argument("--memory", default=None,
+                    help="the upscale cases' memory budget, e.g. 2GiB (default: the CLI's, half the free memory)")
     args = ap.parse_args()
 
     import numba
     numba.set_num_threads(args.threads)
     from mgbp_classic import nn
-    from mgbp_classic.inference import DEFAULT_MARGIN, DEFAULT_TILE, load_model, upscale_rgb
+    from mgbp_classic.inference import DEFAULT_MARGIN, load_model, upscale_rgb
     from mgbp_classic.io import read_image
     from mgbp_classic.net import MGBPNet, multiscale_loss
 
@@ -421,36 +424,47 @@ def main():
                   f"; step = 3 × forward {fwd / 1e9:.2f} G − the first layers' input gradients")
 
     if args.only in (None, "upscale"):
-        net, _ = load_model()
         from importlib import resources
-        img = read_image(str(resources.files("mgbp_classic").joinpath("assets", "sample_gulls.png")))
+
+        from mgbp_classic.plan import format_bytes, parse_memory, plan_upscale
+        from mgbp_classic.stream import net_tiles, upscale_bands
+
+        net, _ = load_model()
+        tiles_fn = net_tiles()                                                 # the CLI's tile function
+        sample = read_image(str(resources.files("mgbp_classic").joinpath("assets", "sample_gulls.png")))
+        rng = np.random.default_rng(0)
+        photo = np.clip(np.kron(rng.random((64, 64, 3)), np.ones((4, 4, 1))), 0, 1)   # 256², smooth blocks
+        cases = [("sample", sample, 2), ("sample", sample, 3), ("256² image", photo, 2),
+                 ("128² image", photo[:128, :128], 3)]
         if args.quick:
-            img = img[:24, :40]
-        h, w = img.shape[:2]
+            cases = [("sample crop", sample[:24, :40], 2), ("sample crop", sample[:24, :40], 3)]
+        budget = parse_memory(args.memory) if args.memory else None
         ratios = []
-        for levels in (2, 3):
-            upscale_rgb(net, img[:20, :20], levels=levels, mu=2, tile=DEFAULT_TILE)   # compile, warm
-            tiles = -(-h // DEFAULT_TILE) * -(-w // DEFAULT_TILE)
-            px = sum((min(DEFAULT_TILE, h - y) + 2 * DEFAULT_MARGIN) * (min(DEFAULT_TILE, w - x) + 2 * DEFAULT_MARGIN)
-                     for y in range(0, h, DEFAULT_TILE) for x in range(0, w, DEFAULT_TILE))
-            flops = sum(network_flops(net.config, (1, 3, min(DEFAULT_TILE, h - y) + 2 * DEFAULT_MARGIN,
-                                                   min(DEFAULT_TILE, w - x) + 2 * DEFAULT_MARGIN),
-                                      levels=levels, mu=2)[0]
-                        for y in range(0, h, DEFAULT_TILE) for x in range(0, w, DEFAULT_TILE))
-            wall, user, system = measure(prof, lambda: upscale_rgb(net, img, levels=levels, mu=2, tile=DEFAULT_TILE))
-            print_breakdown(f"upscale ×{2 ** levels} of the {h}×{w} sample, tile {DEFAULT_TILE} (CLI default), "
-                            f"margin {DEFAULT_MARGIN}: {tiles} tiles, {px / ((h + 2 * DEFAULT_MARGIN) * (w + 2 * DEFAULT_MARGIN)):.2f}× "
-                            f"the untiled pixels", prof, wall, user, system, flops)
-            flops_u = network_flops(net.config, (1, 3, h + 2 * DEFAULT_MARGIN, w + 2 * DEFAULT_MARGIN),
-                                    levels=levels, mu=2)[0]
+        for label, img, levels in cases:
+            h, w = img.shape[:2]
+            s = 2 ** levels
+            plan = plan_upscale(img.shape, method="net", levels=levels, output_shape=(h * s, w * s), memory=budget)
+            t, m = plan.tile, DEFAULT_MARGIN
+            upscale_rgb(net, img[:20, :20], levels=levels, mu=2, tile=None)    # compile, warm
+            starts = [(y, x) for y in range(0, h, t) for x in range(0, w, t)]
+            px = sum((min(t, h - y) + 2 * m) * (min(t, w - x) + 2 * m) for y, x in starts)
+            flops = sum(network_flops(net.config, (1, 3, min(t, h - y) + 2 * m, min(t, w - x) + 2 * m),
+                                      levels=levels, mu=2)[0] for y, x in starts)
+            wall, user, system = measure(
+                prof, lambda: list(upscale_bands(img, tiles_fn, levels=levels, tile=t, margin=m)))
+            print_breakdown(f"upscale ×{s} of the {h}×{w} {label}, CLI path (budget "
+                            f"{format_bytes(plan.budget)}: {len(starts)} tile(s) of {t}², margin {m}; "
+                            f"{px / ((h + 2 * m) * (w + 2 * m)):.2f}× the untiled pixels)",
+                            prof, wall, user, system, flops)
+            flops_u = network_flops(net.config, (1, 3, h + 2 * m, w + 2 * m), levels=levels, mu=2)[0]
             wall_u, user_u, sys_u = measure(prof, lambda: upscale_rgb(net, img, levels=levels, mu=2, tile=None))
-            print_breakdown(f"upscale ×{2 ** levels} of the {h}×{w} sample, untiled (margin {DEFAULT_MARGIN})",
+            print_breakdown(f"upscale ×{s} of the {h}×{w} {label}, untiled (one pass, margin {m})",
                             prof, wall_u, user_u, sys_u, flops_u)
-            ratios.append((levels, wall, wall_u))
-        print("\n| upscale of the sample | tiled (s) | untiled (s) | tiled / untiled |")
-        print("|---|---:|---:|---:|")
-        for levels, a, b in ratios:
-            print(f"| ×{2 ** levels} | {a:.3f} | {b:.3f} | {a / b:.2f} |")
+            ratios.append((f"{label} {h}×{w} ×{s}", len(starts), t, wall, wall_u))
+        print("\n| upscale | tiles | tile | CLI path (s) | untiled (s) | CLI / untiled |")
+        print("|---|---:|---:|---:|---:|---:|")
+        for name, n, t, a, b in ratios:
+            print(f"| {name} | {n} | {t} | {a:.3f} | {b:.3f} | {a / b:.2f} |")
 
 
 if __name__ == "__main__":
