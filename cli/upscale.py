@@ -9,7 +9,8 @@ from mgbp_classic import upscale as _up
 from mgbp_classic.exceptions import ImageError
 
 from ._cluster import cluster_options, open_cluster, upscale_batch, wanted
-from ._common import check_name_length, check_output_file, library_errors, output_option, progress, threads_option, use_threads
+from ._common import (check_name_length, check_output_file, library_errors, output_option, progress, report_failed,
+                      report_skipped, report_summary, report_written, sigterm_exits, threads_option, use_threads)
 
 #: Library argument name (first word of its ValueError messages) -> command-line option.
 PARAM_HINTS = {"levels": "'--levels'", "mu": "'--mu'", "iterations": "'--iterations'",
@@ -195,7 +196,9 @@ def command(levels, scale, width, height, mu, method, iterations, output, format
             parse_memory(memory)
         except ValueError as exc:
             raise click.BadParameter(str(exc).replace("memory must", "must"), param_hint="'--memory'") from None
-    click.get_current_context().with_resource(use_threads(threads))   # restored when the command ends
+    context = click.get_current_context()
+    context.with_resource(use_threads(threads))                       # restored when the command ends
+    context.with_resource(sigterm_exits())                            # no temporary file left by SIGTERM
     method = resolve_method(method)
     options = method_kwargs(method, model, tile, iterations)
     options.pop("tile", None)
@@ -277,21 +280,10 @@ def command(levels, scale, width, height, mu, method, iterations, output, format
         click.echo(f"wrote {path} ({cols}x{rows})")
         return
 
-    def written(path, size, seconds):
-        click.echo(f"wrote {path} ({size[1]}x{size[0]}, {seconds:.1f} s)")
-
-    def failed(path, reason):
-        click.echo(f"failed {path}: {reason}", err=True)
-
-    def skipped(path, reason):
-        click.echo(f"skipped {path} ({reason})")
-
     with progress(jobs, f"upscaling {label or 'to ' + _size_text(width, height)}", show=len(jobs) > 1) as items:
-        summary = batch.run_batch(list(items), settings, on_written=written, on_failed=failed, on_skipped=skipped)
-    click.echo(summary.line())
-    for path, reason in summary.failed:
-        click.echo(f"  failed: {path}: {reason}", err=True)
-    if summary.failed:
+        summary = batch.run_batch(list(items), settings, on_written=report_written, on_failed=report_failed,
+                                  on_skipped=report_skipped)
+    if report_summary(summary):
         raise SystemExit(1)
 
 

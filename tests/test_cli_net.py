@@ -98,3 +98,28 @@ def test_train_error_paths(tmp_path):
     res = run("train", "--data", folder, "--out", tmp_path / "m.npz", "--patch", "16", "--init", tmp_path / "small.npz")
     assert res.exit_code == 2 and "Invalid value for '--init': init model" in res.output and "has the network" in res.output
     assert not (tmp_path / "m.npz").exists()
+
+
+def test_sigterm_during_a_streamed_write_leaves_no_file(tmp_path):
+    # SIGTERM while the network streams its output: exit status 143, no output, no temporary file
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    rng = np.random.default_rng(0)
+    src = tmp_path / "in.png"
+    write_image(src, np.kron(rng.random((24, 24, 3)), np.ones((4, 4, 1))))      # 96x96
+    out = tmp_path / "out.png"
+    proc = subprocess.Popen([sys.executable, "-c", "from mgbp_classic_cli.main import cli; cli()", "upscale",
+                             "--levels", "2", "--tile", "8", str(src), "-o", str(out)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 300
+    while not list(tmp_path.glob(".out.png.*.tmp")):                 # the streamed file is open
+        assert proc.poll() is None, proc.communicate()
+        assert time.monotonic() < deadline, "no temporary file appeared"
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=300)
+    assert proc.returncode == 128 + signal.SIGTERM, err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.png"]
