@@ -14,7 +14,6 @@ entry point calls :func:`retain_freed_memory` (it owns its process), and a progr
 engine may call it too.
 """
 import ctypes
-import ctypes.util
 import sys
 
 __all__ = ["retain_freed_memory"]
@@ -42,8 +41,7 @@ def retain_freed_memory(threshold=1 << 30):
     if not sys.platform.startswith("linux"):
         return False
     try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        mallopt = libc.mallopt
+        mallopt = ctypes.CDLL(None).mallopt        # the C library the process runs on (no lookup)
     except (OSError, AttributeError):
         return False
     mallopt.argtypes, mallopt.restype = (ctypes.c_int, ctypes.c_int), ctypes.c_int
