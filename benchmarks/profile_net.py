@@ -34,7 +34,7 @@ busy both cores were and how much went to the kernel (page faults, thread wake-u
 The FLOP count of a step is computed from the layer shapes alone (a shape-only walk of the same
 Algorithm-1 recursion, :func:`network_flops`), independently of the timed products.
 
-Usage: python benchmarks/profile_net.py [--threads 2] [--quick] [--only train|upscale] [--memory 2GiB]
+Usage: python benchmarks/profile_net.py [--threads 2] [--quick] [--only train|upscale] [--memory 2GiB] [--page-faults]
 """
 import argparse
 import os
@@ -388,7 +388,12 @@ def main():
     ap.add_argument("--only", choices=("train", "upscale"))
     ap.add_argument("--memory", default=None,
                     help="the upscale cases' memory budget, e.g. 2GiB (default: the CLI's, half the free memory)")
+    ap.add_argument("--page-faults", action="store_true",
+                    help="leave glibc's default of unmapping freed arrays (the command keeps them mapped)")
     args = ap.parse_args()
+    if not args.page_faults:
+        from mgbp_classic._heap import retain_freed_memory
+        retain_freed_memory()                 # as the mgbp-classic command runs
 
     import numba
     numba.set_num_threads(args.threads)
