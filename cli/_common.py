@@ -11,24 +11,42 @@ from mgbp_classic.atomic import same_file
 from mgbp_classic.exceptions import ImageError, ModelFileError
 
 
+class Termination:
+    """What :func:`sigterm_exits` yields: whether SIGTERM came, and :meth:`check` to act on it."""
+
+    def __init__(self):
+        self.signum = None
+
+    def check(self, *args):
+        """Raise ``SystemExit(128 + signum)`` if SIGTERM has come (takes and ignores a progress
+        callback's arguments, so that it can sit in one)."""
+        if self.signum is not None:
+            raise SystemExit(128 + self.signum)
+
+
 @contextlib.contextmanager
 def sigterm_exits():
     """Within the block, SIGTERM ends the command as Ctrl-C would: by an exception (exit status 143).
 
     The default SIGTERM kills the process on the spot, leaving a streamed output's temporary file
     behind; as an exception it unwinds every writer, which removes its temporary file and leaves the
-    target as it was. The previous handler is restored at the end (the main thread only).
+    target as it was. The handler raises at once; an exception raised where Python cannot pass it
+    on (e.g. inside a C callback while Numba compiles) is lost, so the signal is also remembered and
+    :meth:`Termination.check`, called after every tile, raises it then. The previous handler is
+    restored at the end (the main thread only).
     """
+    term = Termination()
     if threading.current_thread() is not threading.main_thread():
-        yield
+        yield term
         return
 
     def stop(signum, frame):
+        term.signum = signum
         raise SystemExit(128 + signum)
 
     previous = signal.signal(signal.SIGTERM, stop)
     try:
-        yield
+        yield term
     finally:
         signal.signal(signal.SIGTERM, previous)
 

@@ -89,12 +89,15 @@ def method_kwargs(method, model, tile, iterations=None):
 class TileProgress:
     """A ``progress(done, total)`` callback showing a click progress bar over tiles (when several)."""
 
-    def __init__(self, label):
+    def __init__(self, label, check=None):
         self.label = label
+        self.check = check                     # called first, e.g. Termination.check
         self.bar = None
         self.done = 0
 
     def __call__(self, done, total):
+        if self.check is not None:
+            self.check(done, total)
         if total < 2:
             return
         if self.bar is None:
@@ -198,7 +201,7 @@ def command(levels, scale, width, height, mu, method, iterations, output, format
             raise click.BadParameter(str(exc).replace("memory must", "must"), param_hint="'--memory'") from None
     context = click.get_current_context()
     context.with_resource(use_threads(threads))                       # restored when the command ends
-    context.with_resource(sigterm_exits())                            # no temporary file left by SIGTERM
+    term = context.with_resource(sigterm_exits())                     # no temporary file left by SIGTERM
     method = resolve_method(method)
     options = method_kwargs(method, model, tile, iterations)
     options.pop("tile", None)
@@ -271,7 +274,7 @@ def command(levels, scale, width, height, mu, method, iterations, output, format
             click.echo(f"skipped {job.target} (exists)")
             return
         check_output_file(job.target, "'-o' / '--output'" if output is not None else "'IMAGES...'")
-        tiles = TileProgress(f"upscaling {Path(images[0]).name} (tiles)")
+        tiles = TileProgress(f"upscaling {Path(images[0]).name} (tiles)", check=term.check)
         try:
             with library_errors(PARAM_HINTS, where=job.source.path.name):
                 path, (rows, cols) = batch.run_job(job, settings, progress=tiles)
@@ -282,7 +285,7 @@ def command(levels, scale, width, height, mu, method, iterations, output, format
 
     with progress(jobs, f"upscaling {label or 'to ' + _size_text(width, height)}", show=len(jobs) > 1) as items:
         summary = batch.run_batch(list(items), settings, on_written=report_written, on_failed=report_failed,
-                                  on_skipped=report_skipped)
+                                  on_skipped=report_skipped, progress=lambda job: term.check)
     if report_summary(summary):
         raise SystemExit(1)
 

@@ -101,25 +101,57 @@ def test_train_error_paths(tmp_path):
 
 
 def test_sigterm_during_a_streamed_write_leaves_no_file(tmp_path):
-    # SIGTERM while the network streams its output: exit status 143, no output, no temporary file
+    # SIGTERM while the network streams its output: exit status 143, no output, no temporary file.
+    # With an empty Numba cache the signal lands while the first tile's kernels compile, where an
+    # exception raised by the handler is lost inside a C callback: the command still stops (after
+    # that tile).
+    import os
     import signal
     import subprocess
     import sys
     import time
 
+    work, cache = tmp_path / "work", tmp_path / "numba-cache"
+    work.mkdir()
+    cache.mkdir()
     rng = np.random.default_rng(0)
-    src = tmp_path / "in.png"
+    src = work / "in.png"
     write_image(src, np.kron(rng.random((24, 24, 3)), np.ones((4, 4, 1))))      # 96x96
-    out = tmp_path / "out.png"
+    out = work / "out.png"
     proc = subprocess.Popen([sys.executable, "-c", "from mgbp_classic_cli.main import cli; cli()", "upscale",
                              "--levels", "2", "--tile", "8", str(src), "-o", str(out)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            env=dict(os.environ, NUMBA_CACHE_DIR=str(cache)))
     deadline = time.monotonic() + 300
-    while not list(tmp_path.glob(".out.png.*.tmp")):                 # the streamed file is open
+    while not list(work.glob(".out.png.*.tmp")):                      # the streamed file is open
         assert proc.poll() is None, proc.communicate()
         assert time.monotonic() < deadline, "no temporary file appeared"
         time.sleep(0.05)
     proc.send_signal(signal.SIGTERM)
     _, err = proc.communicate(timeout=300)
     assert proc.returncode == 128 + signal.SIGTERM, err
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.png"]
+    assert sorted(p.name for p in work.iterdir()) == ["in.png"]
+
+
+def test_sigterm_is_remembered_after_its_exception_is_lost():
+    # the handler's SystemExit may be swallowed (a C callback); Termination.check raises it again
+    import os
+    import signal
+    import time
+
+    from mgbp_classic_cli._common import sigterm_exits
+
+    before = signal.getsignal(signal.SIGTERM)
+    with sigterm_exits() as term:
+        term.check(1, 2)                                             # nothing yet
+        try:
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(1)
+        except SystemExit as exc:                                    # what a C callback would swallow
+            assert exc.code == 143
+        else:
+            raise AssertionError("the handler did not raise")
+        with pytest.raises(SystemExit) as caught:
+            term.check(3, 4)
+        assert caught.value.code == 143
+    assert signal.getsignal(signal.SIGTERM) is before
