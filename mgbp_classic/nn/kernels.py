@@ -113,17 +113,6 @@ def channel_sums_add(x, db):
         db[ch] += s
 
 
-@PJIT
-def add_bias(y, b):
-    """``y[a, c, m] += b[c]`` in place."""
-    na, c, m = y.shape
-    for ch in prange(c):
-        bc = b[ch]
-        for i in range(na):
-            for k in range(m):
-                y[i, ch, k] += bc
-
-
 # ------------------------------------------------------------------------------ 3x3 taps
 @PJIT
 def gather_taps(src, cols, stride):
