@@ -44,9 +44,12 @@ def bias_relu_rows(x, b, out, gain, record):
         for i in range(na):
             for k in range(m):
                 z = x[i, ch, k] + bc
-                if record:
-                    gain[i, ch, k] = z >= 0
-                out[i, ch, k] = 0.0 if z < 0 else z
+                if record:                       # G = [z >= 0] and y = G z (a NaN gives G = 0, y = 0)
+                    keep = z >= 0
+                    gain[i, ch, k] = keep
+                    out[i, ch, k] = z if keep else 0.0
+                else:                            # y = max(z, 0) (a NaN propagates)
+                    out[i, ch, k] = 0.0 if z < 0 else z
 
 
 @PJIT
