@@ -18,22 +18,13 @@ from PIL import Image
 import mgbp_classic
 from mgbp_classic.net import MGBPNet
 from mgbp_classic_cli.main import cli
+from test_bad_inputs import error_line  # the bad-input suite's check of a one-line CLI error
 
 TINY = ["--levels", "1", "--mu", "1", "--patch", "16", "--batch", "1", "--checkpoint-minutes", "60"]
 
 
 def run(*args):
     return CliRunner().invoke(cli, [str(a) for a in args])
-
-
-def error_line(result, code, *fragments):
-    assert isinstance(result.exception, SystemExit), repr(result.exception)
-    assert result.exit_code == code, result.output
-    errors = [line for line in result.output.splitlines() if line.startswith("Error:")]
-    assert len(errors) == 1, result.output
-    for fragment in fragments:
-        assert fragment in errors[0], errors[0]
-    return errors[0]
 
 
 @pytest.fixture
