@@ -51,7 +51,7 @@ if [ "${1:-}" = p128 ]; then
     START=(--init "$CKPT")
     [ -f "$P128" ] && START+=(--resume)            # a resumed run names its init again (checked)
     exec mgbp-classic train --data ../shared/data/train --levels 3 --mu 2 --patch 128 --batch 16 \
-        --steps "${P128_STEPS:-300}" --lr 3e-4 --lr-decay 200 --seed 2 --out "$P128" \
+        --steps "${P128_STEPS:-2000}" --lr 3e-4 --lr-decay 200 --seed 2 --out "$P128" \
         --log benchmarks/training/mgbp_x2x4x8.p128.log.jsonl \
         --validate ../shared/data/test/Set5 --val-every 20 --checkpoint-minutes 5 "${START[@]}"
 fi
