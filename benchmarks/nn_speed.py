@@ -34,6 +34,9 @@ import numba  # noqa: E402
 import numpy as np  # noqa: E402
 
 from mgbp_classic import nn  # noqa: E402
+from mgbp_classic._parallel import sleeping_idle_threads  # noqa: E402
+
+sleeping_idle_threads()          # as the mgbp-classic command runs (before PyTorch or Numba load OpenMP)
 
 try:  # PyTorch is for this benchmark only, never a dependency of the package
     import torch

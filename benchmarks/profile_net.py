@@ -390,10 +390,15 @@ def main():
                     help="the upscale cases' memory budget, e.g. 2GiB (default: the CLI's, half the free memory)")
     ap.add_argument("--page-faults", action="store_true",
                     help="leave glibc's default of unmapping freed arrays (the command keeps them mapped)")
+    ap.add_argument("--spinning-threads", action="store_true",
+                    help="leave OpenMP's default wait policy (idle threads spin; the command lets them sleep)")
     args = ap.parse_args()
     if not args.page_faults:
         from mgbp_classic._heap import retain_freed_memory
         retain_freed_memory()                 # as the mgbp-classic command runs
+    if not args.spinning_threads:
+        from mgbp_classic._parallel import sleeping_idle_threads
+        sleeping_idle_threads()               # as the command runs (before Numba loads OpenMP)
 
     import numba
     numba.set_num_threads(args.threads)

@@ -9,7 +9,9 @@ from mgbp_classic import __version__
 def cli():
     """Multi-Grid Back-Projection super-resolution (AAAI 2019) on the CPU."""
     from mgbp_classic._heap import retain_freed_memory
-    retain_freed_memory()            # the command owns its process: no page faults for every new array
+    from mgbp_classic._parallel import sleeping_idle_threads
+    retain_freed_memory()            # the command owns its process: no page faults for every new array,
+    sleeping_idle_threads()          # and no spinning Numba threads in the way of the BLAS products
     _printable_stdout()
     _one_line_warnings()
 

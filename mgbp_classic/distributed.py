@@ -41,6 +41,7 @@ except ImportError as _exc:                                   # pragma: no cover
     raise ImportError('mgbp_classic.distributed needs Dask; install the extra: pip install -e ".[dask]"') \
         from _exc
 
+from ._parallel import sleeping_idle_threads
 from .batch import Summary, record_skip, run_job   # the local batch's one-job runner, reused as is
 from .data import PatchSampler
 from .inference import DEFAULT_MARGIN, DEFAULT_TILE, _run, load_model
@@ -173,7 +174,12 @@ def dashboard_link(client):
 
 
 def _threads_for(n):
-    """Run this task's Numba kernels on ``n`` threads (``None``: leave them as they are)."""
+    """Run this task's Numba kernels on ``n`` threads (``None``: leave them as they are).
+
+    In a worker that has not run a Numba kernel yet this also lets the pool's idle threads sleep
+    (:func:`~mgbp_classic._parallel.sleeping_idle_threads`, as the command line does).
+    """
+    sleeping_idle_threads()
     if n:
         import numba
         numba.set_num_threads(max(1, min(int(n), numba.config.NUMBA_NUM_THREADS)))
