@@ -2,8 +2,8 @@
 
 The PyTorch network is built from the *same* Algorithm-1 recursion (mgbp_classic.multigrid) with
 torch operators, and loads our parameters, so both compute the same function; the script first
-checks that (outputs and gradients), then times side by side, interleaved, with the same thread
-count. For inference the same PyTorch twin is also exported with ``torch.onnx`` (one graph per
+checks that (outputs and gradients), then times them one after the other in this script, with
+the same thread count. For inference the same PyTorch twin is also exported with ``torch.onnx`` (one graph per
 input size, the recursion unrolled) and run by ONNX Runtime's CPU provider on the same number of
 threads; the three outputs must agree within 1e-4.
 
@@ -18,11 +18,15 @@ the two cases. ``train_gflops`` is the FLOP count of the training step, from the
 only (``pip install -e ".[bench]"``); the package never imports them. Last line:
 ``train_ratio_vs_torch=<a> infer_ratio_vs_torch=<b> infer_ratio_vs_ort=<c> train_gflops=<d>``.
 
-The process keeps freed memory mapped (:func:`mgbp_classic._heap.retain_freed_memory`), as the
-``mgbp-classic`` command does; it applies to every allocation of the process, PyTorch's included
-(ONNX Runtime has its own arena).
+Every timed case of every peer runs in a process of its own, one after the other (see
+:func:`parent`): the best of ``--repeats`` calls after a warm one. Each process keeps freed memory
+mapped (:func:`mgbp_classic._heap.retain_freed_memory`), as the ``mgbp-classic`` command does,
+PyTorch's included (its CPU tensors come from malloc; ONNX Runtime has its own arena). Ours lets
+Numba's idle OpenMP threads sleep (:func:`mgbp_classic._parallel.sleeping_idle_threads`), as the
+command does; PyTorch keeps OpenMP's default; ``--spinning-threads`` leaves the default for ours
+too.
 
-Usage: python benchmarks/net_speed.py [--threads 2] [--repeats 2] [--quick] [--no-memory]
+Usage: python benchmarks/net_speed.py [--threads 2] [--repeats 2] [--quick] [--no-memory] [--spinning-threads]
 """
 import argparse
 import json
@@ -41,7 +45,8 @@ for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMB
 
 import numpy as np  # noqa: E402
 
-from mgbp_classic._heap import retain_freed_memory  # noqa: E402
+from mgbp_classic._heap import release_freed_memory, retain_freed_memory  # noqa: E402
+from mgbp_classic._parallel import sleeping_idle_threads  # noqa: E402
 from profile_net import train_step_flops  # noqa: E402  (benchmarks/ is the script's directory)
 
 
@@ -168,19 +173,6 @@ def onnx_session(run, P, torch, x, levels, mu, threads, tmpdir):
     return lambda: sess.run(None, {"x": x})
 
 
-def interleaved(fns, repeats, *, warm=True):
-    """Best time of each callable over ``repeats`` rounds, one call of each per round (after a warm call)."""
-    for f in fns.values() if warm else ():
-        f()
-    best = {k: float("inf") for k in fns}
-    for _ in range(repeats):
-        for k, f in fns.items():
-            t = time.perf_counter()
-            f()
-            best[k] = min(best[k], time.perf_counter() - t)
-    return best
-
-
 def memory_child(levels, size, tile):
     """Run in a fresh process: tiled inference of a size×size image; print max RSS (MiB)."""
     from mgbp_classic.inference import upscale_rgb
@@ -204,120 +196,199 @@ def main():
     ap.add_argument("--no-memory", action="store_true")
     ap.add_argument("--memory-size", type=int, default=144, help="input side of the tiled memory run (x8)")
     ap.add_argument("--memory-child", nargs=3, type=int, metavar=("LEVELS", "SIZE", "TILE"))
+    ap.add_argument("--spinning-threads", action="store_true",
+                    help="leave OpenMP's default wait policy (idle threads spin; the command lets them sleep)")
+    ap.add_argument("--phase", choices=("agree", "train", "inference 0", "inference 1"), help=argparse.SUPPRESS)
+    ap.add_argument("--peer", choices=PEERS, help=argparse.SUPPRESS)
     args = ap.parse_args()
     retain_freed_memory()            # as the mgbp-classic command does (PyTorch's CPU tensors use malloc too)
     if args.memory_child:
+        if not args.spinning_threads:
+            sleeping_idle_threads()  # as the command does
         memory_child(*args.memory_child)
         return
+    if args.phase is None:
+        return parent(args)
 
-    import numba
-    numba.set_num_threads(args.threads)
-    from mgbp_classic.inference import DEFAULT_TILE
-    from mgbp_classic.net import MGBPNet, multiscale_loss
-    try:
-        import torch
-    except ImportError:
-        torch = None
-        print("PyTorch not installed: only our timings are printed (pip install torch==2.13.0)")
+    torch = None
+    if args.peer != "ours":          # the timed "ours" process never loads PyTorch (nor its OpenMP)
+        try:
+            import torch
+        except ImportError:
+            if args.peer in ("torch", "ort"):
+                sys.exit("PyTorch is not installed (pip install torch==2.13.0)")
+            print("PyTorch not installed: only our timings are printed (pip install torch==2.13.0)")
     if torch is not None:
         import warnings
         torch.set_num_threads(args.threads)
         warnings.filterwarnings("ignore", category=torch.jit.TracerWarning)     # fixed shapes, as intended
+    if args.peer == "ours" and not args.spinning_threads:
+        sleeping_idle_threads()      # as the command does
+    import numba
+    numba.set_num_threads(args.threads)
+    from mgbp_classic.net import MGBPNet, multiscale_loss
 
     net = MGBPNet()
     rng = np.random.default_rng(0)
     batch, patch = (4, 64) if args.quick else (16, 128)
     pyramid = [rng.random((batch, 3, patch >> j, patch >> j), dtype=np.float32) for j in range(4)]
-    infer_cases = [(s, levels, f"{s}x{s} x{2 ** levels}")
-                   for s, levels in ((64 if args.quick else 256, 2), (32 if args.quick else 128, 3))]
-
-    rows = []
+    run = P = None
     if torch is not None:
         run, P = torch_network(net, torch)
-        # --- agreement: outputs and gradients on the same weights
-        x = rng.random((1, 3, 24, 20), dtype=np.float32)
-        ours = net.forward(x, levels=3, mu=2)
-        with torch.no_grad():
-            theirs = run(torch.from_numpy(x), 3, 2)
-        out_rel = max(float(np.abs(a - b.numpy()).max() / np.abs(b.numpy()).max()) for a, b in zip(ours, theirs))
-        small = [p[:2, :, :32 >> j, :32 >> j].copy() for j, p in enumerate(pyramid)]
-        net.store.zero_grad()
-        loss_ours, _ = multiscale_loss(net, small, mu=2)
-        for p in P.values():
-            p.grad = None
-        loss_t = torch_loss(run, [torch.from_numpy(p) for p in small], 2)
-        loss_t.backward()
-        grad_rel = grad_l2 = 0.0
-        for n in net.store.names:
-            a, b = net.store.grad(n), P[n].grad.numpy()
-            grad_rel = max(grad_rel, float(np.abs(a - b).max() / max(np.abs(b).max(), 1e-12)))
-            grad_l2 = max(grad_l2, float(np.linalg.norm(a - b) / max(np.linalg.norm(b), 1e-30)))
-        # both float32 gradients against the exact (float64) one: which is closer?
-        net64 = MGBPNet(dtype=np.float64)
-        net64.store.params[...] = net.store.params
-        net64.store.zero_grad()
-        multiscale_loss(net64, [p.astype(np.float64) for p in small], mu=2)
-        g64 = net64.store.grads
-        err_ours = float(np.linalg.norm(net.store.grads - g64) / np.linalg.norm(g64))
-        g_t = np.concatenate([P[n].grad.numpy().ravel() for n in net.store.names])
-        err_torch = float(np.linalg.norm(g_t - g64) / np.linalg.norm(g64))
-        print(f"agreement with PyTorch: outputs max rel diff {out_rel:.2e}, loss {loss_ours:.6f} vs "
-              f"{float(loss_t.detach()):.6f}; gradients per tensor: max |diff| / max |g| {grad_rel:.2e}, "
-              f"relative L2 {grad_l2:.2e}; whole gradient vs float64: ours {err_ours:.2e}, PyTorch {err_torch:.2e}")
-        if grad_rel > 1e-4:
-            print("  (float32 rounding flips a few ReLUs whose input is within rounding of 0; the two libraries "
-                  "sum in different orders and flip different ones, which moves single gradient entries)")
-
-    # --- training step (ours and PyTorch interleaved, best of --repeats)
-    def ours_step():
-        net.store.zero_grad()
-        multiscale_loss(net, pyramid, mu=2)
-
-    steps = {"ours": ours_step}
-    if torch is not None:
-        pyr_t = [torch.from_numpy(p) for p in pyramid]
-
-        def torch_step():
-            for p in P.values():
-                p.grad = None
-            torch_loss(run, pyr_t, 2).backward()
-        steps["torch"] = torch_step
-    t_train = interleaved(steps, args.repeats)
-    t_ours, t_torch = t_train["ours"], t_train.get("torch")
-    flops, _, _ = train_step_flops(net.config, batch, patch, mu=2)
-    rows.append((f"train step, batch {batch}, {patch}² patches, loss (7), µ=2 ({flops / 1e9:.0f} GFLOP)",
-                 t_ours, t_torch, None))
-
-    # --- inference (ours, PyTorch, ONNX Runtime interleaved)
-    torch_ratios, ort_ratios = [], []
     tmpdir = tempfile.mkdtemp(prefix="mgbp_onnx_")
-    for size, levels, label in infer_cases:
-        x = rng.random((1, 3, size, size), dtype=np.float32)
-        fns = {"ours": lambda: net.forward(x, levels=levels, mu=2)}
-        if torch is not None:
+
+    def infer_fns(x, levels, peers):
+        fns = {}
+        if "ours" in peers:
+            fns["ours"] = lambda: net.forward(x, levels=levels, mu=2)
+        if "torch" in peers and torch is not None:
             xt = torch.from_numpy(x)
 
             def torch_infer():
                 with torch.no_grad():
                     return [o.numpy() for o in run(xt, levels, 2)]
             fns["torch"] = torch_infer
+        if "ort" in peers and torch is not None:
             try:
                 fns["ort"] = onnx_session(run, P, torch, x, levels, 2, args.threads, tmpdir)
             except ImportError as exc:
+                if args.peer == "ort":
+                    sys.exit(f"ONNX Runtime is not installed ({exc}; pip install -e \".[bench]\")")
                 print(f"ONNX Runtime peer skipped ({exc}; pip install -e \".[bench]\")")
-        outs = {k: [np.asarray(o) for o in f()] for k, f in fns.items()}       # compile / warm, and compare
-        for a, b in (("ours", "torch"), ("ours", "ort"), ("torch", "ort")):
-            if a in outs and b in outs:
-                d = max(float(np.abs(p - q).max()) for p, q in zip(outs[a], outs[b]))
-                print(f"{label}: max |{a} − {b}| over the {levels} outputs = {d:.1e}"
-                      + ("" if d <= 1e-4 else "   ** MORE THAN 1e-4 **"))
-        del outs
-        t = interleaved(fns, args.repeats, warm=False)
+        return fns
+
+    if args.phase == "agree":
+        if torch is not None:
+            # --- agreement: outputs and gradients on the same weights
+            x = rng.random((1, 3, 24, 20), dtype=np.float32)
+            ours = net.forward(x, levels=3, mu=2)
+            with torch.no_grad():
+                theirs = run(torch.from_numpy(x), 3, 2)
+            out_rel = max(float(np.abs(a - b.numpy()).max() / np.abs(b.numpy()).max()) for a, b in zip(ours, theirs))
+            small = [p[:2, :, :32 >> j, :32 >> j].copy() for j, p in enumerate(pyramid)]
+            net.store.zero_grad()
+            loss_ours, _ = multiscale_loss(net, small, mu=2)
+            for p in P.values():
+                p.grad = None
+            loss_t = torch_loss(run, [torch.from_numpy(p) for p in small], 2)
+            loss_t.backward()
+            grad_rel = grad_l2 = 0.0
+            for n in net.store.names:
+                a, b = net.store.grad(n), P[n].grad.numpy()
+                grad_rel = max(grad_rel, float(np.abs(a - b).max() / max(np.abs(b).max(), 1e-12)))
+                grad_l2 = max(grad_l2, float(np.linalg.norm(a - b) / max(np.linalg.norm(b), 1e-30)))
+            # both float32 gradients against the exact (float64) one: which is closer?
+            net64 = MGBPNet(dtype=np.float64)
+            net64.store.params[...] = net.store.params
+            net64.store.zero_grad()
+            multiscale_loss(net64, [p.astype(np.float64) for p in small], mu=2)
+            g64 = net64.store.grads
+            err_ours = float(np.linalg.norm(net.store.grads - g64) / np.linalg.norm(g64))
+            g_t = np.concatenate([P[n].grad.numpy().ravel() for n in net.store.names])
+            err_torch = float(np.linalg.norm(g_t - g64) / np.linalg.norm(g64))
+            print(f"agreement with PyTorch: outputs max rel diff {out_rel:.2e}, loss {loss_ours:.6f} vs "
+                  f"{float(loss_t.detach()):.6f}; gradients per tensor: max |diff| / max |g| {grad_rel:.2e}, "
+                  f"relative L2 {grad_l2:.2e}; whole gradient vs float64: ours {err_ours:.2e}, PyTorch {err_torch:.2e}")
+            if grad_rel > 1e-4:
+                print("  (float32 rounding flips a few ReLUs whose input is within rounding of 0; the two libraries "
+                      "sum in different orders and flip different ones, which moves single gradient entries)")
+        # the outputs of the timed cases, all peers on the same input
+        for size, levels, label in infer_cases(args.quick):
+            release_freed_memory()
+            x = np.random.default_rng(size).random((1, 3, size, size), dtype=np.float32)
+            outs = {k: [np.asarray(o) for o in f()] for k, f in infer_fns(x, levels, PEERS).items()}
+            for a, b in (("ours", "torch"), ("ours", "ort"), ("torch", "ort")):
+                if a in outs and b in outs:
+                    d = max(float(np.abs(p - q).max()) for p, q in zip(outs[a], outs[b]))
+                    print(f"{label}: max |{a} − {b}| over the {levels} outputs = {d:.1e}"
+                          + ("" if d <= 1e-4 else "   ** MORE THAN 1e-4 **"))
+            del outs
+        print(json.dumps({"peers": ["ours"] + (["torch", "ort"] if torch is not None else [])}))
+        return
+
+    if args.phase == "train":
+        if args.peer == "ours":
+            def step():
+                net.store.zero_grad()
+                multiscale_loss(net, pyramid, mu=2)
+        else:
+            pyr_t = [torch.from_numpy(p) for p in pyramid]
+
+            def step():
+                for p in P.values():
+                    p.grad = None
+                torch_loss(run, pyr_t, 2).backward()
+        fn = step
+    else:                            # "inference <case>"
+        size, levels, _ = infer_cases(args.quick)[int(args.phase.split()[1])]
+        x = np.random.default_rng(size).random((1, 3, size, size), dtype=np.float32)
+        fn = infer_fns(x, levels, [args.peer])[args.peer]
+    print(json.dumps({"seconds": best_of(fn, args.repeats)}))
+
+
+PEERS = ("ours", "torch", "ort")
+
+
+def infer_cases(quick):
+    """``(size, levels, label)`` of the two inference cases."""
+    return [(s, levels, f"{s}x{s} x{2 ** levels}")
+            for s, levels in ((64 if quick else 256, 2), (32 if quick else 128, 3))]
+
+
+def best_of(fn, repeats):
+    """Best time of ``repeats`` calls of ``fn`` after a warm call (which compiles and fills the heap)."""
+    fn()
+    best = float("inf")
+    for _ in range(repeats):
+        t = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - t)
+    return best
+
+
+def child(args, phase, peer=None):
+    """Run one phase (and peer) of this script in a fresh process; its output lines are passed on,
+    its last line (JSON) is returned."""
+    cmd = [sys.executable, __file__, *sys.argv[1:], "--phase", phase] + (["--peer", peer] if peer else [])
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
+    last = None
+    for line in proc.stdout:
+        if last is not None:
+            print(last, flush=True)
+        last = line.rstrip("\n")
+    if proc.wait() != 0 or last is None:
+        sys.exit(f"the {phase} phase{' of ' + peer if peer else ''} failed (exit status {proc.returncode})")
+    return json.loads(last)
+
+
+def parent(args):
+    """The agreement check, then every timed case of every peer, each in a fresh process; then the table.
+
+    One process per peer and case, one after the other: each peer runs as it would on its own,
+    with its own settings (ours as under the command, with sleeping idle OpenMP threads; PyTorch
+    with OpenMP's default, spinning ones, which in a shared process took the cores from the other
+    peers' calls), and no process carries the heaps that an earlier case left (PyTorch's and our
+    batch-16 training steps keep about 13 GiB).
+    """
+    from mgbp_classic.inference import DEFAULT_TILE
+    from mgbp_classic.net import MGBPNet
+    print(f"load average at the start: {' '.join(f'{v:.2f}' for v in os.getloadavg())}")
+    peers = child(args, "agree")["peers"]
+    batch, patch = (4, 64) if args.quick else (16, 128)
+    flops, _, _ = train_step_flops(MGBPNet().config, batch, patch, mu=2)
+    t = {peer: child(args, "train", peer)["seconds"] for peer in peers if peer != "ort"}
+    t_ours, t_torch = t["ours"], t.get("torch")
+    rows = [(f"train step, batch {batch}, {patch}² patches, loss (7), µ=2 ({flops / 1e9:.0f} GFLOP)",
+             t_ours, t_torch, None)]
+    torch_ratios, ort_ratios = [], []
+    for i, (_, _, label) in enumerate(infer_cases(args.quick)):
+        t = {peer: child(args, f"inference {i}", peer)["seconds"] for peer in peers}
         if "torch" in t:
             torch_ratios.append(t["torch"] / t["ours"])
         if "ort" in t:
             ort_ratios.append(t["ort"] / t["ours"])
         rows.append((f"inference {label}, µ=2", t["ours"], t.get("torch"), t.get("ort")))
+    print(f"load average at the end: {' '.join(f'{v:.2f}' for v in os.getloadavg())}")
 
     def cell(v, ref=None):
         if v is None:
