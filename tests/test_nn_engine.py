@@ -139,3 +139,38 @@ def test_workspace_slots_reuse_one_buffer():
     assert ws.nbytes == 4 * (9 * 4 * 25 + 6)
     ws.clear()
     assert ws.nbytes == 0
+
+
+@pytest.mark.parametrize("stride,bias,batch", [(2, False, 1), (1, True, 3)])
+def test_a_convolution_writes_straight_into_the_next_blocks_buffer(stride, bias, batch):
+    """Sequential(Conv2d, FilterBlock) skips the copy between them: the same output, caches and gradients
+    as the two modules applied one after the other."""
+    store = nn.ParamStore(seed=3, dtype=np.float64)
+    conv = nn.Conv2d(store, "c", cin=5, cout=8, k=3, stride=stride, bias=bias)
+    block = nn.FilterBlock(store, "b", c=8, growth=4, bottleneck=6, layers=2)
+    store.finalize()
+    store.params[...] = np.random.default_rng(0).standard_normal(store.params.shape) * 0.3
+    seq = nn.Sequential(conv, block)
+    x = np.random.default_rng(1).standard_normal((batch, 5, 11, 9))
+    engine = nn.Engine()
+    y, caches = seq.forward(x, engine=engine)
+    h, c1 = conv.forward(x, engine=engine)
+    y_ref, c2 = block.forward(h, engine=engine)
+    assert np.array_equal(y, y_ref)
+    assert np.array_equal(caches[1].hbuf, c2.hbuf) and np.array_equal(caches[0].x, c1.x)
+    dy = np.random.default_rng(2).standard_normal(y.shape)
+    store.zero_grad()
+    dx = seq.backward(dy, caches, engine=engine)
+    g = store.grads.copy()
+    store.zero_grad()
+    dx_ref = conv.backward(block.backward(dy, c2, engine=engine), c1, engine=engine)
+    assert np.array_equal(dx, dx_ref) and np.array_equal(g, store.grads)
+
+
+def test_a_block_after_a_convolution_of_other_width_is_refused():
+    store = nn.ParamStore(seed=0)
+    conv = nn.Conv2d(store, "c", cin=3, cout=6, k=3)
+    block = nn.FilterBlock(store, "b", c=8, growth=4, bottleneck=6, layers=1)
+    store.finalize()
+    with pytest.raises(ValueError, match="b: expected 8 channels from c, it gives 6"):
+        nn.Sequential(conv, block).forward(np.zeros((1, 3, 4, 4), np.float32))

@@ -13,6 +13,7 @@ import numpy as np
 
 from .engine import resolve
 from .layers import concat_backward, concat_forward
+from .modules import Conv2d, FilterBlock
 
 __all__ = ["Node", "Graph", "Sequential", "SequentialCache"]
 
@@ -146,9 +147,18 @@ class Sequential:
     def forward(self, x, *, engine=None):
         engine = resolve(engine)
         caches = []
-        for m in self.modules:
+        i, mods = 0, self.modules
+        while i < len(mods):
+            m = mods[i]
+            nxt = mods[i + 1] if i + 1 < len(mods) else None
+            if isinstance(m, Conv2d) and isinstance(nxt, FilterBlock):
+                x, pair = nxt.forward_after(m, x, engine=engine)               # no copy into the block's buffer
+                caches.extend(pair)
+                i += 2
+                continue
             x, c = m.forward(x, engine=engine)
             caches.append(c)
+            i += 1
         return x, SequentialCache(caches)
 
     def backward(self, dy, caches, need_dx=True, *, engine=None):

@@ -310,8 +310,8 @@ def _dwt_taps(dwm, ci, co):    # inverse of _wt_taps
     return dwm.reshape(3, 3, co, ci).transpose(3, 2, 0, 1)
 
 
-def conv_c_forward(xc, w, stride, engine):
-    """Convolution on the internal layout: ``xc (Ci, N, H, W)`` -> ``(Co, N, Ho, Wo)``.
+def conv_c_forward(xc, w, stride, engine, out=None):
+    """Convolution on the internal layout: ``xc (Ci, N, H, W)`` -> ``(Co, N, Ho, Wo)`` (into ``out`` if given).
 
     ``k = 1``: one product ``W (Co, Ci) @ X (Ci, P)``. ``k = 3``, stride 1 and ``Co <= Ci``:
     ``T = W_taps (9 Co, Ci) @ X`` then ``y = scatter(T)`` (each output sums 9 shifted rows of
@@ -323,11 +323,11 @@ def conv_c_forward(xc, w, stride, engine):
     dt = xc.dtype
     w = w.astype(dt, copy=False)
     if k == 1:
-        y = np.empty((co, n, h, wd), dt)                                      # (Co, N, H, W)
+        y = np.empty((co, n, h, wd), dt) if out is None else out              # (Co, N, H, W)
         np.matmul(w.reshape(co, ci), _mat(xc), out=_mat(y))                   # y = W x
         return y
     ho, wo = conv_out_size(h, 3, stride, 1), conv_out_size(wd, 3, stride, 1)
-    y = np.empty((co, n, ho, wo), dt)                                         # (Co, N, Ho, Wo)
+    y = np.empty((co, n, ho, wo), dt) if out is None else out                 # (Co, N, Ho, Wo)
     if stride == 1 and co <= ci:
         taps = engine.scratch("conv.taps", (9, co, n, h, wd), dt)             # (9, Co, N, H, W)
         np.matmul(_w_taps(w), _mat(xc), out=taps.reshape(9 * co, -1))         # T = W_taps x
@@ -563,14 +563,24 @@ def conv2d_forward(x, w, bias=None, *, stride=1, engine=None):
         ``Ho = floor((H + 2p - k) / stride) + 1`` with ``p = k // 2``.
     cache : ConvCache
     """
+    yc, cache = conv2d_c_forward(x, w, bias, stride, _resolve(engine))        # (Co, N, Ho, Wo)
+    return to_public(yc), cache
+
+
+def conv2d_c_forward(x, w, bias, stride, engine, out=None):
+    """:func:`conv2d_forward` with its output in the internal layout ``(Co, N, Ho, Wo)``, into ``out`` if given.
+
+    What a FilterBlock after the convolution uses to have it write straight into the rows of its
+    channel buffer (:meth:`mgbp_classic.nn.FilterBlock.forward_after`).
+    """
     k = w.shape[2]
     if k not in (1, 3) or (k == 1 and stride != 1) or stride not in (1, 2):
         raise ValueError(f"kernel size and stride must be (1, 1), (3, 1) or (3, 2), got ({k}, {stride})")
     xc = to_internal(x)                                                       # (Ci, N, H, W)
-    yc = conv_c_forward(xc, w, stride, _resolve(engine))                      # (Co, N, Ho, Wo)
+    yc = conv_c_forward(xc, w, stride, engine, out)                           # (Co, N, Ho, Wo)
     if bias is not None:
         yc += bias.astype(yc.dtype, copy=False)[:, None, None, None]            # y += b[o] (NumPy: one kernel less to compile)
-    return to_public(yc), ConvCache(xc, w, stride, bias is not None)
+    return yc, ConvCache(xc, w, stride, bias is not None)
 
 
 def conv2d_backward(dy, cache, dw, dbias=None, *, need_dx=True, engine=None):

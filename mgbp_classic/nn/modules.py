@@ -70,6 +70,20 @@ class Conv2d:
         return L.conv2d_forward(x, s[self.w], None if self.b is None else engine.bias(s[self.b]),
                                 stride=self.stride, engine=engine)
 
+    def output_shape(self, x):
+        """``(N, Co, Ho, Wo)`` of the output for the input ``x``."""
+        n, _, h, w = x.shape
+        p = self.k // 2
+        return (n, self.cout, L.conv_out_size(h, self.k, self.stride, p), L.conv_out_size(w, self.k, self.stride, p))
+
+    def forward_into(self, x, out, *, engine=None):
+        """:meth:`forward` with the output written, in the internal layout ``(Co, N, Ho, Wo)``, into ``out``;
+        returns the cache (that of :meth:`forward`)."""
+        _check_input(x, self.cin, self.name)
+        s, engine = self.store, resolve(engine)
+        return L.conv2d_c_forward(x, s[self.w], None if self.b is None else engine.bias(s[self.b]),
+                                  self.stride, engine, out)[1]
+
     def backward(self, dy, cache, *, need_dx=True, engine=None):
         s = self.store
         return L.conv2d_backward(dy, cache, s.grad(self.w), None if self.b is None else s.grad(self.b),
@@ -186,10 +200,29 @@ class FilterBlock:
     def forward(self, x, *, engine=None):
         _check_input(x, self.c, self.name)
         n, c, h, w = x.shape
-        s, engine = self.store, resolve(engine)
         hbuf = np.empty((self.ct, n, h, w), x.dtype)                          # (C + 3G, N, H, W)
         L.to_internal(x, out=hbuf[:c])                                        # hbuf[:C] = x
-        yc, cache = L.filter_block_c_forward(hbuf, c, [d.params(engine) for d in self.dense],
+        return self._forward_buffer(hbuf, resolve(engine))
+
+    def forward_after(self, conv, x, *, engine=None):
+        """``self.forward(conv.forward(x))`` without the copy in between: the convolution writes its
+        output straight into the first rows of this block's channel buffer.
+
+        Returns ``(y, (conv_cache, block_cache))``: the two caches that the two ``forward`` calls
+        would have returned, for the two ``backward`` calls.
+        """
+        n, c, h, w = conv.output_shape(x)
+        if c != self.c:
+            raise ValueError(f"{self.name}: expected {self.c} channels from {conv.name}, it gives {c}")
+        engine = resolve(engine)
+        hbuf = np.empty((self.ct, n, h, w), x.dtype)                          # (C + 3G, N, H, W)
+        conv_cache = conv.forward_into(x, hbuf[:c], engine=engine)            # hbuf[:C] = conv(x)
+        y, cache = self._forward_buffer(hbuf, engine)
+        return y, (conv_cache, cache)
+
+    def _forward_buffer(self, hbuf, engine):
+        s = self.store
+        yc, cache = L.filter_block_c_forward(hbuf, self.c, [d.params(engine) for d in self.dense],
                                              engine.bias(s[self.b]), s[self.w], engine)   # (C, N, H, W)
         return L.to_public(yc), cache
 
