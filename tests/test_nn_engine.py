@@ -171,6 +171,9 @@ def test_a_block_after_a_convolution_of_other_width_is_refused():
     store = nn.ParamStore(seed=0)
     conv = nn.Conv2d(store, "c", cin=3, cout=6, k=3)
     block = nn.FilterBlock(store, "b", c=8, growth=4, bottleneck=6, layers=1)
+    block2 = nn.FilterBlock(store, "b2", c=6, growth=4, bottleneck=6, layers=1)
     store.finalize()
     with pytest.raises(ValueError, match="b: expected 8 channels from c, it gives 6"):
         nn.Sequential(conv, block).forward(np.zeros((1, 3, 4, 4), np.float32))
+    with pytest.raises(ValueError, match=r"c: x must be a 4-D array \(N, C, H, W\)"):
+        nn.Sequential(conv, block2).forward(np.zeros((3, 4, 4), np.float32))

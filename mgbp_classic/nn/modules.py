@@ -71,7 +71,8 @@ class Conv2d:
                                 stride=self.stride, engine=engine)
 
     def output_shape(self, x):
-        """``(N, Co, Ho, Wo)`` of the output for the input ``x``."""
+        """``(N, Co, Ho, Wo)`` of the output for the input ``x`` (checked as by :meth:`forward`)."""
+        _check_input(x, self.cin, self.name)
         n, _, h, w = x.shape
         p = self.k // 2
         return (n, self.cout, L.conv_out_size(h, self.k, self.stride, p), L.conv_out_size(w, self.k, self.stride, p))
