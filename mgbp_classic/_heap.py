@@ -38,13 +38,9 @@ def retain_freed_memory(threshold=1 << 30):
         Whether the setting was made: ``False`` where the C library is not glibc (macOS, Windows,
         musl), where nothing changes.
     """
-    if not sys.platform.startswith("linux"):
+    mallopt = _glibc("mallopt", (ctypes.c_int, ctypes.c_int), ctypes.c_int)
+    if mallopt is None:
         return False
-    try:
-        mallopt = ctypes.CDLL(None).mallopt        # the C library the process runs on (no lookup)
-    except (OSError, AttributeError):
-        return False
-    mallopt.argtypes, mallopt.restype = (ctypes.c_int, ctypes.c_int), ctypes.c_int
     value = int(min(max(threshold, 1 << 20), (1 << 31) - 1))
     return bool(mallopt(_M_MMAP_THRESHOLD, value)) and bool(mallopt(_M_TRIM_THRESHOLD, value))
 
@@ -56,12 +52,20 @@ def release_freed_memory():
     work to another, e.g. from training steps to inference: the blocks freed by the first are
     returned instead of being held beside those of the second. Returns whether it could be done.
     """
-    if not sys.platform.startswith("linux"):
+    trim = _glibc("malloc_trim", (ctypes.c_size_t,), ctypes.c_int)
+    if trim is None:
         return False
-    try:
-        trim = ctypes.CDLL(None).malloc_trim
-    except (OSError, AttributeError):
-        return False
-    trim.argtypes, trim.restype = (ctypes.c_size_t,), ctypes.c_int
     trim(0)
     return True
+
+
+def _glibc(name, argtypes, restype):
+    """The C library's function ``name`` with its signature, or None off Linux or where it lacks it (musl)."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        fn = getattr(ctypes.CDLL(None), name)     # the C library the process runs on (no lookup)
+    except (OSError, AttributeError):
+        return None
+    fn.argtypes, fn.restype = argtypes, restype
+    return fn

@@ -65,10 +65,8 @@ class Conv2d:
         self.b = store.add(f"{name}.bias", (cout,), zeros) if bias else None
 
     def forward(self, x, *, engine=None):
-        _check_input(x, self.cin, self.name)
-        s, engine = self.store, resolve(engine)
-        return L.conv2d_forward(x, s[self.w], None if self.b is None else engine.bias(s[self.b]),
-                                stride=self.stride, engine=engine)
+        yc, cache = self._forward_c(x, None, resolve(engine))
+        return L.to_public(yc), cache
 
     def output_shape(self, x):
         """``(N, Co, Ho, Wo)`` of the output for the input ``x`` (checked as by :meth:`forward`)."""
@@ -80,10 +78,13 @@ class Conv2d:
     def forward_into(self, x, out, *, engine=None):
         """:meth:`forward` with the output written, in the internal layout ``(Co, N, Ho, Wo)``, into ``out``;
         returns the cache (that of :meth:`forward`)."""
+        return self._forward_c(x, out, resolve(engine))[1]
+
+    def _forward_c(self, x, out, engine):
         _check_input(x, self.cin, self.name)
-        s, engine = self.store, resolve(engine)
+        s = self.store
         return L.conv2d_c_forward(x, s[self.w], None if self.b is None else engine.bias(s[self.b]),
-                                  self.stride, engine, out)[1]
+                                  self.stride, engine, out)
 
     def backward(self, dy, cache, *, need_dx=True, engine=None):
         s = self.store
