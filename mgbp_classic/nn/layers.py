@@ -249,12 +249,13 @@ class MAECache(NamedTuple):
 def to_internal(x, out=None):
     """``(N, C, H, W) -> (C, N, H, W)``: into ``out`` if given, else a C-contiguous array.
 
-    With one image (``N = 1``) both orders have the same memory, so a C-contiguous ``x`` comes
-    back as a view (no copy): callers never write into the result of a call without ``out``.
+    When either leading axis has length 1 (one image, in either layout) both orders have the same
+    memory, so a C-contiguous ``x`` comes back as a view (no copy): callers never write into the
+    result of a call without ``out``.
     """
     n, c, h, w = x.shape
-    if out is None and n == 1 and x.flags.c_contiguous:
-        return x.reshape(c, 1, h, w)
+    if out is None and (n == 1 or c == 1) and x.flags.c_contiguous:
+        return x.reshape(c, n, h, w)
     x = np.ascontiguousarray(x)
     if out is None:
         out = np.empty((c, n, h, w), x.dtype)
