@@ -138,3 +138,33 @@ def test_freed_memory_stays_mapped():
     assert default > 10000                          # glibc maps and unmaps it every time
     assert kept < 1000
     assert after_release > 10000                    # handed back: the next array is faulted in again
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's mallopt")
+def test_kept_memory_is_not_trimmed_however_much_is_freed_at_once():
+    # three 48 MiB arrays below a 64 MiB mmap threshold, freed together: 144 MiB free at the top of
+    # the heap, more than the threshold; glibc trims such a top unless trimming is off
+    code = textwrap.dedent("""
+        import json, resource
+        import numpy as np
+        try:
+            from numpy._core.multiarray import _set_madvise_hugepage
+        except ImportError:                        # NumPy 1.x
+            from numpy.core.multiarray import _set_madvise_hugepage
+        _set_madvise_hugepage(False)               # count 4 KiB pages
+        from mgbp_classic._heap import retain_freed_memory
+        ok = retain_freed_memory(threshold=1 << 26)
+        def faults_of_three_arrays():
+            before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+            arrays = [np.empty(12 << 20, np.float32) for _ in range(3)]
+            for a in arrays:
+                a.fill(1.0)
+            del a, arrays
+            return resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before
+        first = faults_of_three_arrays()
+        print(json.dumps([ok, first, faults_of_three_arrays()]))
+    """)
+    ok, first, second = _python(code)
+    assert ok is True
+    assert first > 10000                            # faulted in once
+    assert second < 1000                            # and kept
