@@ -197,3 +197,61 @@ def test_a_layout_change_of_a_batch_copies():
     assert not np.shares_memory(x, y) and y.flags.c_contiguous
     np.testing.assert_array_equal(y, x.transpose(1, 0, 2, 3))
     np.testing.assert_array_equal(nn.layers.to_public(y), x)
+
+
+@pytest.mark.parametrize("batch", [1, 3])
+@pytest.mark.parametrize("tail", ["conv", "convt"])
+def test_a_sequential_keeps_the_internal_layout_between_its_modules(batch, tail):
+    """Sequential(FilterBlock, BiasReLU, Conv2d | ConvTranspose2d), the synthesis and upscale stages: its
+    output, caches, input and parameter gradients are those of the modules applied one by one, with
+    the ReLUs plain, recording their gains, and frozen to the recorded gains."""
+    store = nn.ParamStore(seed=4, dtype=np.float64)
+    block = nn.FilterBlock(store, "b", c=6, growth=4, bottleneck=5, layers=2)
+    act = nn.BiasReLU(store, "a", 6)
+    last = (nn.Conv2d(store, "c", cin=6, cout=3, k=3, bias=True) if tail == "conv"
+            else nn.ConvTranspose2d(store, "c", cin=6, cout=4))
+    store.finalize()
+    store.params[...] = np.random.default_rng(0).standard_normal(store.params.shape) * 0.3
+    seq = nn.Sequential(block, act, last)
+    x = np.random.default_rng(1).standard_normal((batch, 6, 7, 5))
+
+    def by_sequential(x, engine):
+        return seq.forward(x, engine=engine)
+
+    def one_by_one(x, engine):
+        h, c1 = block.forward(x, engine=engine)
+        a, c2 = act.forward(h, engine=engine)
+        y, c3 = last.forward(a, engine=engine)
+        return y, (c1, c2, c3)
+
+    def backward_of_sequential(dy, caches, engine):
+        return seq.backward(dy, caches, engine=engine)
+
+    def backward_one_by_one(dy, caches, engine):
+        da = last.backward(dy, caches[2], engine=engine)
+        return block.backward(act.backward(da, caches[1], engine=engine), caches[0], engine=engine)
+
+    def run(forward, backward, mode, tape=None):
+        engine = nn.Engine()
+        if mode == "record":
+            with engine.record() as tape:
+                y, caches = forward(x, engine)
+        elif mode == "frozen":
+            with engine.frozen(tape):
+                y, caches = forward(0.5 * x, engine)       # another input through the same gains
+        else:
+            y, caches = forward(x, engine)
+        store.zero_grad()
+        dx = backward(np.random.default_rng(2).standard_normal(y.shape), caches, engine)
+        return y, caches, dx, store.grads.copy(), tape
+
+    tapes = {}
+    for mode in ("normal", "record", "frozen"):
+        y, caches, dx, g, tapes["seq"] = run(by_sequential, backward_of_sequential, mode, tapes.get("seq"))
+        y_ref, refs, dx_ref, g_ref, tapes["ref"] = run(one_by_one, backward_one_by_one, mode, tapes.get("ref"))
+        assert np.array_equal(y, y_ref) and np.array_equal(dx, dx_ref) and np.array_equal(g, g_ref)
+        assert np.array_equal(caches[0].hbuf, refs[0].hbuf) and np.array_equal(caches[1].x, refs[1].x)
+        assert np.array_equal(caches[2].x, refs[2].x)
+        if mode == "record":
+            assert len(tapes["seq"]) == len(tapes["ref"]) == 2 * 2 + 2   # two per dense layer, the block's, act's
+            assert all(np.array_equal(a, b) for a, b in zip(tapes["seq"], tapes["ref"]))

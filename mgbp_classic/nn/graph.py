@@ -12,8 +12,8 @@ module it runs.
 import numpy as np
 
 from .engine import resolve
-from .layers import concat_backward, concat_forward
-from .modules import Conv2d, FilterBlock
+from .layers import concat_backward, concat_forward, to_internal, to_public
+from .modules import Conv2d, FilterBlock, _check_input
 
 __all__ = ["Node", "Graph", "Sequential", "SequentialCache"]
 
@@ -139,7 +139,14 @@ class SequentialCache(tuple):
 
 
 class Sequential:
-    """Modules applied one after the other, with the engine's ``forward``/``backward`` protocol."""
+    """Modules applied one after the other, with the engine's ``forward``/``backward`` protocol.
+
+    Between its modules the value stays in the internal layout ``(C, N, H, W)`` (each module's
+    ``forward_c``/``backward_c``): the layout changes once on the way in and once on the way out,
+    and a first FilterBlock makes the way in its copy into its channel buffer. A Conv2d followed by
+    a FilterBlock writes straight into the block's buffer (:meth:`.FilterBlock.forward_after`).
+    Outputs, caches and gradients are those of the modules' own ``forward``/``backward`` calls.
+    """
 
     def __init__(self, *modules):
         self.modules = modules
@@ -147,23 +154,31 @@ class Sequential:
     def forward(self, x, *, engine=None):
         engine = resolve(engine)
         caches = []
-        i, mods = 0, self.modules
+        mods = self.modules
+        first = mods[0]
+        if isinstance(first, FilterBlock):
+            xc, c = first.forward_from_public(x, engine=engine)               # the layout change fills its buffer
+            caches.append(c)
+            i = 1
+        else:
+            _check_input(x, first.cin if hasattr(first, "cin") else first.c, first.name)
+            xc, i = to_internal(x), 0
         while i < len(mods):
             m = mods[i]
             nxt = mods[i + 1] if i + 1 < len(mods) else None
             if isinstance(m, Conv2d) and isinstance(nxt, FilterBlock):
-                x, pair = nxt.forward_after(m, x, engine=engine)               # no copy into the block's buffer
+                xc, pair = nxt.forward_after(m, xc, engine=engine)             # no copy into the block's buffer
                 caches.extend(pair)
                 i += 2
                 continue
-            x, c = m.forward(x, engine=engine)
+            xc, c = m.forward_c(xc, engine=engine)
             caches.append(c)
             i += 1
-        return x, SequentialCache(caches)
+        return to_public(xc), SequentialCache(caches)
 
     def backward(self, dy, caches, need_dx=True, *, engine=None):
         engine = resolve(engine)
-        last = len(self.modules) - 1
-        for i in range(last, -1, -1):
-            dy = self.modules[i].backward(dy, caches[i], need_dx=(need_dx or i > 0), engine=engine)
-        return dy
+        dyc = to_internal(dy)
+        for i in range(len(self.modules) - 1, -1, -1):
+            dyc = self.modules[i].backward_c(dyc, caches[i], need_dx=(need_dx or i > 0), engine=engine)
+        return None if dyc is None else to_public(dyc)

@@ -144,9 +144,9 @@ class ConvTransposeCache(NamedTuple):
 class BiasReLUCache(NamedTuple):
     """Cache of :func:`bias_relu_forward`."""
 
-    x: np.ndarray              # (N, C, H, W) input
+    x: np.ndarray              # (C, N, H, W) input, internal layout
     b: np.ndarray              # (C,)
-    gain: np.ndarray           # (N, C, H·W) recorded or frozen gain, or None
+    gain: np.ndarray           # (1, C, N·H·W) recorded or frozen gain, or None
 
     def shapes_only(self):
         return self._replace(x=_released(self.x))
@@ -156,10 +156,9 @@ class BiasReLUCache(NamedTuple):
 
     def crop(self, box):
         _need_gain(self.gain)
-        n, c, h, wd = self.x.shape
-        y0, y1, x0, x1 = box
-        g = np.ascontiguousarray(self.gain.reshape(n, c, h, wd)[:, :, y0:y1, x0:x1]).reshape(n, c, -1)
-        return BiasReLUCache(shape_only(self.x.dtype, (n, c) + _box_hw(box)), self.b, g)
+        c, n, h, wd = self.x.shape
+        return BiasReLUCache(shape_only(self.x.dtype, (c, n) + _box_hw(box)), self.b,
+                             _crop_internal(self.gain, n, h, wd, box))
 
 
 class DenseCache(NamedTuple):
@@ -564,20 +563,20 @@ def conv2d_forward(x, w, bias=None, *, stride=1, engine=None):
         ``Ho = floor((H + 2p - k) / stride) + 1`` with ``p = k // 2``.
     cache : ConvCache
     """
-    yc, cache = conv2d_c_forward(x, w, bias, stride, _resolve(engine))        # (Co, N, Ho, Wo)
+    yc, cache = conv2d_c_forward(to_internal(x), w, bias, stride, _resolve(engine))   # (Co, N, Ho, Wo)
     return to_public(yc), cache
 
 
-def conv2d_c_forward(x, w, bias, stride, engine, out=None):
-    """:func:`conv2d_forward` with its output in the internal layout ``(Co, N, Ho, Wo)``, into ``out`` if given.
+def conv2d_c_forward(xc, w, bias, stride, engine, out=None):
+    """:func:`conv2d_forward` on the internal layout: ``xc (Ci, N, H, W) -> (Co, N, Ho, Wo)``, into ``out`` if given.
 
-    What a FilterBlock after the convolution uses to have it write straight into the rows of its
+    What a :class:`~mgbp_classic.nn.Sequential` runs between its modules (no layout change), and
+    what a FilterBlock after the convolution uses to have it write straight into the rows of its
     channel buffer (:meth:`mgbp_classic.nn.FilterBlock.forward_after`).
     """
     k = w.shape[2]
     if k not in (1, 3) or (k == 1 and stride != 1) or stride not in (1, 2):
         raise ValueError(f"kernel size and stride must be (1, 1), (3, 1) or (3, 2), got ({k}, {stride})")
-    xc = to_internal(x)                                                       # (Ci, N, H, W)
     yc = conv_c_forward(xc, w, stride, engine, out)                           # (Co, N, Ho, Wo)
     if bias is not None:
         yc += bias.astype(yc.dtype, copy=False)[:, None, None, None]            # y += b[o] (NumPy: one kernel less to compile)
@@ -593,12 +592,15 @@ def conv2d_backward(dy, cache, dw, dbias=None, *, need_dx=True, engine=None):
     ``dx[n, c, u, v] = sum_{o, a, b} w[o, c, a, b] dy[n, o, i, j]`` over ``s i + a - p = u``,
     ``s j + b - p = v`` (a transposed convolution of ``dy``); ``dbias[o] += sum dy[n, o]``.
     """
-    engine = _resolve(engine)
-    dyc = to_internal(dy)                                                     # (Co, N, Ho, Wo)
+    dxc = conv2d_c_backward(to_internal(dy), cache, dw, dbias, need_dx, _resolve(engine))
+    return None if dxc is None else to_public(dxc)
+
+
+def conv2d_c_backward(dyc, cache, dw, dbias, need_dx, engine):
+    """:func:`conv2d_backward` on the internal layout: ``dyc (Co, N, Ho, Wo)`` -> ``dx (Ci, N, H, W)`` or None."""
     if cache.has_bias and engine.param_grads:
         _run(_k.channel_sums_add, dyc.size, dyc.reshape(1, dyc.shape[0], -1), dbias)  # y += b[o]
-    dxc = conv_c_backward(dyc, cache.x, cache.w, cache.stride, dw, need_dx, engine)   # y = w * x
-    return None if dxc is None else to_public(dxc)
+    return conv_c_backward(dyc, cache.x, cache.w, cache.stride, dw, need_dx, engine)  # y = w * x
 
 
 # ---------------------------------------------------------------------------------------------
@@ -621,10 +623,15 @@ def conv_transpose2d_forward(x, w, *, engine=None):
     y : ndarray, shape (N, Co, 2H, 2W)
     cache : ConvTransposeCache
     """
+    yc, cache = conv_transpose2d_c_forward(to_internal(x), w, _resolve(engine))   # (Co, N, 2H, 2W)
+    return to_public(yc), cache
+
+
+def conv_transpose2d_c_forward(xc, w, engine):
+    """:func:`conv_transpose2d_forward` on the internal layout: ``xc (Ci, N, H, W) -> (Co, N, 2H, 2W)``."""
     if w.shape[2:] != (3, 3):
         raise ValueError(f"transposed convolution kernel must be 3×3, got {w.shape[2:]}")
-    xc = to_internal(x)                                                       # (Ci, N, H, W)
-    return to_public(conv_transpose_c_forward(xc, w, _resolve(engine))), ConvTransposeCache(xc, w)
+    return conv_transpose_c_forward(xc, w, engine), ConvTransposeCache(xc, w)
 
 
 def conv_transpose2d_backward(dy, cache, dw, *, need_dx=True, engine=None):
@@ -700,22 +707,33 @@ def bias_relu_forward(x, b, *, engine=None):
     y : ndarray, shape (N, C, H, W)
     cache : BiasReLUCache
     """
-    n, c = x.shape[:2]
-    x = np.ascontiguousarray(x)
-    y = np.empty_like(x)
-    g = relu_apply(x.reshape(n, c, -1), b, y.reshape(n, c, -1), _resolve(engine))   # y = relu(x + b)
-    return y, BiasReLUCache(x, b, g)
+    yc, cache = bias_relu_c_forward(to_internal(x), b, _resolve(engine))
+    return to_public(yc), cache
+
+
+def bias_relu_c_forward(xc, b, engine):
+    """:func:`bias_relu_forward` on the internal layout ``(C, N, H, W)`` (one ``(1, C, N H W)`` pass)."""
+    xc = np.ascontiguousarray(xc)
+    c = xc.shape[0]
+    yc = np.empty_like(xc)
+    g = relu_apply(xc.reshape(1, c, -1), b, yc.reshape(1, c, -1), engine)    # y = relu(x + b)
+    return yc, BiasReLUCache(xc, b, g)
 
 
 def bias_relu_backward(dy, cache, db, *, engine=None):
     """Backward of :func:`bias_relu_forward`; adds into ``db``, returns ``dx``."""
-    x, g = cache.x, cache.gain
-    n, c = x.shape[:2]
-    dx = np.empty(x.shape, x.dtype)
-    x3 = x.reshape(n, c, -1) if g is None else None                          # (the gain replaces x)
-    relu_grad(np.ascontiguousarray(dy).reshape(n, c, -1), x3, cache.b, g, db,
-              dx.reshape(n, c, -1), False, _resolve(engine))                  # y = relu(x + b)
-    return dx
+    return to_public(bias_relu_c_backward(to_internal(dy), cache, db, _resolve(engine)))
+
+
+def bias_relu_c_backward(dyc, cache, db, engine):
+    """:func:`bias_relu_backward` on the internal layout: ``dyc (C, N, H, W)`` -> ``dx (C, N, H, W)``."""
+    xc, g = cache.x, cache.gain
+    c = xc.shape[0]
+    dxc = np.empty(xc.shape, xc.dtype)
+    x3 = xc.reshape(1, c, -1) if g is None else None                         # (the gain replaces x)
+    relu_grad(np.ascontiguousarray(dyc).reshape(1, c, -1), x3, cache.b, g, db,
+              dxc.reshape(1, c, -1), False, engine)                           # y = relu(x + b)
+    return dxc
 
 
 # ---------------------------------------------------------------------------------------------

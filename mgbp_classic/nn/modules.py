@@ -31,6 +31,13 @@ def _check_input(x, channels, who):
         raise ValueError(f"{who}: x must be float32 or float64, got {x.dtype}")
 
 
+def _check_internal(xc, channels, who):
+    """The check of :func:`_check_input` for an input in the internal layout ``(C, N, H, W)``."""
+    if not isinstance(xc, np.ndarray) or xc.ndim != 4 or xc.shape[0] != channels:
+        raise ValueError(f"{who}: expected {channels} channels in the internal layout (C, N, H, W), "
+                         f"got shape {getattr(xc, 'shape', None)}")
+
+
 def _positive_int(value, what, allowed=None):
     if not isinstance(value, (int, np.integer)) or value <= 0 or (allowed is not None and value not in allowed):
         wanted = f"one of {allowed}" if allowed else "a positive integer"
@@ -65,31 +72,41 @@ class Conv2d:
         self.b = store.add(f"{name}.bias", (cout,), zeros) if bias else None
 
     def forward(self, x, *, engine=None):
-        yc, cache = self._forward_c(x, None, resolve(engine))
+        _check_input(x, self.cin, self.name)
+        yc, cache = self._forward_c(L.to_internal(x), None, resolve(engine))
         return L.to_public(yc), cache
 
-    def output_shape(self, x):
-        """``(N, Co, Ho, Wo)`` of the output for the input ``x`` (checked as by :meth:`forward`)."""
-        _check_input(x, self.cin, self.name)
-        n, _, h, w = x.shape
+    def forward_c(self, xc, *, engine=None):
+        """:meth:`forward` on the internal layout ``(C, N, H, W)``, in and out (see :class:`.Sequential`)."""
+        _check_internal(xc, self.cin, self.name)
+        return self._forward_c(xc, None, resolve(engine))
+
+    def output_shape_c(self, xc):
+        """The shape ``(Co, N, Ho, Wo)`` of :meth:`forward_c`'s output for the input ``xc`` (checked as there)."""
+        _check_internal(xc, self.cin, self.name)
+        _, n, h, w = xc.shape
         p = self.k // 2
-        return (n, self.cout, L.conv_out_size(h, self.k, self.stride, p), L.conv_out_size(w, self.k, self.stride, p))
+        return (self.cout, n, L.conv_out_size(h, self.k, self.stride, p), L.conv_out_size(w, self.k, self.stride, p))
 
-    def forward_into(self, x, out, *, engine=None):
-        """:meth:`forward` with the output written, in the internal layout ``(Co, N, Ho, Wo)``, into ``out``;
-        returns the cache (that of :meth:`forward`)."""
-        return self._forward_c(x, out, resolve(engine))[1]
+    def forward_into(self, xc, out, *, engine=None):
+        """:meth:`forward_c` with the output written into ``out`` ``(Co, N, Ho, Wo)``; returns the cache."""
+        _check_internal(xc, self.cin, self.name)
+        return self._forward_c(xc, out, resolve(engine))[1]
 
-    def _forward_c(self, x, out, engine):
-        _check_input(x, self.cin, self.name)
+    def _forward_c(self, xc, out, engine):
         s = self.store
-        return L.conv2d_c_forward(x, s[self.w], None if self.b is None else engine.bias(s[self.b]),
+        return L.conv2d_c_forward(xc, s[self.w], None if self.b is None else engine.bias(s[self.b]),
                                   self.stride, engine, out)
 
     def backward(self, dy, cache, *, need_dx=True, engine=None):
+        dxc = self.backward_c(L.to_internal(dy), cache, need_dx=need_dx, engine=engine)
+        return None if dxc is None else L.to_public(dxc)
+
+    def backward_c(self, dyc, cache, *, need_dx=True, engine=None):
+        """:meth:`backward` on the internal layout, in and out."""
         s = self.store
-        return L.conv2d_backward(dy, cache, s.grad(self.w), None if self.b is None else s.grad(self.b),
-                                 need_dx=need_dx, engine=engine)
+        return L.conv2d_c_backward(dyc, cache, s.grad(self.w), None if self.b is None else s.grad(self.b),
+                                   need_dx, resolve(engine))
 
 
 class ConvTranspose2d:
@@ -110,8 +127,17 @@ class ConvTranspose2d:
         _check_input(x, self.cin, self.name)
         return L.conv_transpose2d_forward(x, self.store[self.w], engine=engine)
 
+    def forward_c(self, xc, *, engine=None):
+        """:meth:`forward` on the internal layout ``(C, N, H, W)``, in and out (see :class:`.Sequential`)."""
+        _check_internal(xc, self.cin, self.name)
+        return L.conv_transpose2d_c_forward(xc, self.store[self.w], resolve(engine))
+
     def backward(self, dy, cache, *, need_dx=True, engine=None):
         return L.conv_transpose2d_backward(dy, cache, self.store.grad(self.w), need_dx=need_dx, engine=engine)
+
+    def backward_c(self, dyc, cache, *, need_dx=True, engine=None):
+        """:meth:`backward` on the internal layout, in and out."""
+        return L.conv_transpose_c_backward(dyc, cache.x, cache.w, self.store.grad(self.w), need_dx, resolve(engine))
 
 
 class BiasReLU:
@@ -130,6 +156,17 @@ class BiasReLU:
     def backward(self, dy, cache, *, need_dx=True, engine=None):
         dx = L.bias_relu_backward(dy, cache, self.store.grad(self.b), engine=engine)
         return dx if need_dx else None
+
+    def forward_c(self, xc, *, engine=None):
+        """:meth:`forward` on the internal layout ``(C, N, H, W)``, in and out (see :class:`.Sequential`)."""
+        _check_internal(xc, self.c, self.name)
+        engine = resolve(engine)
+        return L.bias_relu_c_forward(xc, engine.bias(self.store[self.b]), engine)
+
+    def backward_c(self, dyc, cache, *, need_dx=True, engine=None):
+        """:meth:`backward` on the internal layout, in and out."""
+        dxc = L.bias_relu_c_backward(dyc, cache, self.store.grad(self.b), resolve(engine))
+        return dxc if need_dx else None
 
 
 class DenseLayer:
@@ -200,40 +237,59 @@ class FilterBlock:
         self.w = store.add(f"{name}.conv.weight", (c, ct, 1, 1), he_normal(ct))
 
     def forward(self, x, *, engine=None):
+        yc, cache = self.forward_from_public(x, engine=engine)
+        return L.to_public(yc), cache
+
+    def forward_from_public(self, x, *, engine=None):
+        """:meth:`forward` with its output left in the internal layout ``(C, N, H, W)``: the layout
+        change of the input is the copy into the channel buffer (what a :class:`.Sequential` that
+        starts with this block runs)."""
         _check_input(x, self.c, self.name)
         n, c, h, w = x.shape
         hbuf = np.empty((self.ct, n, h, w), x.dtype)                          # (C + 3G, N, H, W)
         L.to_internal(x, out=hbuf[:c])                                        # hbuf[:C] = x
         return self._forward_buffer(hbuf, resolve(engine))
 
-    def forward_after(self, conv, x, *, engine=None):
-        """``self.forward(conv.forward(x))`` without the copy in between: the convolution writes its
-        output straight into the first rows of this block's channel buffer.
+    def forward_c(self, xc, *, engine=None):
+        """:meth:`forward` on the internal layout ``(C, N, H, W)``, in and out (see :class:`.Sequential`)."""
+        _check_internal(xc, self.c, self.name)
+        _, n, h, w = xc.shape
+        hbuf = np.empty((self.ct, n, h, w), xc.dtype)                         # (C + 3G, N, H, W)
+        hbuf[:self.c] = xc                                                    # hbuf[:C] = x
+        return self._forward_buffer(hbuf, resolve(engine))
 
-        Returns ``(y, (conv_cache, block_cache))``: the two caches that the two ``forward`` calls
-        would have returned, for the two ``backward`` calls.
+    def forward_after(self, conv, xc, *, engine=None):
+        """``self.forward_c(conv.forward_c(xc))`` without the copy in between: the convolution writes its
+        output straight into the first rows of this block's channel buffer (internal layout in and out).
+
+        Returns ``(y, (conv_cache, block_cache))``: the two caches that the two calls would have
+        returned, for the two ``backward`` calls.
         """
-        n, c, h, w = conv.output_shape(x)
+        c, n, h, w = conv.output_shape_c(xc)
         if c != self.c:
             raise ValueError(f"{self.name}: expected {self.c} channels from {conv.name}, it gives {c}")
         engine = resolve(engine)
-        hbuf = np.empty((self.ct, n, h, w), x.dtype)                          # (C + 3G, N, H, W)
-        conv_cache = conv.forward_into(x, hbuf[:c], engine=engine)            # hbuf[:C] = conv(x)
+        hbuf = np.empty((self.ct, n, h, w), xc.dtype)                         # (C + 3G, N, H, W)
+        conv_cache = conv.forward_into(xc, hbuf[:c], engine=engine)           # hbuf[:C] = conv(x)
         y, cache = self._forward_buffer(hbuf, engine)
         return y, (conv_cache, cache)
 
     def _forward_buffer(self, hbuf, engine):
         s = self.store
-        yc, cache = L.filter_block_c_forward(hbuf, self.c, [d.params(engine) for d in self.dense],
-                                             engine.bias(s[self.b]), s[self.w], engine)   # (C, N, H, W)
-        return L.to_public(yc), cache
+        return L.filter_block_c_forward(hbuf, self.c, [d.params(engine) for d in self.dense],
+                                        engine.bias(s[self.b]), s[self.w], engine)   # (C, N, H, W)
 
     def backward(self, dy, cache, *, need_dx=True, engine=None):
+        dxc = self.backward_c(L.to_internal(dy), cache, need_dx=need_dx, engine=engine)
+        return None if dxc is None else L.to_public(dxc)
+
+    def backward_c(self, dyc, cache, *, need_dx=True, engine=None):
+        """:meth:`backward` on the internal layout, in and out."""
         s, engine = self.store, resolve(engine)
-        dxc = L.filter_block_c_backward(L.to_internal(dy), cache, self.c, [d.params(engine) for d in self.dense],
+        dxc = L.filter_block_c_backward(dyc, cache, self.c, [d.params(engine) for d in self.dense],
                                         engine.bias(s[self.b]), s[self.w], [d.grads() for d in self.dense],
                                         s.grad(self.b), s.grad(self.w), engine)
-        return L.to_public(dxc) if need_dx else None
+        return dxc if need_dx else None
 
 
 class Upsample2x:
