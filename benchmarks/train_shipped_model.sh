@@ -5,9 +5,10 @@
 #   bash benchmarks/train_shipped_model.sh          # 1. main run: start, or continue the committed run
 #   bash benchmarks/train_shipped_model.sh p128     #    then 128x128 patches from the main run's weights
 #                                                   #    (the plan: docs/appendix_training.md)
-#   bash benchmarks/train_shipped_model.sh anneal   # 2. short low-learning-rate run from the main
-#                                                   #    run's current weights (see below)
-#   bash benchmarks/train_shipped_model.sh export [main|anneal]
+#   bash benchmarks/train_shipped_model.sh anneal   # 2. short low-learning-rate run from the 128x128
+#                                                   #    stage's current weights (the main run's
+#                                                   #    before that stage exists; see below)
+#   bash benchmarks/train_shipped_model.sh export [main|p128|anneal]
 #                                                   # copy a checkpoint (without Adam state) into the package
 #
 # The checkpoints (parameters + Adam moments + step) and the JSON-lines logs live in benchmarks/training/;
@@ -17,24 +18,28 @@
 # Stage 2 (anneal): the main run keeps a high learning rate (1e-3 with square-root decay) so it goes
 # on improving for thousands of steps, but at that rate the weights also wander around the minimum
 # (the Set5 validation moves by +-0.1 dB between checks). The anneal stage starts a new run (--init)
-# from the main checkpoint's weights with a smaller rate that decays further
-# (2e-4 / sqrt(1 + t / 50): 3 to 6 times below the main run's 6.4e-4 at step 733), its own patch
-# stream (seed 1) and fresh Adam moments, for ANNEAL_STEPS steps (the shipped model: 155 steps; that
-# run was started with a limit of 200 and stopped at its checkpoint of step 155). It never feeds
-# back into the main run: after the main run has gone further, `anneal` starts again from its new
-# weights (an existing anneal checkpoint is resumed only if it started from the main checkpoint's
-# current step).
+# from the weights of the last stage (the 128x128 checkpoint once it exists, else the main one;
+# ANNEAL_INIT=<checkpoint> names another), on that stage's patch size, with a smaller rate that
+# decays further: ANNEAL_LR (default 2e-4) / sqrt(1 + t / 50), for the shipped model 3 to 6 times
+# below the main run's 6.4e-4 at step 733 (set it below the rate the stage it starts from has
+# reached). It has its own patch stream (seed 1) and fresh Adam moments, for ANNEAL_STEPS steps (the
+# shipped model: 155 steps; that run was started with a limit of 200 and stopped at its checkpoint
+# of step 155). It never feeds back into the run it started from: after that run has gone further,
+# `anneal` starts again from its new weights (an existing anneal checkpoint is resumed only if it
+# started from the same checkpoint at its current step).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 CKPT=benchmarks/training/mgbp_x2x4x8.ckpt.npz
+P128=benchmarks/training/mgbp_x2x4x8.p128.ckpt.npz
 STEPS=${STEPS:-20000}
 ANNEAL=benchmarks/training/mgbp_x2x4x8.anneal.ckpt.npz
 ANNEAL_STEPS=${ANNEAL_STEPS:-155}
 if [ "${1:-}" = export ]; then
     case "${2:-main}" in
         main) SRC=$CKPT ;;
+        p128) SRC=$P128 ;;
         anneal) SRC=$ANNEAL ;;
-        *) echo "export: expected main or anneal, got ${2}" >&2; exit 2 ;;
+        *) echo "export: expected main, p128 or anneal, got ${2}" >&2; exit 2 ;;
     esac
     SRC="$SRC" python - <<'PY'
 import os
@@ -47,7 +52,6 @@ fi
 if [ "${1:-}" = p128 ]; then
     # Stage 2 of the plan (docs/appendix_training.md): 128x128 patches from the main run's weights, so
     # that the x8 term of loss (7) sees 16x16 inputs; a new run (--init), resumed once it exists.
-    P128=benchmarks/training/mgbp_x2x4x8.p128.ckpt.npz
     START=(--init "$CKPT")
     [ -f "$P128" ] && START+=(--resume)            # a resumed run names its init again (checked)
     exec mgbp-classic train --data ../shared/data/train --levels 3 --mu 2 --patch 128 --batch 16 \
@@ -56,20 +60,25 @@ if [ "${1:-}" = p128 ]; then
         --validate ../shared/data/test/Set5 --val-every 20 --checkpoint-minutes 5 "${START[@]}"
 fi
 if [ "${1:-}" = anneal ]; then
-    # resume the anneal run only if it started from the main checkpoint as it is now
-    FRESH=$(CKPT="$CKPT" ANNEAL="$ANNEAL" python - <<'PY'
+    FROM=${ANNEAL_INIT:-$CKPT}
+    [ -z "${ANNEAL_INIT:-}" ] && [ -f "$P128" ] && FROM=$P128
+    # resume the anneal run only if it started from that checkpoint as it is now
+    FRESH=$(FROM="$FROM" ANNEAL="$ANNEAL" python - <<'PY'
 import os
 from mgbp_classic.net import MGBPNet
-main = MGBPNet.load(os.environ["CKPT"])[1]["steps"]
+start = MGBPNet.load(os.environ["FROM"])[1]["steps"]
 path = os.environ["ANNEAL"]
 init = MGBPNet.load(path)[1].get("init", {}) if os.path.exists(path) else {}
-print("no" if init.get("steps") == main else "yes")
+same = init.get("path") == os.environ["FROM"] and init.get("steps") == start
+print("no" if same else "yes")
 PY
 )
-    START=(--init "$CKPT")                 # a fresh run overwrites the old anneal checkpoint and log
+    PATCH=64                               # the patches of the stage it starts from
+    [ "$FROM" = "$P128" ] && PATCH=128
+    START=(--init "$FROM")                 # a fresh run overwrites the old anneal checkpoint and log
     [ "$FRESH" = no ] && START+=(--resume)
-    exec mgbp-classic train --data ../shared/data/train --levels 3 --mu 2 --patch 64 --batch 16 \
-        --steps "$ANNEAL_STEPS" --lr 2e-4 --lr-decay 50 --seed 1 --out "$ANNEAL" \
+    exec mgbp-classic train --data ../shared/data/train --levels 3 --mu 2 --patch "$PATCH" --batch 16 \
+        --steps "$ANNEAL_STEPS" --lr "${ANNEAL_LR:-2e-4}" --lr-decay 50 --seed 1 --out "$ANNEAL" \
         --log benchmarks/training/mgbp_x2x4x8.anneal.log.jsonl \
         --validate ../shared/data/test/Set5 --val-every 20 --checkpoint-minutes 5 "${START[@]}"
 fi
