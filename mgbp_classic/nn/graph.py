@@ -161,7 +161,7 @@ class Sequential:
             caches.append(c)
             i = 1
         else:
-            _check_input(x, first.cin if hasattr(first, "cin") else first.c, first.name)
+            _check_input(x, first.in_channels, first.name)
             xc, i = to_internal(x), 0
         while i < len(mods):
             m = mods[i]

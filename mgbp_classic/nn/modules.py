@@ -71,6 +71,11 @@ class Conv2d:
         self.w = store.add(f"{name}.weight", (cout, cin, k, k), init)
         self.b = store.add(f"{name}.bias", (cout,), zeros) if bias else None
 
+    @property
+    def in_channels(self):
+        """Channels of the input."""
+        return self.cin
+
     def forward(self, x, *, engine=None):
         _check_input(x, self.cin, self.name)
         yc, cache = self._forward_c(L.to_internal(x), None, resolve(engine))
@@ -123,6 +128,11 @@ class ConvTranspose2d:
         init = he_normal(cin * k * k / 4.0) if init_std is None else _normal(init_std)
         self.w = store.add(f"{name}.weight", (cin, cout, k, k), init)
 
+    @property
+    def in_channels(self):
+        """Channels of the input."""
+        return self.cin
+
     def forward(self, x, *, engine=None):
         _check_input(x, self.cin, self.name)
         return L.conv_transpose2d_forward(x, self.store[self.w], engine=engine)
@@ -147,6 +157,11 @@ class BiasReLU:
         self.store, self.name = store, name
         self.c = _positive_int(c, "c")
         self.b = store.add(f"{name}.bias", (c,), zeros)
+
+    @property
+    def in_channels(self):
+        """Channels of the input."""
+        return self.c
 
     def forward(self, x, *, engine=None):
         _check_input(x, self.c, self.name)
@@ -185,6 +200,11 @@ class DenseLayer:
         self.w1 = store.add(f"{name}.conv1.weight", (bottleneck, c, 1, 1), he_normal(c))
         self.b2 = store.add(f"{name}.bias2", (bottleneck,), zeros)
         self.w3 = store.add(f"{name}.conv3.weight", (growth, bottleneck, 3, 3), he_normal(9 * bottleneck))
+
+    @property
+    def in_channels(self):
+        """Channels of the input."""
+        return self.c
 
     def params(self, engine=None):
         """``(b1, w1, b2, w3)`` views (the biases as ``engine`` sees them, see :meth:`.Engine.bias`)."""
@@ -235,6 +255,11 @@ class FilterBlock:
         self.ct = ct
         self.b = store.add(f"{name}.bias", (ct,), zeros)
         self.w = store.add(f"{name}.conv.weight", (c, ct, 1, 1), he_normal(ct))
+
+    @property
+    def in_channels(self):
+        """Channels of the input."""
+        return self.c
 
     def forward(self, x, *, engine=None):
         yc, cache = self.forward_from_public(x, engine=engine)
@@ -305,6 +330,11 @@ class Upsample2x:
         self.c = _positive_int(channels, "channels")
         self.w = store.add(f"{name}.weight", (channels, 8, 8),
                            lambda rng, shape: L.bicubic_upsample_kernel(shape[0]))
+
+    @property
+    def in_channels(self):
+        """Channels of the input."""
+        return self.c
 
     def forward(self, x, *, engine=None):
         _check_input(x, self.c, self.name)
