@@ -510,7 +510,6 @@ def _icc_matches(icc, mode, convert):
 # from samples to floats
 # ----------------------------------------------------------------------------------------------
 def _to_float(samples, maxval, plan, name, dtype):
-    info = plan.info
     arr = np.asarray(samples)
     if arr.dtype.kind == "f":
         arr = arr.astype(np.float64)

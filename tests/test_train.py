@@ -1,5 +1,4 @@
 """Trainer: exact resume, checkpoint contents, log; the patch sampler's pyramids."""
-import json
 import shutil
 import subprocess
 

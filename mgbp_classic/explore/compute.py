@@ -20,7 +20,6 @@ cached rows of earlier states are kept, so switching back to an earlier (levels,
 gains only when a new pixel is asked for.
 """
 from collections import OrderedDict
-import io
 import threading
 import time
 

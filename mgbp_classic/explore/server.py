@@ -26,7 +26,6 @@ closes its connection. Requests wait for the one computation lock; one whose cli
 the time it gets the lock is dropped without computing. A row already being computed is finished
 and cached.
 """
-from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from importlib import resources
 import json

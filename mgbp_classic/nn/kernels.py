@@ -11,7 +11,6 @@ Tap convention for 3×3 kernels, stride ``s``, padding 1 (``t = 3 a + b``)::
     gather:   cols[t, c, n, i, j]  = src[c, n, s i + a - 1, s j + b - 1]      (0 outside)
     scatter:  out[c, n, s i + a - 1, s j + b - 1] += cols[t, c, n, i, j]        (its adjoint)
 """
-import numpy as np
 from numba import prange
 
 from ._numba import JIT, PJIT
