@@ -242,8 +242,10 @@ class MAECache(NamedTuple):
 # layout, but at ~3 GFLOP/s as 16 per-image products (144 × 64) @ (64 × 4096) in (N, C, H·W)
 # layout (OpenBLAS threads poorly on the short products). So every convolution runs in the
 # (C, N, H, W) layout; public functions take and return (N, C, H, W) and convert once each way,
-# and FilterBlock converts once at its entry and exit (see modules.py). Temporaries that never
-# escape a call live in the engine's workspace (mgbp_classic.nn.engine.Workspace).
+# the *_c functions stay on the internal layout (what a Sequential runs between its modules, see
+# graph.py), and every cache holds internal-layout arrays. For one image both layouts are the same
+# memory and each conversion is a view. Temporaries that never escape a call live in the engine's
+# workspace (mgbp_classic.nn.engine.Workspace).
 
 def to_internal(x, out=None):
     """``(N, C, H, W) -> (C, N, H, W)``: into ``out`` if given, else a C-contiguous array.
