@@ -25,6 +25,8 @@ TRAINING_LOG = ROOT / "benchmarks" / "training" / "mgbp_x2x4x8.log.jsonl"
 ANNEAL_LOG = ROOT / "benchmarks" / "training" / "mgbp_x2x4x8.anneal.log.jsonl"
 ANNEAL_CHECKPOINT = ROOT / "benchmarks" / "training" / "mgbp_x2x4x8.anneal.ckpt.npz"
 TRAINING_CHECKPOINT = ROOT / "benchmarks" / "training" / "mgbp_x2x4x8.ckpt.npz"
+P128_LOG = ROOT / "benchmarks" / "training" / "mgbp_x2x4x8.p128.log.jsonl"
+P128_CHECKPOINT = ROOT / "benchmarks" / "training" / "mgbp_x2x4x8.p128.ckpt.npz"
 
 COLOURS = {"Analysis": "#1f77b4", "Synthesis": "#2ca02c", "Downscale": "#d62728",
            "Upscale": "#9467bd", "classic 2×": "#7f7f7f"}
@@ -111,26 +113,92 @@ def _recipe(checkpoint=TRAINING_CHECKPOINT):
     return 64, 16
 
 
-def _anneal_validation(log=ANNEAL_LOG, checkpoint=ANNEAL_CHECKPOINT):
-    """The anneal stage's validation entries and the main-run step it started from (or [], None)."""
-    if not (Path(log).exists() and Path(checkpoint).exists()):
-        return [], None
+def _stage_start(checkpoint):
+    """The step count of the checkpoint a stage was started from (``train --init``), or None."""
+    if not Path(checkpoint).exists():
+        return None
     from mgbp_classic.nn import read_model_file
-    from mgbp_classic.train import read_log
     start = read_model_file(checkpoint)[1].get("meta", {}).get("init", {}).get("steps")
-    val = [e for e in read_log(log) if e["kind"] == "val"]
-    return (val, int(start)) if start is not None else ([], None)
+    return None if start is None else int(start)
+
+
+def _entries(log):
+    """The log's entries, or [] when the file is absent."""
+    if not Path(log).exists():
+        return []
+    from mgbp_classic.train import read_log
+    return read_log(log)
+
+
+def _stages():
+    """The stages of the committed recipe that have a log, in order, as dicts: ``name``, ``patch``,
+    ``val`` (the validation entries), ``pixels`` and ``hours`` (functions of a step of the stage:
+    training pixels seen and hours of training since the main run's first step, counting the stages
+    it started from) and ``start`` (the step of the stage it started from)."""
+    patch, batch = _recipe()
+    main = _entries(TRAINING_LOG)
+    if not main:
+        return []
+    main_train = [e for e in main if e["kind"] == "train"]
+    main_s = {e["step"]: e["seconds"] for e in main_train}
+
+    def main_pixels(step):
+        return step * batch * patch * patch
+
+    def main_hours(step):
+        known = [s for s in main_s if s <= step]
+        return main_s[max(known)] / 3600 if known else 0.0
+
+    stages = [{"name": f"main run ({patch}² patches)", "patch": patch, "start": 0,
+               "val": [e for e in main if e["kind"] == "val"], "pixels": main_pixels, "hours": main_hours}]
+    start128 = _stage_start(P128_CHECKPOINT)
+    p128 = _entries(P128_LOG)
+    if p128 and start128 is not None:
+        secs = {e["step"]: e["seconds"] for e in p128 if e["kind"] == "train"}
+
+        def p128_pixels(step, s0=start128):
+            return main_pixels(s0) + step * batch * 128 * 128
+
+        def p128_hours(step, s0=start128, secs=secs):
+            known = [s for s in secs if s <= step]
+            return main_hours(s0) + (secs[max(known)] / 3600 if known else 0.0)
+
+        stages.append({"name": f"128² stage from main step {start128}", "patch": 128, "start": start128,
+                       "val": [e for e in p128 if e["kind"] == "val"], "pixels": p128_pixels,
+                       "hours": p128_hours})
+    anneal_start = _stage_start(ANNEAL_CHECKPOINT)
+    anneal = _entries(ANNEAL_LOG)
+    if anneal and anneal_start is not None:
+        # the anneal stage starts from the main run, or from the 128² stage (its init names the file)
+        from mgbp_classic.nn import read_model_file
+        init = read_model_file(ANNEAL_CHECKPOINT)[1].get("meta", {}).get("init", {}).get("path", "")
+        base = stages[-1] if "p128" in str(init) and len(stages) > 1 else stages[0]
+        apatch = base["patch"]
+        secs = {e["step"]: e["seconds"] for e in anneal if e["kind"] == "train"}
+
+        def anneal_pixels(step, s0=anneal_start, base=base, apatch=apatch):
+            return base["pixels"](s0) + step * batch * apatch * apatch
+
+        def anneal_hours(step, s0=anneal_start, base=base, secs=secs):
+            known = [s for s in secs if s <= step]
+            return base["hours"](s0) + (secs[max(known)] / 3600 if known else 0.0)
+
+        stages.append({"name": f"anneal from {'128² ' if apatch == 128 else 'main '}step {anneal_start}",
+                       "patch": apatch, "start": anneal_start,
+                       "val": [e for e in anneal if e["kind"] == "val"], "pixels": anneal_pixels,
+                       "hours": anneal_hours})
+    return stages
 
 
 def fig_learning_curve(outdir, small, log=TRAINING_LOG):
-    """Loss (7) per step (and a running mean); the validation PSNR on Set5 ×4 against the number of
-    training pixels, next to the calibration run, bicubic and classic MGBP; the anneal stage (see
-    benchmarks/train_shipped_model.sh) continues the curve from the step it started at."""
-    entries = [json.loads(line) for line in open(log)] if Path(log).exists() else []
+    """Loss (7) per step of the main run (and a running mean); the Set5 ×4 validation PSNR of every
+    stage of the recipe (benchmarks/train_shipped_model.sh: main run, 128² stage, anneal) against the
+    training pixels seen, next to the calibration run, bicubic and classic MGBP; and against the hours
+    of training on this machine."""
+    entries = _entries(log)
     train = [e for e in entries if e["kind"] == "train"]
-    val = [e for e in entries if e["kind"] == "val"]
     patch, batch = _recipe()
-    fig, ax = plt.subplots(1, 2, figsize=(11, 3.6))
+    fig, ax = plt.subplots(1, 3, figsize=(15, 3.8))
     if train:
         steps = np.array([e["step"] for e in train])
         loss = np.array([e["loss"] for e in train])
@@ -138,30 +206,42 @@ def fig_learning_curve(outdir, small, log=TRAINING_LOG):
         smooth = np.convolve(loss, np.ones(w) / w, mode="valid")
         ax[0].plot(steps, loss, color="0.75", lw=0.8, label="loss (7) per step")
         ax[0].plot(steps[w - 1:], smooth, color="C0", lw=2, label=f"running mean of {w}")
-        hours = train[-1]["seconds"] / 3600
-        ax[0].set_title(f"{steps[-1]} steps of {batch}×{patch}² patches, {hours:.1f} h of CPU training",
-                        fontsize=10)
-    ax[0].set_xlabel("step")
+        title = f"main run: {steps[-1]} steps of {batch}×{patch}² patches"
+        p128 = [e for e in _entries(P128_LOG) if e["kind"] == "train"]
+        start = _stage_start(P128_CHECKPOINT)
+        if p128 and start is not None:
+            steps = start + np.array([e["step"] for e in p128])
+            loss = np.array([e["loss"] for e in p128])
+            smooth = np.convolve(loss, np.ones(w) / w, mode="valid") if len(loss) >= w else loss[:0]
+            ax[0].plot(steps, loss, color="0.85", lw=0.8)
+            ax[0].plot(steps[w - 1:], smooth, color="C1", lw=2, label=f"128² stage, running mean of {w}")
+            title += f", then {len(p128)} of 128²"
+        ax[0].set_title(title, fontsize=10)
+    ax[0].set_xlabel("step (the 128² stage counted from the main step it started at)")
     ax[0].set_ylabel("Σ of mean absolute errors")
     ax[0].legend(fontsize=8)
-    if val:
-        px = batch * patch * patch / 1e6
-        for key in sorted(val[0]["psnr"]):
-            ax[1].plot([e["step"] * px for e in val], [e["psnr"][key] for e in val], "o-", ms=3,
-                       label=f"this run, Set5 {key} ({patch}² patches)")
-        anneal, start = _anneal_validation()
-        for key in sorted(anneal[0]["psnr"]) if anneal else []:
-            ax[1].plot([(start + e["step"]) * px for e in anneal], [e["psnr"][key] for e in anneal],
-                       "^-", ms=3, color="C1", label=f"anneal stage from step {start}, Set5 {key}")
+    markers = ["o-", "D-", "^-"]
+    for i, stage in enumerate(_stages() if train else []):
+        val = stage["val"]
+        if not val:
+            continue
+        steps = [e["step"] for e in val]
+        psnr = [e["psnr"]["x4"] for e in val]
+        ax[1].plot([stage["pixels"](s) / 1e6 for s in steps], psnr, markers[i % 3], ms=3, color=f"C{i}",
+                   label=stage["name"])
+        ax[2].plot([stage["hours"](s) for s in steps], psnr, markers[i % 3], ms=3, color=f"C{i}",
+                   label=stage["name"])
     cal = np.array(CALIBRATION, float)
     ax[1].plot(cal[:, 0] * CALIBRATION_PIXELS_PER_STEP / 1e6, cal[:, 1], "s--", color="C3",
-               label="calibration run, Set5 x4 (128² patches)")
-    ax[1].axhline(28.91, color="C2", ls=":", lw=1.2, label="classic MGBP µ = 2 ×4 (28.91 dB)")
-    ax[1].axhline(28.42, color="0.5", ls="--", lw=1, label="bicubic ×4 (28.42 dB)")
+               label="calibration run (128² patches)")
+    for a in ax[1:]:
+        a.axhline(28.91, color="C2", ls=":", lw=1.2, label="classic MGBP µ = 2 (28.91 dB)")
+        a.axhline(28.42, color="0.5", ls="--", lw=1, label="bicubic (28.42 dB)")
+        a.set_ylabel("Set5 ×4 PSNR (dB, Y, protocol)")
+        a.legend(fontsize=7)
     ax[1].set_xscale("log")
     ax[1].set_xlabel("HR training pixels seen (millions)")
-    ax[1].set_ylabel("PSNR (dB, Y, protocol)")
-    ax[1].legend(fontsize=7)
+    ax[2].set_xlabel("hours of training on two CPU cores (wall clock)")
     fig.tight_layout()
     return _save(fig, outdir, "lesson6_learning_curve.png", small)
 
