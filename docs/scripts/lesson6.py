@@ -5,7 +5,6 @@ The notebook ``docs/notebooks/lesson6.py`` runs this; ``make_figures(outdir, sma
 figures. ``refresh_model.py`` calls it with a ``measurements`` dict to record the numbers lesson 6
 quotes about the shipped model; the rest are registered at the bottom (``tests/test_claims.py``).
 """
-import json
 import sys
 from functools import lru_cache
 from pathlib import Path
