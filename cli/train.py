@@ -14,6 +14,21 @@ PARAM_HINTS = {"levels": "'--levels'", "mu": "'--mu'", "patch": "'--patch'", "ba
                "cannot": "'--resume'", "init": "'--init'"}
 
 
+def _parse_scales(ctx, param, value):
+    """``"2,4,8"`` -> ``(2, 4, 8)``: distinct powers of two from 2 to 256, in the order given."""
+    scales = []
+    for item in value.split(","):
+        item = item.strip()
+        s = int(item) if item.isdigit() else 0
+        if s < 2 or s > 256 or s & (s - 1):
+            raise click.BadParameter(f"expected comma-separated powers of two from 2 to 256 (e.g. 2,4,8), "
+                                     f"got {item!r} in {value!r}")
+        if s in scales:
+            raise click.BadParameter(f"scale {s} is given twice in {value!r}")
+        scales.append(s)
+    return tuple(scales)
+
+
 @click.command("train")
 @click.option("--data", "data", multiple=True, required=True,
               type=click.Path(exists=True, path_type=Path),
@@ -43,13 +58,15 @@ PARAM_HINTS = {"levels": "'--levels'", "mu": "'--mu'", "patch": "'--patch'", "ba
               default=None, help="Folder of HR images for periodic validation PSNR (e.g. Set5).")
 @click.option("--val-every", default=100, show_default=True, type=click.IntRange(min=1),
               help="Validation interval (steps).")
+@click.option("--val-scales", "val_scales", default="4", show_default=True, callback=_parse_scales,
+              help="Scales of the validation, comma-separated powers of two (e.g. 2,4,8).")
 @click.option("--checkpoint-minutes", default=5.0, show_default=True, type=FiniteFloat(non_negative=True),
               help="Wall-clock interval between checkpoints (also written on Ctrl-C, SIGTERM and at the end).")
 @threads_option(check_machine=False, help="Numba threads, 1 to the number of cores [default: all cores]; "
                                           "on a cluster, those of each shard's task.")
 @cluster_options
 def command(data, levels, mu, patch, batch, steps, lr, lr_decay, seed, out, resume, init, log, validation,
-            val_every, checkpoint_minutes, threads, scheduler, workers):
+            val_every, val_scales, checkpoint_minutes, threads, scheduler, workers):
     """Train the MGBP network (loss (7), Adam, square-root decay); checkpoints to --out.
 
     Ctrl-C or SIGTERM stops the run after writing a checkpoint (continue it with --resume); a loss or
@@ -81,7 +98,7 @@ def command(data, levels, mu, patch, batch, steps, lr, lr_decay, seed, out, resu
                     from mgbp_classic.distributed import DataParallelGradient
                     gradient = DataParallelGradient(client, config, threads=threads)
                 result = train(config, out, resume=resume, log=log, validation=val_files, val_every=val_every,
-                               checkpoint_minutes=checkpoint_minutes, echo=click.echo, gradient=gradient)
+                               val_scales=val_scales, checkpoint_minutes=checkpoint_minutes, echo=click.echo, gradient=gradient)
         except TrainingError as exc:
             raise click.ClickException(str(exc)) from None
     if result.get("interrupted"):

@@ -1,4 +1,6 @@
 """Command line of the learned network: train, info, upscale --method net (CliRunner)."""
+from pathlib import Path
+
 import numpy as np
 import pytest
 from click.testing import CliRunner
@@ -21,7 +23,22 @@ def test_info_on_the_shipped_model():
     assert "263,859" in res.output
     assert f"training steps   {meta['steps']}" in res.output
     assert meta["steps"] >= 1 and "git_revision" in meta
-    assert meta["data"]["images"] == 291 and "test" not in " ".join(meta["data"]["roots"])
+    assert "test" not in " ".join(meta["data"]["roots"])
+    assert f"({meta['data']['images']} images)" in res.output
+
+
+def test_the_shipped_model_records_its_training_images(data_dir):
+    # the data record of the last stage: the training images at least one patch wide and high (the
+    # sampler skips the smaller ones: 284 of the 291 for the 128x128 stage), by count and names
+    import hashlib
+    from mgbp_classic.data import find_images
+    _, meta = MGBPNet.load(default_model_path())
+    patch = meta["train_config"]["patch"]
+    files = [f for f in find_images(data_dir / "train")
+             if min(s // 8 * 8 for s in read_image(f).shape[:2]) >= patch]
+    assert len(find_images(data_dir / "train")) == 291
+    names = hashlib.sha256("\n".join(sorted(f.name for f in map(Path, files))).encode()).hexdigest()[:16]
+    assert (meta["data"]["images"], meta["data"]["names_sha256_16"]) == (len(files), names)
 
 
 def test_info_says_what_an_init_model_started_from(tmp_path):
@@ -98,6 +115,32 @@ def test_train_error_paths(tmp_path):
     res = run("train", "--data", folder, "--out", tmp_path / "m.npz", "--patch", "16", "--init", tmp_path / "small.npz")
     assert res.exit_code == 2 and "Invalid value for '--init': init model" in res.output and "has the network" in res.output
     assert not (tmp_path / "m.npz").exists()
+
+
+@pytest.mark.parametrize("value, message", [("3", "powers of two from 2 to 256"), ("2,x", "got 'x'"),
+                                            ("", "got ''"), ("4,2,4", "scale 4 is given twice")])
+def test_train_rejects_bad_validation_scales(tmp_path, value, message):
+    folder = tmp_path / "imgs"
+    folder.mkdir()
+    write_image(folder / "a.png", np.random.default_rng(0).random((20, 20, 3)))
+    res = run("train", "--data", folder, "--out", tmp_path / "m.npz", "--val-scales", value)
+    assert res.exit_code == 2 and "Invalid value for '--val-scales'" in res.output and message in res.output
+    assert not (tmp_path / "m.npz").exists()
+
+
+def test_train_validates_at_every_scale_asked_for(tmp_path):
+    # a one-step run of the x2 term alone (levels 1) still validates at x2 and x4: the modules are shared
+    folder = tmp_path / "imgs"
+    folder.mkdir()
+    rng = np.random.default_rng(1)
+    write_image(folder / "a.png", rng.random((24, 24, 3)))
+    res = run("train", "--data", folder, "--out", tmp_path / "m.npz", "--levels", "1", "--patch", "16",
+              "--batch", "1", "--steps", "1", "--validate", folder, "--val-every", "1", "--val-scales", "4,2")
+    assert res.exit_code == 0, res.output
+    from mgbp_classic.train import read_log
+    val = [e for e in read_log(tmp_path / "m.log.jsonl") if e["kind"] == "val"]
+    assert len(val) == 1 and sorted(val[0]["psnr"]) == ["x2", "x4"]
+    assert all(np.isfinite(v) and v > 5 for v in val[0]["psnr"].values())
 
 
 def test_sigterm_during_a_streamed_write_leaves_no_file(tmp_path):
