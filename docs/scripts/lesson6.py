@@ -436,7 +436,7 @@ def _():
         "u = ops.correct(u, ys[k - 2], d)", "for step in range(1, mu + 1):"))
 
 
-@claim("l6.steps", L6, "The model in this revision (¤ + ¤ steps)")
+@claim("l6.steps", L6, "The model in this revision (¤ steps of 64×64 patches, then ¤ of 128×128)")
 def _():
     from mgbp_classic.inference import load_model
     meta = load_model()[1]
