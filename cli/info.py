@@ -14,6 +14,7 @@ def command(model, as_json):
     """Describe MODEL (default: the pretrained model shipped in the package)."""
     from mgbp_classic.inference import default_model_path
     from mgbp_classic.net import MGBPNet
+    from mgbp_classic.train import training_stages
     path = model if model is not None else Path(default_model_path())
     with library_errors():
         net, meta = MGBPNet.load(path)
@@ -37,17 +38,27 @@ def command(model, as_json):
         ("training time", hours),
         ("git revision", meta.get("git_revision", "unknown")),
     ]
-    if init:
-        # a run started from another model's weights (train --init): say what came before
-        before = init.get("steps")
-        if isinstance(steps, int) and isinstance(before, int):
-            lines[3] = ("training steps", f"{steps} after the {before} of the initial model ({steps + before} in all)")
-        lines += [
-            ("init from", f"{init.get('path', 'unknown')} ({before if before is not None else '?'} steps)"),
-            ("init recipe", _recipe(init.get("train_config") or {})),
-            ("init time", f"{init['train_seconds'] / 3600:.2f} h" if init.get("train_seconds") else "unknown"),
-            ("init revision", init.get("git_revision") or "unknown"),
-        ]
+    stages = training_stages(meta)
+    if len(stages) > 1:
+        # a run started (train --init) from another model's weights, which may have been one too:
+        # say what came before, stage by stage
+        counts = [st["steps"] for st in stages]
+        if all(isinstance(c, int) for c in counts):
+            before = " + ".join(str(c) for c in counts[:-1])
+            lines[3] = ("training steps", f"{steps} after the {before} of the initial model ({sum(counts)} in all)")
+        for i, st in enumerate(stages[:-1], 1):
+            name = "init" if len(stages) == 2 else f"stage {i}"
+            n = st["steps"] if st["steps"] is not None else "?"
+            lines += [
+                (f"{name} from" if name == "init" else name,
+                 f"{stages[-1]['from'] or 'unknown'} ({n} steps)" if name == "init" else
+                 f"{n} steps" + (f" from {st['from']}" if st["from"] else "")),
+                (f"{name} recipe", _recipe(st["train_config"] or {})),
+                (f"{name} time", f"{st['train_seconds'] / 3600:.2f} h" if st["train_seconds"] else "unknown"),
+                (f"{name} revision", st["git_revision"] or "unknown"),
+            ]
+        if len(stages) > 2:
+            lines.append(("init from", f"{stages[-1]['from'] or 'unknown'} (stages 1-{len(stages) - 1})"))
     lines += [
         ("saved", meta.get("saved", "unknown")),
         ("validation PSNR", ", ".join(f"{k} {v:.2f} dB" for k, v in (meta.get("validation") or {}).items()) or "none"),

@@ -126,12 +126,27 @@ def git_revision(where=None):
     return (rev + ("-dirty" if dirty else "")) if rev else "unknown"
 
 
+def training_stages(meta):
+    """The stages a model file's ``meta`` records, oldest first: one dict per run (``steps``,
+    ``train_config``, ``train_seconds``, ``git_revision``, and ``path`` of the file it started from for
+    every stage after the first). A run started with ``--init`` keeps the record of its initial model,
+    which keeps its own, so a chain main → 128² → ×2 reads back as three stages."""
+    stages, record = [], meta
+    while isinstance(record, dict):
+        init = record.get("init") if isinstance(record.get("init"), dict) else None
+        stage = {k: record.get(k) for k in ("steps", "train_config", "train_seconds", "git_revision")}
+        stage["from"] = init.get("path") if init else None
+        stages.append(stage)
+        record = init
+    stages.reverse()
+    return stages
+
+
 def steps_label(meta):
     """How many training steps a model file's ``meta`` records: ``"389 steps"``, or
-    ``"733 + 155 steps"`` for a run started (``--init``) from a model trained 733 steps."""
-    steps = meta.get("steps", "?")
-    before = (meta.get("init") or {}).get("steps")
-    return f"{before} + {steps} steps" if before is not None else f"{steps} steps"
+    ``"733 + 155 steps"`` for a run started (``--init``) from a model trained 733 steps, one term
+    per stage (``"850 + 655 + 80 steps"``)."""
+    return " + ".join(str(s["steps"] if s["steps"] is not None else "?") for s in training_stages(meta)) + " steps"
 
 
 def _data_record(files):
@@ -291,6 +306,8 @@ class TrainingRun:
                                 "train_seconds": init_meta.get("train_seconds"),
                                 "git_revision": init_meta.get("git_revision"),
                                 "train_config": init_meta.get("train_config")}
+            if isinstance(init_meta.get("init"), dict):      # the initial model's own history
+                self.init_record["init"] = init_meta["init"]
         self._remove_stale_temporaries()
         if self.log.exists():
             self.log.unlink()

@@ -1,4 +1,5 @@
 """Command line of the learned network: train, info, upscale --method net (CliRunner)."""
+import re
 from pathlib import Path
 
 import numpy as np
@@ -21,7 +22,7 @@ def test_info_on_the_shipped_model():
     assert res.exit_code == 0, res.output
     net, meta = MGBPNet.load(default_model_path())
     assert "263,859" in res.output
-    assert f"training steps   {meta['steps']}" in res.output
+    assert re.search(rf"^training steps +{meta['steps']}\b", res.output, re.M)
     assert meta["steps"] >= 1 and "git_revision" in meta
     assert "test" not in " ".join(meta["data"]["roots"])
     assert f"({meta['data']['images']} images)" in res.output
@@ -56,6 +57,18 @@ def test_info_says_what_an_init_model_started_from(tmp_path):
     assert lines["init from"] == "first.npz (40 steps)"
     assert lines["init recipe"] == "levels=2, mu=2, patch=16, batch=4, lr=0.001"
     assert lines["init time"] == "2.00 h" and lines["init revision"] == "abc123"
+    # a third stage started from `second.npz`: every stage, oldest first, and the sum of their steps
+    small.save(tmp_path / "third.npz", meta={"steps": 3, "init": {"path": "second.npz", "steps": 5,
+                                                                   "train_config": {"levels": 1, "patch": 32},
+                                                                   "init": {"path": "first.npz", **first}}})
+    res = run("info", tmp_path / "third.npz")
+    assert res.exit_code == 0, res.output
+    lines = {line[:16].strip(): line[18:] for line in res.output.splitlines()}
+    assert lines["training steps"] == "3 after the 40 + 5 of the initial model (48 in all)"
+    assert lines["stage 1"] == "40 steps" and lines["stage 1 time"] == "2.00 h"
+    assert lines["stage 1 recipe"] == "levels=2, mu=2, patch=16, batch=4, lr=0.001"
+    assert lines["stage 2"] == "5 steps from first.npz" and lines["stage 2 recipe"] == "levels=1, patch=32"
+    assert lines["stage 2 revision"] == "unknown" and lines["init from"] == "second.npz (stages 1-2)"
     small.save(tmp_path / "plain.npz", meta={"steps": 5})
     res = run("info", tmp_path / "plain.npz")
     assert "init from" not in res.output and "training steps   5\n" in res.output

@@ -100,6 +100,11 @@ def test_init_starts_a_new_run_from_a_model(tiny_data, tmp_path):
     full = train(more, tmp_path / "d.npz", network=TINY, progress=False, echo=lambda *a: None)
     assert run["losses"] + rest["losses"] == full["losses"]           # exact resume of an init run
     assert MGBPNet.load(tmp_path / "c.npz")[1]["init"]["steps"] == 2
+    third = TrainConfig(**{**start.__dict__, "init": str(tmp_path / "c.npz"), "steps": 1})
+    train(third, tmp_path / "f.npz", network=TINY, progress=False, echo=lambda *a: None)
+    chain = MGBPNet.load(tmp_path / "f.npz")[1]                        # a stage from a stage: both kept
+    assert chain["init"]["steps"] == 3 and chain["init"]["init"]["path"] == str(tmp_path / "a.npz")
+    assert steps_label(chain) == "2 + 3 + 1 steps"
     wide = NetConfig(features=6, growth=2, bottleneck=3, dense_layers=1)
     with pytest.raises(ValueError, match="init model .* has the network"):
         train(more, tmp_path / "e.npz", network=wide, progress=False, echo=lambda *a: None)
@@ -139,3 +144,4 @@ def test_steps_label_counts_the_init_model():
     assert steps_label({"steps": 389}) == "389 steps"
     assert steps_label({"steps": 155, "init": {"steps": 733, "path": "main.npz"}}) == "733 + 155 steps"
     assert steps_label({}) == "? steps"
+    assert steps_label({"steps": 80, "init": {"steps": 655, "init": {"steps": 850}}}) == "850 + 655 + 80 steps"
