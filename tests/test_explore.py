@@ -169,7 +169,7 @@ def server(explorer):
 
 
 def get(srv, target, headers=None):
-    conn = http.client.HTTPConnection("127.0.0.1", srv.port, timeout=60)
+    conn = http.client.HTTPConnection("127.0.0.1", srv.port, timeout=300)
     conn.request("GET", target, headers=headers or {})
     resp = conn.getresponse()
     body = resp.read()
@@ -383,13 +383,15 @@ def test_cli_serves_and_stops_cleanly_on_ctrl_c(files):
     try:
         line = proc.stdout.readline()
         port = int(re.search(r"http://127\.0\.0\.1:(\d+)/", line).group(1))
-        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+        # generous timeouts: on a fresh install the first request compiles the kernels (a minute or
+        # more on a loaded machine); a hang still fails
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=300)
         conn.request("GET", "/api/filter?levels=1&mu=2&y=3&x=4")
         resp = conn.getresponse()
         assert resp.status == 200 and json.loads(resp.read())["pixel"] == [3, 4]
         conn.close()
         proc.send_signal(signal.SIGINT)                              # Ctrl-C
-        out, err = proc.communicate(timeout=60)
+        out, err = proc.communicate(timeout=120)
     finally:
         if proc.poll() is None:
             proc.kill()

@@ -286,11 +286,11 @@ def _():
     return a + b + 1
 
 
-@claim("l7.steps", L7, "package (¤ steps of 64×64 patches, then ¤ of 128×128")
+@claim("l7.steps", L7, "package (¤ steps of 64×64 patches, ¤ of 128×128, then ¤ of the ×2 term alone")
 def _():
     from mgbp_classic.inference import load_model
-    meta = load_model()[1]
-    return meta["init"]["steps"], meta["steps"]
+    from mgbp_classic.train import training_stages
+    return tuple(st["steps"] for st in training_stages(load_model()[1]))
 
 
 def _m(key):
