@@ -26,6 +26,8 @@ ANNEAL_CHECKPOINT = ROOT / "benchmarks" / "training" / "mgbp_x2x4x8.anneal.ckpt.
 TRAINING_CHECKPOINT = ROOT / "benchmarks" / "training" / "mgbp_x2x4x8.ckpt.npz"
 P128_LOG = ROOT / "benchmarks" / "training" / "mgbp_x2x4x8.p128.log.jsonl"
 P128_CHECKPOINT = ROOT / "benchmarks" / "training" / "mgbp_x2x4x8.p128.ckpt.npz"
+X2_LOG = ROOT / "benchmarks" / "training" / "mgbp_x2x4x8.x2.log.jsonl"
+X2_CHECKPOINT = ROOT / "benchmarks" / "training" / "mgbp_x2x4x8.x2.ckpt.npz"
 
 COLOURS = {"Analysis": "#1f77b4", "Synthesis": "#2ca02c", "Downscale": "#d62728",
            "Upscale": "#9467bd", "classic 2×": "#7f7f7f"}
@@ -186,6 +188,23 @@ def _stages():
                        "patch": apatch, "start": anneal_start,
                        "val": [e for e in anneal if e["kind"] == "val"], "pixels": anneal_pixels,
                        "hours": anneal_hours})
+    x2_start = _stage_start(X2_CHECKPOINT)
+    x2 = _entries(X2_LOG)
+    p128_stage = [st for st in stages if st["patch"] == 128 and st["name"].startswith("128")]
+    if x2 and x2_start is not None and p128_stage:
+        # the x2 term alone on 128² patches, from the 128² stage (a step sees the same HR pixels)
+        base = p128_stage[0]
+        secs = {e["step"]: e["seconds"] for e in x2 if e["kind"] == "train"}
+
+        def x2_pixels(step, s0=x2_start, base=base):
+            return base["pixels"](s0) + step * batch * 128 * 128
+
+        def x2_hours(step, s0=x2_start, base=base, secs=secs):
+            known = [s for s in secs if s <= step]
+            return base["hours"](s0) + (secs[max(known)] / 3600 if known else 0.0)
+
+        stages.append({"name": f"×2 term alone from 128² step {x2_start}", "patch": 128, "start": x2_start,
+                       "val": [e for e in x2 if e["kind"] == "val"], "pixels": x2_pixels, "hours": x2_hours})
     return stages
 
 
@@ -219,16 +238,16 @@ def fig_learning_curve(outdir, small, log=TRAINING_LOG):
     ax[0].set_xlabel("step (the 128² stage counted from the main step it started at)")
     ax[0].set_ylabel("Σ of mean absolute errors")
     ax[0].legend(fontsize=8)
-    markers = ["o-", "D-", "^-"]
+    markers = ["o-", "D-", "^-", "v-"]
     for i, stage in enumerate(_stages() if train else []):
         val = stage["val"]
         if not val:
             continue
         steps = [e["step"] for e in val]
         psnr = [e["psnr"]["x4"] for e in val]
-        ax[1].plot([stage["pixels"](s) / 1e6 for s in steps], psnr, markers[i % 3], ms=3, color=f"C{i}",
+        ax[1].plot([stage["pixels"](s) / 1e6 for s in steps], psnr, markers[i % 4], ms=3, color=("C0", "C1", "C2", "C4")[i % 4],
                    label=stage["name"])
-        ax[2].plot([stage["hours"](s) for s in steps], psnr, markers[i % 3], ms=3, color=f"C{i}",
+        ax[2].plot([stage["hours"](s) for s in steps], psnr, markers[i % 4], ms=3, color=("C0", "C1", "C2", "C4")[i % 4],
                    label=stage["name"])
     cal = np.array(CALIBRATION, float)
     ax[1].plot(cal[:, 0] * CALIBRATION_PIXELS_PER_STEP / 1e6, cal[:, 1], "s--", color="C3",
