@@ -28,8 +28,9 @@ def _python(code, **env):
     return json.loads(res.stdout.strip().splitlines()[-1])
 
 
-# A parallel loop, then half a second of sleep in the main thread: the CPU time spent meanwhile is
-# what the pool's idle worker burns by spinning.
+# A parallel loop, then a second of sleep in the main thread: the CPU time spent meanwhile is what
+# the pool's idle worker burns by spinning (a whole second on an idle machine; its share of a core
+# when other processes compete for the cores, so the thresholds below are far from both ends).
 _IDLE_CPU = """
     import json, os, time
     import numpy as np
@@ -44,7 +45,7 @@ _IDLE_CPU = """
     touch(x)
     touch(x)
     t0 = os.times()
-    time.sleep(0.5)
+    time.sleep(1.0)
     t1 = os.times()
     print(json.dumps({{"idle_cpu": t1.user + t1.system - t0.user - t0.system,
                       "policy": os.environ.get("OMP_WAIT_POLICY"), "result": result}}))
@@ -64,7 +65,7 @@ def test_idle_threads_sleep_after_the_setting():
 def test_idle_threads_spin_without_it():
     """The measurement can tell: with OpenMP's active policy the idle worker burns the sleep's time."""
     out = _idle_cpu("result = None", OMP_WAIT_POLICY="ACTIVE")
-    assert out["idle_cpu"] > 0.25
+    assert out["idle_cpu"] > 0.3
 
 
 def test_a_policy_the_user_chose_is_kept():
