@@ -146,7 +146,8 @@ def steps_label(meta):
     """How many training steps a model file's ``meta`` records: ``"389 steps"``, or
     ``"733 + 155 steps"`` for a run started (``--init``) from a model trained 733 steps, one term
     per stage (``"850 + 655 + 80 steps"``)."""
-    return " + ".join(str(s["steps"] if s["steps"] is not None else "?") for s in training_stages(meta)) + " steps"
+    counts = [st["steps"] if st["steps"] is not None else "?" for st in training_stages(meta)]
+    return " + ".join(map(str, counts)) + " steps"
 
 
 def _data_record(files):
