@@ -25,7 +25,6 @@ def command(model, as_json):
         return
     tc = meta.get("train_config", {})
     data = meta.get("data", {})
-    init = meta.get("init")
     steps = meta.get("steps", "unknown")
     hours = f"{meta['train_seconds'] / 3600:.2f} h" if "train_seconds" in meta else "unknown"
     lines = [
@@ -46,18 +45,13 @@ def command(model, as_json):
         if all(isinstance(c, int) for c in counts):
             before = " + ".join(str(c) for c in counts[:-1])
             lines[3] = ("training steps", f"{steps} after the {before} of the initial model ({sum(counts)} in all)")
-        for i, st in enumerate(stages[:-1], 1):
-            name = "init" if len(stages) == 2 else f"stage {i}"
-            n = st["steps"] if st["steps"] is not None else "?"
-            lines += [
-                (f"{name} from" if name == "init" else name,
-                 f"{stages[-1]['from'] or 'unknown'} ({n} steps)" if name == "init" else
-                 f"{n} steps" + (f" from {st['from']}" if st["from"] else "")),
-                (f"{name} recipe", _recipe(st["train_config"] or {})),
-                (f"{name} time", f"{st['train_seconds'] / 3600:.2f} h" if st["train_seconds"] else "unknown"),
-                (f"{name} revision", st["git_revision"] or "unknown"),
-            ]
-        if len(stages) > 2:
+        if len(stages) == 2:
+            lines += _stage_lines("init", ("init from", f"{stages[1]['from'] or 'unknown'} ({_steps(stages[0])} steps)"),
+                                  stages[0])
+        else:
+            for i, st in enumerate(stages[:-1], 1):
+                origin = f" from {st['from']}" if st["from"] else ""
+                lines += _stage_lines(f"stage {i}", (f"stage {i}", f"{_steps(st)} steps{origin}"), st)
             lines.append(("init from", f"{stages[-1]['from'] or 'unknown'} (stages 1-{len(stages) - 1})"))
     lines += [
         ("saved", meta.get("saved", "unknown")),
@@ -71,3 +65,14 @@ def command(model, as_json):
 def _recipe(train_config):
     keys = ("levels", "mu", "patch", "batch", "lr", "lr_decay", "seed")
     return ", ".join(f"{k}={train_config[k]}" for k in keys if k in train_config) or "unknown"
+
+
+def _steps(stage):
+    return stage["steps"] if stage["steps"] is not None else "?"
+
+
+def _stage_lines(name, head, stage):
+    """``head`` (its label and text), then the recipe, time and revision of an earlier ``stage``."""
+    hours = f"{stage['train_seconds'] / 3600:.2f} h" if stage["train_seconds"] else "unknown"
+    return [head, (f"{name} recipe", _recipe(stage["train_config"] or {})), (f"{name} time", hours),
+            (f"{name} revision", stage["git_revision"] or "unknown")]

@@ -128,8 +128,8 @@ def git_revision(where=None):
 
 def training_stages(meta):
     """The stages a model file's ``meta`` records, oldest first: one dict per run (``steps``,
-    ``train_config``, ``train_seconds``, ``git_revision``, and ``path`` of the file it started from for
-    every stage after the first). A run started with ``--init`` keeps the record of its initial model,
+    ``train_config``, ``train_seconds``, ``git_revision``, and ``from``: the path of the file it
+    started from, ``None`` for the first). A run started with ``--init`` keeps the record of its initial model,
     which keeps its own, so a chain main → 128² → ×2 reads back as three stages."""
     stages, record = [], meta
     while isinstance(record, dict):

@@ -238,16 +238,16 @@ def fig_learning_curve(outdir, small, log=TRAINING_LOG):
     ax[0].set_xlabel("step (the 128² stage counted from the main step it started at)")
     ax[0].set_ylabel("Σ of mean absolute errors")
     ax[0].legend(fontsize=8)
-    markers = ["o-", "D-", "^-", "v-"]
+    markers, colours = ["o-", "D-", "^-", "v-"], ["C0", "C1", "C2", "C4"]     # C3: the calibration run
     for i, stage in enumerate(_stages() if train else []):
         val = stage["val"]
         if not val:
             continue
         steps = [e["step"] for e in val]
         psnr = [e["psnr"]["x4"] for e in val]
-        ax[1].plot([stage["pixels"](s) / 1e6 for s in steps], psnr, markers[i % 4], ms=3, color=("C0", "C1", "C2", "C4")[i % 4],
+        ax[1].plot([stage["pixels"](s) / 1e6 for s in steps], psnr, markers[i % 4], ms=3, color=colours[i % 4],
                    label=stage["name"])
-        ax[2].plot([stage["hours"](s) for s in steps], psnr, markers[i % 4], ms=3, color=("C0", "C1", "C2", "C4")[i % 4],
+        ax[2].plot([stage["hours"](s) for s in steps], psnr, markers[i % 4], ms=3, color=colours[i % 4],
                    label=stage["name"])
     cal = np.array(CALIBRATION, float)
     ax[1].plot(cal[:, 0] * CALIBRATION_PIXELS_PER_STEP / 1e6, cal[:, 1], "s--", color="C3",
