@@ -152,59 +152,40 @@ def _stages():
 
     stages = [{"name": f"main run ({patch}² patches)", "patch": patch, "start": 0,
                "val": [e for e in main if e["kind"] == "val"], "pixels": main_pixels, "hours": main_hours}]
+    def after(base, start, entries, stage_patch, name):
+        """A stage started from step ``start`` of ``base``: its pixels and hours continue base's."""
+        secs = {e["step"]: e["seconds"] for e in entries if e["kind"] == "train"}
+
+        def pixels(step):
+            return base["pixels"](start) + step * batch * stage_patch * stage_patch
+
+        def hours(step):
+            known = [s for s in secs if s <= step]
+            return base["hours"](start) + (secs[max(known)] / 3600 if known else 0.0)
+
+        return {"name": name, "patch": stage_patch, "start": start,
+                "val": [e for e in entries if e["kind"] == "val"], "pixels": pixels, "hours": hours}
+
     start128 = _stage_start(P128_CHECKPOINT)
     p128 = _entries(P128_LOG)
+    p128_stage = None
     if p128 and start128 is not None:
-        secs = {e["step"]: e["seconds"] for e in p128 if e["kind"] == "train"}
-
-        def p128_pixels(step, s0=start128):
-            return main_pixels(s0) + step * batch * 128 * 128
-
-        def p128_hours(step, s0=start128, secs=secs):
-            known = [s for s in secs if s <= step]
-            return main_hours(s0) + (secs[max(known)] / 3600 if known else 0.0)
-
-        stages.append({"name": f"128² stage from main step {start128}", "patch": 128, "start": start128,
-                       "val": [e for e in p128 if e["kind"] == "val"], "pixels": p128_pixels,
-                       "hours": p128_hours})
+        p128_stage = after(stages[0], start128, p128, 128, f"128² stage from main step {start128}")
+        stages.append(p128_stage)
     anneal_start = _stage_start(ANNEAL_CHECKPOINT)
     anneal = _entries(ANNEAL_LOG)
     if anneal and anneal_start is not None:
         # the anneal stage starts from the main run, or from the 128² stage (its init names the file)
         from mgbp_classic.nn import read_model_file
         init = read_model_file(ANNEAL_CHECKPOINT)[1].get("meta", {}).get("init", {}).get("path", "")
-        base = stages[-1] if "p128" in str(init) and len(stages) > 1 else stages[0]
-        apatch = base["patch"]
-        secs = {e["step"]: e["seconds"] for e in anneal if e["kind"] == "train"}
-
-        def anneal_pixels(step, s0=anneal_start, base=base, apatch=apatch):
-            return base["pixels"](s0) + step * batch * apatch * apatch
-
-        def anneal_hours(step, s0=anneal_start, base=base, secs=secs):
-            known = [s for s in secs if s <= step]
-            return base["hours"](s0) + (secs[max(known)] / 3600 if known else 0.0)
-
-        stages.append({"name": f"anneal from {'128² ' if apatch == 128 else 'main '}step {anneal_start}",
-                       "patch": apatch, "start": anneal_start,
-                       "val": [e for e in anneal if e["kind"] == "val"], "pixels": anneal_pixels,
-                       "hours": anneal_hours})
+        base = p128_stage if "p128" in str(init) and p128_stage else stages[0]
+        stages.append(after(base, anneal_start, anneal, base["patch"],
+                            f"anneal from {'128² ' if base is p128_stage else 'main '}step {anneal_start}"))
     x2_start = _stage_start(X2_CHECKPOINT)
     x2 = _entries(X2_LOG)
-    p128_stage = [st for st in stages if st["patch"] == 128 and st["name"].startswith("128")]
     if x2 and x2_start is not None and p128_stage:
         # the x2 term alone on 128² patches, from the 128² stage (a step sees the same HR pixels)
-        base = p128_stage[0]
-        secs = {e["step"]: e["seconds"] for e in x2 if e["kind"] == "train"}
-
-        def x2_pixels(step, s0=x2_start, base=base):
-            return base["pixels"](s0) + step * batch * 128 * 128
-
-        def x2_hours(step, s0=x2_start, base=base, secs=secs):
-            known = [s for s in secs if s <= step]
-            return base["hours"](s0) + (secs[max(known)] / 3600 if known else 0.0)
-
-        stages.append({"name": f"×2 term alone from 128² step {x2_start}", "patch": 128, "start": x2_start,
-                       "val": [e for e in x2 if e["kind"] == "val"], "pixels": x2_pixels, "hours": x2_hours})
+        stages.append(after(p128_stage, x2_start, x2, 128, f"×2 term alone from 128² step {x2_start}"))
     return stages
 
 
