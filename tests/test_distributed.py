@@ -19,23 +19,6 @@ from mgbp_classic_cli.main import cli
 SAMPLE = mgbp_classic.sample_image_path()
 
 
-def test_cluster_options_without_dask_name_the_extra(monkeypatch, tmp_path):
-    # an import of mgbp_classic.distributed fails as it does when Dask is not installed
-    monkeypatch.setitem(sys.modules, "mgbp_classic.distributed", None)
-    result = CliRunner().invoke(cli, ["upscale", "--workers", "2", "--method", "bicubic", SAMPLE,
-                                      "-o", str(tmp_path / "x.png")])
-    assert result.exit_code == 2, result.output
-    assert 'pip install -e ".[dask]"' in result.output
-    assert "Traceback" not in result.output
-    assert not (tmp_path / "x.png").exists()
-
-
-def test_scheduler_and_workers_are_exclusive(tmp_path):
-    result = CliRunner().invoke(cli, ["upscale", "--workers", "2", "--scheduler", "tcp://127.0.0.1:1",
-                                      "--method", "bicubic", SAMPLE, "-o", str(tmp_path / "x.png")])
-    assert result.exit_code == 2 and "not both" in result.output
-
-
 dd = pytest.importorskip("mgbp_classic.distributed",
                          reason='Dask is not installed (the optional extra: pip install -e ".[dask]")')
 zarr = pytest.importorskip("zarr", reason='zarr is not installed (the optional extra: pip install -e ".[dask]")')
