@@ -20,6 +20,7 @@ from typing import NamedTuple
 import numpy as np
 
 from . import kernels as _k
+from . import tiles as _tiles
 from ._numba import run as _run
 from .engine import resolve as _resolve
 
@@ -315,7 +316,8 @@ def _dwt_taps(dwm, ci, co):    # inverse of _wt_taps
 def conv_c_forward(xc, w, stride, engine, out=None):
     """Convolution on the internal layout: ``xc (Ci, N, H, W)`` -> ``(Co, N, Ho, Wo)`` (into ``out`` if given).
 
-    ``k = 1``: one product ``W (Co, Ci) @ X (Ci, P)``. ``k = 3``, stride 1 and ``Co <= Ci``:
+    ``k = 1``: one product ``W (Co, Ci) @ X (Ci, P)``. ``k = 3``, stride 1, float32: the register-tiled
+    kernel of :mod:`.tiles` on the bordered input. ``k = 3``, stride 1 (float64) and ``Co <= Ci``:
     ``T = W_taps (9 Co, Ci) @ X`` then ``y = scatter(T)`` (each output sums 9 shifted rows of
     ``T``; the product is as large as im2col's, the scratch 9 Co rows instead of 9 Ci). Otherwise
     im2col: ``cols = gather(X) (9 Ci, P_out)`` then ``y = W (Co, 9 Ci) @ cols``.
@@ -330,6 +332,8 @@ def conv_c_forward(xc, w, stride, engine, out=None):
         return y
     ho, wo = conv_out_size(h, 3, stride, 1), conv_out_size(wd, 3, stride, 1)
     y = np.empty((co, n, ho, wo), dt) if out is None else out                 # (Co, N, Ho, Wo)
+    if stride == 1 and dt == np.float32:                                      # the register-tiled kernel
+        return _tiles.conv3x3(xc, w, engine, tag="conv.xb", out=y)            # y = w * x
     if stride == 1 and co <= ci:
         taps = engine.scratch("conv.taps", (9, co, n, h, wd), dt)             # (9, Co, N, H, W)
         np.matmul(_w_taps(w), _mat(xc), out=taps.reshape(9 * co, -1))         # T = W_taps x
@@ -339,6 +343,21 @@ def conv_c_forward(xc, w, stride, engine, out=None):
         _run(_k.gather_taps, xc.size, xc, cols, stride)                                      # cols = im2col(x)
         np.matmul(_w_im2col(w), cols.reshape(9 * ci, -1), out=_mat(y))       # y = W cols
     return y
+
+
+def _conv3x3_dw_blas(dyc, xc, dw, engine):
+    """``dw +=`` the weight gradient of a stride-1 3×3 convolution by a BLAS product: over the taps of
+    ``dy`` when ``Co <= Ci``, else over im2col of ``x`` (the products of :func:`conv_c_backward`)."""
+    ci, n, h, wd = xc.shape
+    co, dt = dyc.shape[0], xc.dtype
+    if co <= ci:
+        g = engine.scratch("conv.dtaps", (9, co, n, h, wd), dt)               # G_t = shift_t(dy)
+        _run(_k.gather_taps, dyc.size, dyc, g, 1)
+        dw += _dw_taps(_abt(g.reshape(9 * co, -1), _mat(xc)), co, ci).astype(dw.dtype, copy=False)
+    else:
+        cols = engine.scratch("conv.cols", (9, ci, n, h, wd), dt)             # cols = im2col(x)
+        _run(_k.gather_taps, xc.size, xc, cols, 1)
+        dw += _dw_im2col(_abt(_mat(dyc), cols.reshape(9 * ci, -1)), co, ci).astype(dw.dtype, copy=False)
 
 
 def conv_c_backward(dyc, xc, w, stride, dw, need_dx, engine):
@@ -357,6 +376,16 @@ def conv_c_backward(dyc, xc, w, stride, dw, need_dx, engine):
         dx = np.empty(xc.shape, dt)
         np.matmul(w.reshape(co, ci).T, dym, out=_mat(dx))                     # y = W x
         return dx
+    if stride == 1 and dt == np.float32:                                      # the tiles
+        tiled_dw = params and _tiles.wgrad_fits(wd)
+        if params and not tiled_dw:                                           # rows too short for its tile
+            _conv3x3_dw_blas(dyc, xc, dw, engine)
+        dyb = _tiles.bordered_scratch(engine, "conv.dyb", dyc)
+        if tiled_dw:                                                          # y = w * x
+            dw += _tiles.conv3x3_wgrad(dyb, _tiles.bordered_scratch(engine, "conv.xw", xc)).astype(dw.dtype, copy=False)
+        if not need_dx:
+            return None
+        return _tiles.conv3x3(None, _tiles.flipped_transpose(w), engine, xb=dyb)   # dx = flip(w)^T * dy
     if stride == 1 and co <= ci:
         g = engine.scratch("conv.dtaps", (9, co, n, h, wd), dt)               # (9, Co, N, H, W)
         _run(_k.gather_taps, dyc.size, dyc, g, 1)                                             # G_t = shift_t(dy)
@@ -443,6 +472,9 @@ def dense_c_forward(hbuf, c, b1, w1, b2, w3, engine):
     np.matmul(w1.reshape(bn, c).astype(dt, copy=False), a1[0], out=_mat(a2))  # z = W1 a1
     a23 = a2.reshape(1, bn, p)
     g2 = relu_apply(a23, b2, a23, engine)                                     # a2 = relu(z + b2)
+    if dt == np.float32:                                                      # h = W3 * a2
+        _tiles.conv3x3(a2, w3, engine, tag="dense.a2b", out=hbuf[c:c + gr])
+        return DenseCache(a2, g1, g2)
     taps = engine.scratch("dense.taps", (9, gr, n, h, wd), dt)                # (9, G, N, H, W)
     np.matmul(_w_taps(w3.astype(dt, copy=False)), _mat(a2), out=taps.reshape(9 * gr, p))  # T = W3 a2
     _run(_k.scatter_taps, taps.size, taps, hbuf[c:c + gr], 1, False)          # h = sum_t shift_t(T_t)
@@ -474,14 +506,25 @@ def dense_c_backward(dhbuf, hbuf, c, b1, w1, b2, w3, cache, db1, dw1, db2, dw3, 
     bn, gr = w1.shape[0], w3.shape[0]
     dt = hbuf.dtype
     p = n * h * wd
-    gt = engine.scratch("dense.g", (9, gr, n, h, wd), dt)                     # (9, G, N, H, W)
-    _run(_k.gather_taps, gt.size, dhbuf[c:c + gr], gt, 1)                    # G_t = shift_t(dh)
-    gm = gt.reshape(9 * gr, p)
     params = engine.param_grads
-    if params:
-        dw3 += _dw_taps(_abt(gm, _mat(a2)), gr, bn).astype(dw3.dtype, copy=False)   # T = W3 a2
     da2 = engine.scratch("dense.da2", (1, bn, p), dt)                         # (1, B, P)
-    np.matmul(_w_taps(w3.astype(dt, copy=False)).T, gm, out=da2[0])          # T = W3 a2
+    if dt == np.float32:                                                      # the tiles
+        tiled_dw = params and _tiles.wgrad_fits(wd)
+        if params and not tiled_dw:                                           # rows too short for its tile
+            _conv3x3_dw_blas(dhbuf[c:c + gr], a2, dw3, engine)
+        dhb = _tiles.bordered_scratch(engine, "dense.dhb", dhbuf[c:c + gr])
+        if tiled_dw:                                                          # h = W3 * a2
+            a2b = _tiles.bordered_scratch(engine, "dense.a2w", a2)
+            dw3 += _tiles.conv3x3_wgrad(dhb, a2b).astype(dw3.dtype, copy=False)
+        _tiles.conv3x3(None, _tiles.flipped_transpose(w3), engine, xb=dhb,
+                       out=da2.reshape(bn, n, h, wd))                         # da2 = flip(W3)^T * dh
+    else:
+        gt = engine.scratch("dense.g", (9, gr, n, h, wd), dt)                 # (9, G, N, H, W)
+        _run(_k.gather_taps, gt.size, dhbuf[c:c + gr], gt, 1)                # G_t = shift_t(dh)
+        gm = gt.reshape(9 * gr, p)
+        if params:
+            dw3 += _dw_taps(_abt(gm, _mat(a2)), gr, bn).astype(dw3.dtype, copy=False)   # T = W3 a2
+        np.matmul(_w_taps(w3.astype(dt, copy=False)).T, gm, out=da2[0])      # T = W3 a2
     x2 = None if a2 is None else a2.reshape(1, bn, p)                        # (None: frozen gains only)
     relu_grad(da2, x2, np.zeros(bn, dt), g2, db2, da2, False, engine)        # a2 = relu(z + b2)
     x3 = hbuf[:c].reshape(1, c, p)
