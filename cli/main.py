@@ -1,7 +1,16 @@
 """Entry point: the click group ``mgbp-classic``; each subcommand lives in its own module."""
-import click
+import os
 
-from mgbp_classic import __version__
+# A setting of the command's process, made before anything loads NumPy (and with it OpenBLAS, which
+# reads it once, at load): OpenBLAS's idle threads stop spinning after 2^4 cycles instead of 2^28
+# (~0.1 s), so that they do not take the cores from the Numba kernels that follow each product (the
+# register-tiled 3×3 kernels ran at half speed between products: docs/appendix_timings.md). A value
+# the user has set is kept; the package never sets it on import.
+os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")
+
+import click  # noqa: E402
+
+from mgbp_classic import __version__  # noqa: E402
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})

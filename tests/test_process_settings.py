@@ -169,3 +169,14 @@ def test_kept_memory_is_not_trimmed_however_much_is_freed_at_once():
     assert ok is True
     assert first > 10000                            # faulted in once
     assert second < 1000                            # and kept
+
+
+def test_the_command_quiets_openblas_idle_threads_before_numpy_loads_it():
+    # set by the entry point's module before any import loads NumPy (OpenBLAS reads it at load)
+    code = """
+        import json, os
+        import mgbp_classic_cli.main
+        print(json.dumps(os.environ.get("OPENBLAS_THREAD_TIMEOUT")))
+    """
+    assert _python(code, OPENBLAS_THREAD_TIMEOUT=None) == "4"
+    assert _python(code, OPENBLAS_THREAD_TIMEOUT="10") == "10"      # a value the user set is kept
