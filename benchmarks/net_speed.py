@@ -13,10 +13,15 @@ threads; the three outputs must agree within 1e-4.
   144² → 1152², nine 48² tiles: the peak is that of one tile, whatever the image size).
 
 Ratios are peer time / ours (> 1: we are faster); the inference ratios are geometric means over
-the two cases. ``train_gflops`` is the FLOP count of the training step, from the layer shapes
-(``profile_net.train_step_flops``), over our time. PyTorch, onnx and onnxruntime are used here
-only (``pip install -e ".[bench]"``); the package never imports them. Last line:
-``train_ratio_vs_torch=<a> infer_ratio_vs_torch=<b> infer_ratio_vs_ort=<c> train_gflops=<d>``.
+the two cases. PyTorch runs twice, in the NCHW and in the channels-last memory format (weights and
+inputs), and the faster of the two is the peer. ``train_gflops`` is the FLOP count of the training
+step, from the layer shapes (``profile_net.train_step_flops``), over our time;
+``train_fraction_of_peak`` divides it by this machine's FMA peak, measured first by a kernel of
+twelve independent vector FMA chains (:func:`fma_peak`). Ours runs in child processes without
+``OPENBLAS_CORETYPE``/``OPENBLAS_L2_SIZE`` (``--pinned-blas`` keeps them): the way a user's machine
+runs it. PyTorch, onnx and onnxruntime are used here only (``pip install -e ".[bench]"``); the
+package never imports them. Last line: ``train_ratio_vs_torch=<a> infer_ratio_vs_ort=<c>
+infer_ratio_vs_torch=<b> train_gflops=<d> train_fraction_of_peak=<e>``.
 
 Every timed case of every peer runs in a process of its own, one after the other (see
 :func:`parent`): the best of ``--repeats`` calls after a warm one. Each process keeps freed memory
@@ -27,6 +32,7 @@ command does; PyTorch keeps OpenMP's default; ``--spinning-threads`` leaves the 
 too.
 
 Usage: python benchmarks/net_speed.py [--threads 2] [--repeats 2] [--quick] [--no-memory] [--spinning-threads]
+       [--pinned-blas]
 """
 import argparse
 import json
@@ -50,12 +56,19 @@ from mgbp_classic._parallel import sleeping_idle_threads  # noqa: E402
 from profile_net import train_step_flops  # noqa: E402  (benchmarks/ is the script's directory)
 
 
-def torch_network(net, torch):
-    """A PyTorch twin of ``net`` on the same recursion, with tensors copied from its store."""
+def torch_network(net, torch, channels_last=False):
+    """A PyTorch twin of ``net`` on the same recursion, with tensors copied from its store
+    (convolution weights in the channels-last memory format with ``channels_last``)."""
     import torch.nn.functional as F
     from mgbp_classic.multigrid import multigrid
 
-    P = {n: torch.tensor(np.array(net.store[n]), requires_grad=True) for n in net.store.names}
+    def leaf(a):
+        t = torch.tensor(np.array(a))
+        if channels_last and t.ndim == 4:
+            t = t.contiguous(memory_format=torch.channels_last)
+        return t.requires_grad_(True)
+
+    P = {n: leaf(net.store[n]) for n in net.store.names}
     cfg = net.config
 
     def brelu(x, b):
@@ -194,6 +207,9 @@ def main():
     ap.add_argument("--repeats", type=int, default=2)
     ap.add_argument("--quick", action="store_true", help="smaller sizes (a smoke run)")
     ap.add_argument("--no-memory", action="store_true")
+    ap.add_argument("--pinned-blas", action="store_true",
+                    help="run ours with OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE as this environment sets them "
+                         "(default: a child without them, as on a user's machine)")
     ap.add_argument("--memory-size", type=int, default=144, help="input side of the tiled memory run (x8)")
     ap.add_argument("--memory-child", nargs=3, type=int, metavar=("LEVELS", "SIZE", "TILE"))
     ap.add_argument("--spinning-threads", action="store_true",
@@ -215,7 +231,7 @@ def main():
         try:
             import torch
         except ImportError:
-            if args.peer in ("torch", "ort"):
+            if args.peer in ("torch", "torch_cl", "ort"):
                 sys.exit("PyTorch is not installed (pip install torch==2.13.0)")
             print("PyTorch not installed: only our timings are printed (pip install torch==2.13.0)")
     if torch is not None:
@@ -234,20 +250,22 @@ def main():
     pyramid = [rng.random((batch, 3, patch >> j, patch >> j), dtype=np.float32) for j in range(4)]
     run = P = None
     if torch is not None:
-        run, P = torch_network(net, torch)
+        run, P = torch_network(net, torch, channels_last=args.peer == "torch_cl")
+    cl = (lambda t: t.contiguous(memory_format=torch.channels_last)) if args.peer == "torch_cl" else (lambda t: t)
     tmpdir = tempfile.mkdtemp(prefix="mgbp_onnx_")
 
     def infer_fns(x, levels, peers):
         fns = {}
         if "ours" in peers:
             fns["ours"] = lambda: net.forward(x, levels=levels, mu=2)
-        if "torch" in peers and torch is not None:
-            xt = torch.from_numpy(x)
+        torch_peer = next((p for p in ("torch", "torch_cl") if p in peers), None)
+        if torch_peer and torch is not None:
+            xt = cl(torch.from_numpy(x))
 
             def torch_infer():
                 with torch.no_grad():
                     return [o.numpy() for o in run(xt, levels, 2)]
-            fns["torch"] = torch_infer
+            fns[torch_peer] = torch_infer
         if "ort" in peers and torch is not None:
             try:
                 fns["ort"] = onnx_session(run, P, torch, x, levels, 2, args.threads, tmpdir)
@@ -303,7 +321,7 @@ def main():
                     print(f"{label}: max |{a} − {b}| over the {levels} outputs = {d:.1e}"
                           + ("" if d <= 1e-4 else "   ** MORE THAN 1e-4 **"))
             del outs
-        print(json.dumps({"peers": ["ours"] + (["torch", "ort"] if torch is not None else [])}))
+        print(json.dumps({"peers": ["ours"] + (["torch", "torch_cl", "ort"] if torch is not None else [])}))
         return
 
     if args.phase == "train":
@@ -312,7 +330,7 @@ def main():
                 net.store.zero_grad()
                 multiscale_loss(net, pyramid, mu=2)
         else:
-            pyr_t = [torch.from_numpy(p) for p in pyramid]
+            pyr_t = [cl(torch.from_numpy(p)) for p in pyramid]
 
             def step():
                 for p in P.values():
@@ -326,7 +344,77 @@ def main():
     print(json.dumps({"seconds": best_of(fn, args.repeats)}))
 
 
-PEERS = ("ours", "torch", "ort")
+PEERS = ("ours", "torch", "torch_cl", "ort")
+
+#: Variables that hold OpenBLAS to a kernel family in this development environment; a user's machine
+#: has none, so "ours" runs in a child without them (the parent prints what it removed).
+PINNED_BLAS = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
+
+
+def fma_peak(threads, seconds=0.5):
+    """This machine's float32 FMA peak (GFLOP/s) over ``threads`` cores: twelve independent chains of
+    fused multiply-adds on the widest vectors the host has, written in LLVM IR (no memory traffic)."""
+    from llvmlite import ir
+    from numba import njit, prange, types
+    from numba.extending import intrinsic
+    from mgbp_classic.nn.tiles import TILE
+
+    lanes, chains = TILE.lanes, 12
+    vt = ir.VectorType(ir.FloatType(), lanes)
+
+    @intrinsic
+    def chains_of_fma(typingctx, n):
+        def codegen(context, builder, sig, args):
+            name = f"llvm.fma.v{lanes}f32"
+            fma = builder.module.globals.get(name) or ir.Function(builder.module, ir.FunctionType(vt, [vt] * 3), name=name)
+            a = ir.Constant(vt, [0.999999] * lanes)
+            b = ir.Constant(vt, [1e-7] * lanes)
+            entry = builder.basic_block
+            loop = builder.append_basic_block("peak.loop")
+            done = builder.append_basic_block("peak.done")
+            builder.branch(loop)
+            builder.position_at_end(loop)
+            i = builder.phi(ir.IntType(64))
+            i.add_incoming(ir.Constant(ir.IntType(64), 0), entry)
+            accs = [builder.phi(vt) for _ in range(chains)]
+            for k, acc in enumerate(accs):
+                acc.add_incoming(ir.Constant(vt, [float(k)] * lanes), entry)
+            new = [builder.call(fma, [acc, a, b]) for acc in accs]
+            nxt = builder.add(i, ir.Constant(ir.IntType(64), 1))
+            i.add_incoming(nxt, loop)
+            for acc, v in zip(accs, new):
+                acc.add_incoming(v, loop)
+            builder.cbranch(builder.icmp_signed("<", nxt, args[0]), loop, done)
+            builder.position_at_end(done)
+            total = new[0]
+            for v in new[1:]:
+                total = builder.fadd(total, v)
+            return builder.extract_element(total, ir.Constant(ir.IntType(32), 0))
+        return types.float32(types.int64), codegen
+
+    @njit(parallel=True)
+    def run(n, out):
+        for t in prange(out.size):
+            out[t] = chains_of_fma(n)
+
+    out = np.zeros(threads, np.float32)
+    run(1000, out)
+    n = 1 << 20
+    while True:
+        t = time.perf_counter()
+        run(n, out)
+        dt = time.perf_counter() - t
+        if dt > seconds / 4:
+            break
+        n *= 2
+    best = min(_timed(run, n, out) for _ in range(3))
+    return threads * n * chains * lanes * 2 / best / 1e9
+
+
+def _timed(fn, *args):
+    t = time.perf_counter()
+    fn(*args)
+    return time.perf_counter() - t
 
 
 def infer_cases(quick):
@@ -350,7 +438,12 @@ def child(args, phase, peer=None):
     """Run one phase (and peer) of this script in a fresh process; its output lines are passed on,
     its last line (JSON) is returned."""
     cmd = [sys.executable, __file__, *sys.argv[1:], "--phase", phase] + (["--peer", peer] if peer else [])
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
+    env = None
+    if peer == "ours":                                    # as the command runs it (cli/main.py)
+        env = {"OPENBLAS_THREAD_TIMEOUT": "4", **os.environ}
+        if not args.pinned_blas:                          # as a user's machine runs it
+            env = {k: v for k, v in env.items() if k not in PINNED_BLAS}
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, env=env)
     last = None
     for line in proc.stdout:
         if last is not None:
@@ -372,22 +465,40 @@ def parent(args):
     """
     from mgbp_classic.inference import DEFAULT_TILE
     from mgbp_classic.net import MGBPNet
-    print(f"load average at the start: {' '.join(f'{v:.2f}' for v in os.getloadavg())}")
+    model = next((line.split(":", 1)[1].strip() for line in subprocess.run(
+        ["lscpu"], capture_output=True, text=True).stdout.splitlines() if line.startswith("Model name")), "unknown")
+    from mgbp_classic.nn.tiles import TILE
+    print(f"CPU: {model}; tile shape {TILE.name}; load average at the start: "
+          f"{' '.join(f'{v:.2f}' for v in os.getloadavg())}")
+    pinned = {k: os.environ[k] for k in PINNED_BLAS if k in os.environ}
+    if args.pinned_blas:
+        print(f"ours runs with this environment's OpenBLAS settings: {pinned or 'none set'}")
+    else:
+        print(f"ours runs in children without {', '.join(PINNED_BLAS)} (as on a user's machine; "
+              f"here they are {pinned or 'not set anyway'}); the peers with this environment")
+    peak = fma_peak(args.threads)
+    print(f"FMA peak of this machine, {args.threads} threads, {TILE.lanes}-lane vectors: {peak:.0f} GFLOP/s")
     peers = child(args, "agree")["peers"]
     batch, patch = (4, 64) if args.quick else (16, 128)
     flops, _, _ = train_step_flops(MGBPNet().config, batch, patch, mu=2)
     t = {peer: child(args, "train", peer)["seconds"] for peer in peers if peer != "ort"}
-    t_ours, t_torch = t["ours"], t.get("torch")
-    rows = [(f"train step, batch {batch}, {patch}² patches, loss (7), µ=2 ({flops / 1e9:.0f} GFLOP)",
+    t_ours = t["ours"]
+    t_torch = min((t[p] for p in ("torch", "torch_cl") if p in t), default=None)
+
+    def layouts(tt):
+        return (f" (NCHW {tt['torch']:.3f}, channels-last {tt['torch_cl']:.3f})"
+                if "torch" in tt and "torch_cl" in tt else "")
+    rows = [(f"train step, batch {batch}, {patch}² patches, loss (7), µ=2 ({flops / 1e9:.0f} GFLOP){layouts(t)}",
              t_ours, t_torch, None)]
     torch_ratios, ort_ratios = [], []
     for i, (_, _, label) in enumerate(infer_cases(args.quick)):
         t = {peer: child(args, f"inference {i}", peer)["seconds"] for peer in peers}
-        if "torch" in t:
-            torch_ratios.append(t["torch"] / t["ours"])
+        best_torch = min((t[p] for p in ("torch", "torch_cl") if p in t), default=None)
+        if best_torch is not None:
+            torch_ratios.append(best_torch / t["ours"])
         if "ort" in t:
             ort_ratios.append(t["ort"] / t["ours"])
-        rows.append((f"inference {label}, µ=2", t["ours"], t.get("torch"), t.get("ort")))
+        rows.append((f"inference {label}, µ=2{layouts(t)}", t["ours"], best_torch, t.get("ort")))
     print(f"load average at the end: {' '.join(f'{v:.2f}' for v in os.getloadavg())}")
 
     def cell(v, ref=None):
@@ -397,7 +508,7 @@ def parent(args):
 
     print()
     print(f"threads: {args.threads}")
-    print("| case | ours (s) | PyTorch (s) | ONNX Runtime (s) | PyTorch / ours | ORT / ours |")
+    print("| case | ours (s) | PyTorch, faster layout (s) | ONNX Runtime (s) | PyTorch / ours | ORT / ours |")
     print("|---|---:|---:|---:|---:|---:|")
     for label, a, b, c in rows:
         print(f"| {label} | {a:.3f} | {cell(b)} | {cell(c)} | {cell(b, a)} | {cell(c, a)} |")
@@ -417,8 +528,10 @@ def parent(args):
         return float(np.exp(np.mean(np.log(r)))) if r else float("nan")
 
     train_ratio = (t_torch / t_ours) if t_torch else float("nan")
-    print(f"train_ratio_vs_torch={train_ratio:.3f} infer_ratio_vs_torch={gmean(torch_ratios):.3f} "
-          f"infer_ratio_vs_ort={gmean(ort_ratios):.3f} train_gflops={flops / t_ours / 1e9:.1f}")
+    gflops = flops / t_ours / 1e9
+    print(f"train_ratio_vs_torch={train_ratio:.3f} infer_ratio_vs_ort={gmean(ort_ratios):.3f} "
+          f"infer_ratio_vs_torch={gmean(torch_ratios):.3f} train_gflops={gflops:.1f} "
+          f"train_fraction_of_peak={gflops / peak:.3f}")
 
 
 if __name__ == "__main__":

@@ -16,6 +16,8 @@ path has no profiling hooks):
 kind               what is timed
 =================  ==========================================================================
 BLAS product       ``numpy.matmul``/``dot`` (shape ``M×K @ K×N``, FLOP = 2 M K N, GFLOP/s)
+tiled product      the register-tiled kernels of ``mgbp_classic.nn.tiles`` (3×3 convolution and its
+                   weight gradient; FLOP = 2 Co Ci 9 pixels, GFLOP/s per shape)
 tap gather/scatter the 3×3 im2col / col2im kernels (and their Winograd transforms, if any)
 bias+ReLU          the bias, ReLU, ReLU-backward and bias-gradient kernels
 layout/concat      ``(N, C) <-> (C, N)`` swaps, ``concatenate``, ``ascontiguousarray``, ``pad``
@@ -52,7 +54,7 @@ for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMB
 
 import numpy as np  # noqa: E402
 
-KINDS = ["BLAS product", "tap gather/scatter", "bias+ReLU", "layout/concat", "upscaler", "loss",
+KINDS = ["BLAS product", "tiled product", "tap gather/scatter", "bias+ReLU", "layout/concat", "upscaler", "loss",
          "tensor add", "allocation", "optimiser", "Python/other"]
 
 
@@ -182,6 +184,7 @@ class Profile:
         self.calls = defaultdict(int)
         self.products = defaultdict(lambda: [0.0, 0, 0.0])    # (M, K, N) -> [seconds, calls, flops]
         self.functions = defaultdict(lambda: [0.0, 0])          # (kind, name) -> [seconds, calls]
+        self.tiles = defaultdict(lambda: [0.0, 0, 0.0])       # (op, Co, Ci, pixels) -> [seconds, calls, flops]
         self._stack = []
         self.enabled = False
 
@@ -190,6 +193,7 @@ class Profile:
         self.calls.clear()
         self.products.clear()
         self.functions.clear()
+        self.tiles.clear()
 
     def wrap(self, kind, fn, on_call=None, name=None):
         prof = self
@@ -237,7 +241,7 @@ _KERNEL_KINDS = [
     ("upscaler", ("upsample", "fold_symmetric")),
     ("loss", ("mae",)),
     ("optimiser", ("adam",)),
-    ("layout/concat", ("swap", "transpose", "layout", "copy", "concat", "pack")),
+    ("layout/concat", ("swap", "transpose", "layout", "copy", "concat", "pack", "border")),
     ("bias+ReLU", ("relu", "bias", "gain", "channel_sums")),
 ]
 
@@ -311,6 +315,27 @@ def install(prof):
                         setattr(kp, a, wrapped_kernel(a, v) if is_dispatcher(v) else v)
                     proxies[id(val)] = kp
                 setattr(m, attr, proxies[id(val)])
+    # the register-tiled kernels: called from Python only (no kernel calls them), so they are wrapped
+    # in their own module
+    from mgbp_classic.nn import tiles
+
+    def on_tile(op):
+        def record(own, args):
+            x, y = args[0], args[2] if op == "3×3" else args[0]
+            if op == "3×3":
+                co, ci, px = y.shape[0], x.shape[0], y.shape[1] * y.shape[2] * y.shape[3]
+            else:                                          # (dyb, xb), both bordered
+                co, ci, px = args[0].shape[0], args[1].shape[0], y.shape[1] * (y.shape[2] - 2) * (y.shape[3] - 2)
+            rec = prof.tiles[(op, co, ci, px)]
+            rec[0] += own
+            rec[1] += 1
+            rec[2] += 2.0 * co * ci * 9 * px
+        return record
+
+    tiles.conv3x3_rows = prof.wrap("tiled product", tiles.conv3x3_rows, on_tile("3×3"), name="conv3x3_rows")
+    tiles.conv3x3_wgrad_rows = prof.wrap("tiled product", tiles.conv3x3_wgrad_rows, on_tile("3×3 dW"),
+                                         name="conv3x3_wgrad_rows")
+    tiles._to_bordered = prof.wrap("layout/concat", tiles._to_bordered, name="_to_bordered")
     # the tape's tensor additions and gradient accumulation, and the optimiser (wherever they live)
     for m in modules:
         for attr, val in list(vars(m).items()):
@@ -356,7 +381,8 @@ def print_breakdown(title, prof, wall, user, system, flops=None, top=8):
             continue
         print(f"| {kind} | {t:.3f} | {t / wall:.1%} | {c if c else '—'} | {1e3 * t / c:.3f} |"
               if c else f"| {kind} | {t:.3f} | {t / wall:.1%} | — | — |")
-    funcs = sorted(((k, v) for k, v in prof.functions.items() if k[0] != "BLAS product"), key=lambda kv: -kv[1][0])
+    funcs = sorted(((k, v) for k, v in prof.functions.items() if k[0] not in ("BLAS product", "tiled product")),
+                   key=lambda kv: -kv[1][0])
     if funcs:
         print(f"\nthe {min(top, len(funcs))} costliest calls outside BLAS:")
         print("\n| kind | function | calls | seconds | ms/call |")
@@ -379,6 +405,15 @@ def print_breakdown(title, prof, wall, user, system, flops=None, top=8):
             sc = sum(v[1] for _, v in small)
             sf = sum(v[2] for _, v in small)
             print(f"| (products under 20 MFLOP each) | {sc} | {st:.3f} | {sf / max(st, 1e-9) / 1e9:.1f} |")
+    tls = sorted(prof.tiles.items(), key=lambda kv: -kv[1][0])
+    if tls:
+        tt, tf = sum(v[0] for _, v in tls), sum(v[2] for _, v in tls)
+        print(f"\ntiled products: {tf / 1e9:.1f} GFLOP in {tt:.3f} s = {tf / max(tt, 1e-9) / 1e9:.1f} GFLOP/s "
+              f"over {sum(v[1] for _, v in tls)} calls; the {min(top, len(tls))} costliest shapes:")
+        print("\n| kernel | Co × Ci × pixels | calls | seconds | GFLOP/s |")
+        print("|---|---|---:|---:|---:|")
+        for (op, co, ci, px), (t, c, f) in tls[:top]:
+            print(f"| {op} | {co} × {ci} × {px} | {c} | {t:.3f} | {f / max(t, 1e-9) / 1e9:.1f} |")
 
 
 def main():
