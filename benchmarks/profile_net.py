@@ -45,6 +45,8 @@ import time
 import types
 from collections import defaultdict
 
+os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")     # as the command runs (cli/main.py), before NumPy loads
+
 _THREADS = "2"
 for _i, _a in enumerate(sys.argv):
     if _a == "--threads" and _i + 1 < len(sys.argv):
@@ -316,8 +318,8 @@ def install(prof):
                     proxies[id(val)] = kp
                 setattr(m, attr, proxies[id(val)])
     # the register-tiled kernels: called from Python only (no kernel calls them), so they are wrapped
-    # in their own module
-    from mgbp_classic.nn import tiles
+    # in their own module (the module itself: ``mgbp_classic.nn.tiles`` is a proxy by now)
+    tiles = sys.modules["mgbp_classic.nn.tiles"]
 
     def on_tile(op):
         def record(own, args):
