@@ -94,6 +94,55 @@ TILE = choose_tile_shape()
 _TAPS3 = tuple((a, b) for a in range(3) for b in range(3))
 
 
+def _fma(builder, vt):
+    """The module's declaration of ``llvm.fma`` on the vector type ``vt``."""
+    name = f"llvm.fma.v{vt.count}f32"
+    return builder.module.globals.get(name) or ir.Function(builder.module, ir.FunctionType(vt, [vt] * 3), name=name)
+
+
+def _open_loop(builder, label, count, rows, cols, vt):
+    """Emit the head of a loop of ``count`` iterations (none if ``count <= 0``) carrying ``rows × cols``
+    vector accumulators that start at zero; the builder is left in the loop's body.
+
+    Returns ``(blocks, counter, accumulators)``: the loop's entry, body and exit blocks and the phi
+    nodes of the body; close it with :func:`_close_loop`.
+    """
+    entry = builder.basic_block
+    loop = builder.append_basic_block(f"{label}.loop")
+    done = builder.append_basic_block(f"{label}.done")
+    builder.cbranch(builder.icmp_signed(">", count, ir.Constant(_I64, 0)), loop, done)
+    builder.position_at_end(loop)
+    counter = builder.phi(_I64)
+    counter.add_incoming(ir.Constant(_I64, 0), entry)
+    zero = ir.Constant(vt, [0.0] * vt.count)
+    phis = [[builder.phi(vt) for _ in range(cols)] for _ in range(rows)]
+    for row in phis:
+        for p in row:
+            p.add_incoming(zero, entry)
+    return (entry, loop, done), counter, phis
+
+
+def _close_loop(builder, count, blocks, counter, phis, new):
+    """Emit the loop's back edges (accumulators ``phis`` become ``new``) and its exit; the builder is
+    left after the loop. Returns the accumulators there (zero when the loop did not run)."""
+    entry, loop, done = blocks
+    following = builder.add(counter, ir.Constant(_I64, 1))
+    tail = builder.basic_block
+    counter.add_incoming(following, tail)
+    for prow, nrow in zip(phis, new):
+        for p, v in zip(prow, nrow):
+            p.add_incoming(v, tail)
+    builder.cbranch(builder.icmp_signed("<", following, count), loop, done)
+    builder.position_at_end(done)
+    zero = ir.Constant(phis[0][0].type, [0.0] * phis[0][0].type.count)
+    result = [[builder.phi(p.type) for p in row] for row in phis]           # phi nodes first
+    for rrow, nrow in zip(result, new):
+        for r, v in zip(rrow, nrow):
+            r.add_incoming(zero, entry)
+            r.add_incoming(v, tail)
+    return result
+
+
 def make_tile(shape, taps):
     """The tile as a Numba intrinsic for this ``shape`` and these ``taps`` ((row, column) offsets).
 
@@ -116,27 +165,13 @@ def make_tile(shape, taps):
             xa, wa, ya, nc_, xcs_, xrs_, ycs_, nvalid_, nrows_, acc_flag = args
             fptr = _F32.as_pointer()
             x0, w0, y0 = (builder.inttoptr(a, fptr) for a in (xa, wa, ya))
-            module = builder.module
-            name = f"llvm.fma.v{L}f32"
-            fma = module.globals.get(name) or ir.Function(module, ir.FunctionType(vt, [vt] * 3), name=name)
-            zero = ir.Constant(vt, [0.0] * L)
+            fma = _fma(builder, vt)
             undef = ir.Constant(vt, ir.Undefined)
             splat = ir.Constant(ir.VectorType(_I32, L), [0] * L)
             offsets = [builder.add(builder.mul(ir.Constant(_I64, a), xrs_), ir.Constant(_I64, b)) for a, b in taps]
 
-            entry = builder.basic_block
-            loop = builder.append_basic_block("tile.loop")
-            done = builder.append_basic_block("tile.done")
-            builder.cbranch(builder.icmp_signed(">", nc_, ir.Constant(_I64, 0)), loop, done)
-
             # the reduction over input channels: accumulators in phi nodes
-            builder.position_at_end(loop)
-            c = builder.phi(_I64)
-            c.add_incoming(ir.Constant(_I64, 0), entry)
-            phis = [[builder.phi(vt) for _ in range(V)] for _ in range(R)]
-            for row in phis:
-                for p in row:
-                    p.add_incoming(zero, entry)
+            blocks, c, phis = _open_loop(builder, "tile", nc_, R, V, vt)
             xc = builder.gep(x0, [builder.mul(c, xcs_)])
             wc = builder.gep(w0, [builder.mul(c, ir.Constant(_I64, ntaps * R))])
             acc = [list(row) for row in phis]
@@ -148,21 +183,9 @@ def make_tile(shape, taps):
                     wv = builder.shuffle_vector(builder.insert_element(undef, ws, ir.Constant(_I32, 0)), undef, splat)
                     for v in range(V):
                         acc[r][v] = builder.call(fma, [wv, xs[v], acc[r][v]])
-            c_next = builder.add(c, ir.Constant(_I64, 1))
-            tail = builder.basic_block
-            c.add_incoming(c_next, tail)
-            for r in range(R):
-                for v in range(V):
-                    phis[r][v].add_incoming(acc[r][v], tail)
-            builder.cbranch(builder.icmp_signed("<", c_next, nc_), loop, done)
+            result = _close_loop(builder, nc_, blocks, c, phis, acc)
 
             # the epilogue: one store (or load-add-store) per vector; lane by lane in a partial tile
-            builder.position_at_end(done)
-            result = [[builder.phi(vt) for _ in range(V)] for _ in range(R)]
-            for r in range(R):
-                for v in range(V):
-                    result[r][v].add_incoming(zero, entry)
-                    result[r][v].add_incoming(acc[r][v], tail)
 
             def put(ptr, value):
                 with builder.if_else(acc_flag) as (add, store):
@@ -214,30 +237,16 @@ def make_wgrad_tile(shape):
             ya, xa, aa, ycs_, nvec_, xoff_, nrows_ = args
             fptr = _F32.as_pointer()
             y0, x0, a0 = (builder.inttoptr(a, fptr) for a in (ya, xa, aa))
-            module = builder.module
-            name = f"llvm.fma.v{L}f32"
-            fma = module.globals.get(name) or ir.Function(module, ir.FunctionType(vt, [vt] * 3), name=name)
+            fma = _fma(builder, vt)
             vptr = vt.as_pointer()
             slots = [[builder.bitcast(builder.gep(a0, [ir.Constant(_I64, (3 * r + b) * L)]), vptr) for b in range(3)]
                      for r in range(R)]
-            zero = ir.Constant(vt, [0.0] * L)
             rows = [builder.gep(y0, [builder.mul(builder.select(builder.icmp_signed("<", ir.Constant(_I64, r), nrows_),
                                                                 ir.Constant(_I64, r), ir.Constant(_I64, 0)), ycs_)])
                     for r in range(R)]
             xs0 = builder.gep(x0, [xoff_])
 
-            entry = builder.basic_block
-            loop = builder.append_basic_block("wtile.loop")
-            done = builder.append_basic_block("wtile.done")
-            builder.cbranch(builder.icmp_signed(">", nvec_, ir.Constant(_I64, 0)), loop, done)
-
-            builder.position_at_end(loop)
-            k = builder.phi(_I64)
-            k.add_incoming(ir.Constant(_I64, 0), entry)
-            phis = [[builder.phi(vt) for _ in range(3)] for _ in range(R)]
-            for r in range(R):
-                for b in range(3):
-                    phis[r][b].add_incoming(zero, entry)
+            blocks, k, phis = _open_loop(builder, "wtile", nvec_, R, 3, vt)
             q = builder.mul(k, ir.Constant(_I64, L))
             xs = [builder.load(builder.bitcast(builder.gep(xs0, [builder.add(q, ir.Constant(_I64, b))]), vptr), align=4)
                   for b in range(3)]
@@ -245,20 +254,7 @@ def make_wgrad_tile(shape):
             for r in range(R):
                 yv = builder.load(builder.bitcast(builder.gep(rows[r], [q]), vptr), align=4)
                 new.append([builder.call(fma, [yv, xs[b], phis[r][b]]) for b in range(3)])
-            k_next = builder.add(k, ir.Constant(_I64, 1))
-            tail = builder.basic_block
-            k.add_incoming(k_next, tail)
-            for r in range(R):
-                for b in range(3):
-                    phis[r][b].add_incoming(new[r][b], tail)
-            builder.cbranch(builder.icmp_signed("<", k_next, nvec_), loop, done)
-
-            builder.position_at_end(done)
-            fins = [[builder.phi(vt) for _ in range(3)] for _ in range(R)]     # phi nodes first
-            for r in range(R):
-                for b in range(3):
-                    fins[r][b].add_incoming(zero, entry)
-                    fins[r][b].add_incoming(new[r][b], tail)
+            fins = _close_loop(builder, nvec_, blocks, k, phis, new)
             for r in range(R):
                 for b in range(3):
                     builder.store(builder.fadd(builder.load(slots[r][b], align=4), fins[r][b]), slots[r][b], align=4)
