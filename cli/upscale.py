@@ -245,9 +245,10 @@ def command(levels, scale, width, height, mu, method, iterations, output, format
     try:
         jobs = batch.plan_batch(sources, output, name=name, existing=policy, extra=extra,
                                 into_directory=not single or (output is not None and output.is_dir()))
-    except ValueError as exc:
+    except ValueError as exc:                         # without -o the names were made from the inputs'
         raise click.BadParameter(str(exc).replace("output ", "", 1) if str(exc).startswith("output ")
-                                 else str(exc), param_hint="'-o' / '--output'") from None
+                                 else str(exc),
+                                 param_hint="'-o' / '--output'" if output is not None else "'IMAGES...'") from None
     settings = batch.Settings(levels=levels, scale=scale, width=width, height=height, method=method, mu=mu,
                               iterations=iterations, format=format_, quality=quality,
                               strip_metadata=strip_metadata, memory=memory, tile=tile, save_levels=save_levels,

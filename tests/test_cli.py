@@ -266,6 +266,18 @@ def test_upscale_refuses_colliding_outputs(sample, tmp_path, rgb8):
     assert_one_line_error(run("upscale", "-o", tmp_path / "outdir", sample, twin), "both", code=2)
 
 
+def test_running_the_same_upscale_again_names_the_file_and_not_an_option_never_given(sample, tmp_path):
+    # the README's main job run twice: no -o was given, so the error blames the input's derived name
+    assert run("upscale", "--levels", 1, "--method", "bicubic", sample).exit_code == 0
+    made = tmp_path / "gulls_x2.png"
+    before = made.read_bytes()
+    result = run("upscale", "--levels", 1, "--method", "bicubic", sample)
+    assert_one_line_error(result, str(made), "--overwrite", "--skip-existing", "'IMAGES...'", code=2)
+    assert "'-o'" not in result.output
+    assert made.read_bytes() == before
+    assert run("upscale", "--levels", 1, "--method", "bicubic", "--overwrite", sample).exit_code == 0
+
+
 def test_upscale_several_images_into_existing_file(sample, tmp_path):
     existing = tmp_path / "exists.png"
     existing.write_bytes(b"keep")
