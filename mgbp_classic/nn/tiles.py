@@ -10,7 +10,7 @@ vector accumulators held in SSA values (phi nodes of the loop over input channel
 channel ``c`` and every tap ``t`` (9 offsets for a 3×3 kernel, 1 for a 1×1), it loads ``V`` vectors
 of the input at the tap's offset and adds ``w[c, t, r] · x`` into the accumulators with
 ``llvm.fma`` on vectors (the weight broadcast from memory). The epilogue stores the tile (or adds it
-to what is there) once, lane by lane only in the last, partial tile of a row::
+to what is there) once, with masked stores only in the last, partial tile of a row::
 
     y[r, p : p + V L]  (+)=  sum_c sum_t  w[c, t, r] * x[c, p + offset_t : p + offset_t + V L]
 
@@ -98,6 +98,15 @@ def _fma(builder, vt):
     """The module's declaration of ``llvm.fma`` on the vector type ``vt``."""
     name = f"llvm.fma.v{vt.count}f32"
     return builder.module.globals.get(name) or ir.Function(builder.module, ir.FunctionType(vt, [vt] * 3), name=name)
+
+
+def _masked(builder, vt, op):
+    """The module's declaration of ``llvm.masked.load`` / ``llvm.masked.store`` (``op``) on ``vt``."""
+    name = f"llvm.masked.{op}.v{vt.count}f32.p0"
+    mask = ir.VectorType(ir.IntType(1), vt.count)
+    fnty = (ir.FunctionType(vt, [vt.as_pointer(), _I32, mask, vt]) if op == "load" else
+            ir.FunctionType(ir.VoidType(), [vt, vt.as_pointer(), _I32, mask]))
+    return builder.module.globals.get(name) or ir.Function(builder.module, fnty, name=name)
 
 
 def _open_loop(builder, label, count, rows, cols, vt):
@@ -194,6 +203,24 @@ def make_tile(shape, taps):
                     with store:
                         builder.store(value, ptr, align=4)
 
+            masked_load, masked_store = _masked(builder, vt, "load"), _masked(builder, vt, "store")
+            four = ir.Constant(_I32, 4)
+            lane_index = ir.Constant(ir.VectorType(_I64, L), list(range(L)))
+            room = builder.shuffle_vector(builder.insert_element(ir.Constant(ir.VectorType(_I64, L), ir.Undefined),
+                                                                 nvalid_, ir.Constant(_I32, 0)),
+                                          ir.Constant(ir.VectorType(_I64, L), ir.Undefined), splat)
+
+            def put_lanes(ptr, value, v):
+                """Only the lanes inside the row: ``v L + lane < nvalid``."""
+                inside = builder.icmp_signed("<", builder.add(lane_index, ir.Constant(ir.VectorType(_I64, L),
+                                                                                         [v * L] * L)), room)
+                with builder.if_else(acc_flag) as (add, store):
+                    with add:
+                        old = builder.call(masked_load, [ptr, four, inside, ir.Constant(vt, [0.0] * L)])
+                        builder.call(masked_store, [builder.fadd(old, value), ptr, four, inside])
+                    with store:
+                        builder.call(masked_store, [value, ptr, four, inside])
+
             for r in range(R):
                 with builder.if_then(builder.icmp_signed("<", ir.Constant(_I64, r), nrows_)):
                     yr = builder.gep(y0, [builder.mul(ir.Constant(_I64, r), ycs_)])
@@ -204,11 +231,7 @@ def make_tile(shape, taps):
                             with whole:
                                 put(builder.bitcast(p, vt.as_pointer()), result[r][v])
                             with partial:
-                                for lane in range(L):
-                                    inside = builder.icmp_signed("<", ir.Constant(_I64, v * L + lane), nvalid_)
-                                    with builder.if_then(inside):
-                                        put(builder.gep(p, [ir.Constant(_I64, lane)]),
-                                            builder.extract_element(result[r][v], ir.Constant(_I32, lane)))
+                                put_lanes(builder.bitcast(p, vt.as_pointer()), result[r][v], v)
             return context.get_dummy_value()
 
         return sig, codegen
