@@ -43,8 +43,8 @@ ANNEAL_STEPS=${ANNEAL_STEPS:-155}
 X2=benchmarks/training/mgbp_x2x4x8.x2.ckpt.npz
 URBAN=benchmarks/training/mgbp_x2x4x8.urban.ckpt.npz
 # The urban split of ../shared/data/train_urban (sorted names): every 10th image of City100 and of
-# Facades (from the 10th) is held out for validation (10 + 30 images, never trained on); of the other
-# Facades images (267 street photos of one city, much alike) every 3rd is trained on, so that the urban
+# Facades (from the 10th) is held out for validation (10 + 29 images, never trained on); of the other
+# Facades images (268 street photos of one city, much alike) every 3rd is trained on, so that the urban
 # images hold about half of the training pixels (44 M of 81 M) rather than three quarters.
 urban_split() {
     WHICH="$1" python - <<'PY'

@@ -1,7 +1,7 @@
 """PSNR of bicubic and of network models on the held-out urban validation split, standard protocol.
 
 The split is the one of ``benchmarks/train_shipped_model.sh urban-split val``: every 10th image of
-``../shared/data/train_urban/City100`` and of ``Facades`` (40 images of buildings, windows and
+``../shared/data/train_urban/City100`` and of ``Facades`` (39 images of buildings, windows and
 streets), never trained on. Each model's gain over bicubic there is the signal, next to Set5, by
 which the urban training data is judged (appendix C).
 
