@@ -32,15 +32,15 @@ __all__ = ["Engine", "Workspace", "SLOTS"]
 #: so the scratch memory is that of the largest temporary, not the sum of all of them: every
 #: forward temporary and the first backward temporaries live in slot "a"; only the dense layer's
 #: bottleneck gradient ``dense.da2`` is alive while another temporary is (the tap gradients ``dense.g``
-#: or the bordered gradient ``dense.dhb`` before it, the recomputed ``dense.a1`` and ``dense.da1``
-#: after it), so it has slot "b"; the bordered input of a weight gradient (``conv.xw``,
-#: ``dense.a2w``) is read beside the bordered output gradient (slot "a"), so it has slot "c", as has
+#: or the bordered gradient ``conv.dyb`` before it, the recomputed ``dense.a1`` and ``dense.da1``
+#: after it), so it has slot "b"; the bordered input of a weight gradient (``conv.xw``) is read
+#: beside the bordered output gradient (slot "a"), so it has slot "c", as has
 #: the bordered output of a 3×3 tile on narrow rows (``conv.yb``, written from a slot-"a" input).
 SLOTS = MappingProxyType({
     "conv.taps": "a", "conv.cols": "a", "conv.dtaps": "a", "convt.taps": "a", "convt.dtaps": "a",
     "dense.a1": "a", "dense.taps": "a", "dense.g": "a", "dense.da1": "a", "fb.af": "a",
-    "conv.xb": "a", "conv.dyb": "a", "dense.a2b": "a", "dense.dhb": "a",
-    "dense.da2": "b", "conv.xw": "c", "dense.a2w": "c", "conv.yb": "c"})
+    "conv.xb": "a", "conv.dyb": "a", "dense.a2b": "a",
+    "dense.da2": "b", "conv.xw": "c", "conv.yb": "c"})
 
 
 class Workspace:

@@ -360,6 +360,24 @@ def _conv3x3_dw_blas(dyc, xc, dw, engine):
         dw += _dw_im2col(_abt(_mat(dyc), cols.reshape(9 * ci, -1)), co, ci).astype(dw.dtype, copy=False)
 
 
+def _conv3x3_tiled_backward(dyc, xc, w, dw, need_dx, engine, out=None):
+    """Backward of a float32 stride-1 3×3 convolution on the tiles: ``dw +=`` the weight gradient
+    (BLAS for rows too short for its tile), returns ``dx`` (into ``out`` if given) or None.
+
+    ``xc`` is read only for the weight gradient (it may be None when no parameter gradient is wanted).
+    """
+    params = engine.param_grads
+    tiled_dw = params and _tiles.wgrad_fits(dyc.shape[3])
+    if params and not tiled_dw:
+        _conv3x3_dw_blas(dyc, xc, dw, engine)
+    dyb = _tiles.bordered_scratch(engine, "conv.dyb", dyc)
+    if tiled_dw:                                                              # y = w * x
+        dw += _tiles.conv3x3_wgrad(dyb, _tiles.bordered_scratch(engine, "conv.xw", xc)).astype(dw.dtype, copy=False)
+    if not need_dx:
+        return None
+    return _tiles.conv3x3(None, _tiles.flipped_transpose(w), engine, xb=dyb, out=out)  # dx = flip(w)^T * dy
+
+
 def conv_c_backward(dyc, xc, w, stride, dw, need_dx, engine):
     """Backward of :func:`conv_c_forward`: adds into ``dw``, returns ``dx (Ci, N, H, W)`` or None."""
     ci, n, h, wd = xc.shape
@@ -377,15 +395,7 @@ def conv_c_backward(dyc, xc, w, stride, dw, need_dx, engine):
         np.matmul(w.reshape(co, ci).T, dym, out=_mat(dx))                     # y = W x
         return dx
     if stride == 1 and dt == np.float32:                                      # the tiles
-        tiled_dw = params and _tiles.wgrad_fits(wd)
-        if params and not tiled_dw:                                           # rows too short for its tile
-            _conv3x3_dw_blas(dyc, xc, dw, engine)
-        dyb = _tiles.bordered_scratch(engine, "conv.dyb", dyc)
-        if tiled_dw:                                                          # y = w * x
-            dw += _tiles.conv3x3_wgrad(dyb, _tiles.bordered_scratch(engine, "conv.xw", xc)).astype(dw.dtype, copy=False)
-        if not need_dx:
-            return None
-        return _tiles.conv3x3(None, _tiles.flipped_transpose(w), engine, xb=dyb)   # dx = flip(w)^T * dy
+        return _conv3x3_tiled_backward(dyc, xc, w, dw, need_dx, engine)
     if stride == 1 and co <= ci:
         g = engine.scratch("conv.dtaps", (9, co, n, h, wd), dt)               # (9, Co, N, H, W)
         _run(_k.gather_taps, dyc.size, dyc, g, 1)                                             # G_t = shift_t(dy)
@@ -508,16 +518,8 @@ def dense_c_backward(dhbuf, hbuf, c, b1, w1, b2, w3, cache, db1, dw1, db2, dw3, 
     p = n * h * wd
     params = engine.param_grads
     da2 = engine.scratch("dense.da2", (1, bn, p), dt)                         # (1, B, P)
-    if dt == np.float32:                                                      # the tiles
-        tiled_dw = params and _tiles.wgrad_fits(wd)
-        if params and not tiled_dw:                                           # rows too short for its tile
-            _conv3x3_dw_blas(dhbuf[c:c + gr], a2, dw3, engine)
-        dhb = _tiles.bordered_scratch(engine, "dense.dhb", dhbuf[c:c + gr])
-        if tiled_dw:                                                          # h = W3 * a2
-            a2b = _tiles.bordered_scratch(engine, "dense.a2w", a2)
-            dw3 += _tiles.conv3x3_wgrad(dhb, a2b).astype(dw3.dtype, copy=False)
-        _tiles.conv3x3(None, _tiles.flipped_transpose(w3), engine, xb=dhb,
-                       out=da2.reshape(bn, n, h, wd))                         # da2 = flip(W3)^T * dh
+    if dt == np.float32:                                                      # h = W3 * a2 on the tiles
+        _conv3x3_tiled_backward(dhbuf[c:c + gr], a2, w3, dw3, True, engine, out=da2.reshape(bn, n, h, wd))
     else:
         gt = engine.scratch("dense.g", (9, gr, n, h, wd), dt)                 # (9, G, N, H, W)
         _run(_k.gather_taps, gt.size, dhbuf[c:c + gr], gt, 1)                # G_t = shift_t(dh)
