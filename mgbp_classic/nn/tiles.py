@@ -41,7 +41,7 @@ from llvmlite import ir
 from numba import get_num_threads, njit, prange, types
 from numba.extending import intrinsic
 
-from ._numba import FASTMATH, run as _run
+from ._numba import FASTMATH, PJIT, run as _run
 
 __all__ = ["TileShape", "TILE_SHAPES", "choose_tile_shape", "TILE", "make_tile", "make_wgrad_tile",
            "build_conv3x3", "build_conv3x3_wgrad", "conv3x3", "conv3x3_wgrad", "wgrad_fits", "pack_weights",
@@ -385,7 +385,7 @@ def _conv3x3_flat(xb, wp, yb):
                            nrows, c0 > 0)
 
 
-@njit(cache=True, fastmath=set(FASTMATH), nogil=True, parallel=True)
+@PJIT
 def _from_bordered(yb, y, accumulate):
     """``y (+)= yb[:, :, 1:H + 1, 1:W + 1]``: the interior of a bordered output."""
     co, n, h, w = y.shape
@@ -428,12 +428,12 @@ _tile3 = make_tile(TILE, _TAPS3)
 _wtile = make_wgrad_tile(TILE)
 _VL, _R, _KC = TILE.lanes * TILE.vectors, TILE.rows, TILE.channel_block
 _WL, _WR = TILE.lanes, TILE.wgrad_rows
-conv3x3_rows = njit(cache=True, fastmath=set(FASTMATH), nogil=True, parallel=True)(_conv3x3_rows)
-conv3x3_flat = njit(cache=True, fastmath=set(FASTMATH), nogil=True, parallel=True)(_conv3x3_flat)
-conv3x3_wgrad_rows = njit(cache=True, fastmath=set(FASTMATH), nogil=True, parallel=True)(_conv3x3_wgrad_rows)
+conv3x3_rows = PJIT(_conv3x3_rows)
+conv3x3_flat = PJIT(_conv3x3_flat)
+conv3x3_wgrad_rows = PJIT(_conv3x3_wgrad_rows)
 
 
-@njit(cache=True, fastmath=set(FASTMATH), nogil=True, parallel=True)
+@PJIT
 def _to_bordered(x, xb):
     """``xb[c, n] = x[c, n]`` with a one-pixel zero border (and zeros right of it, if ``xb`` is wider)."""
     ci, n, h, w = x.shape
