@@ -139,8 +139,11 @@ def connect(*, scheduler=None, workers=None, threads_per_worker=1, processes=Tru
         threads = str(int(worker_threads))
         # silence_logs: the workers' own log lines (a heartbeat cut by the shutdown, ...) stay quiet;
         # a task's error reaches the client as the task's exception, a lost worker as KilledWorker
+        # OPENBLAS_THREAD_TIMEOUT: OpenBLAS's idle threads stop spinning at once, as in the command's own
+        # process (cli/main.py), so that they leave the cores to the network's Numba kernels
         environ = {**dask.config.get("distributed.nanny.pre-spawn-environ", {}),
-                   **{name: threads for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")}}
+                   **{name: threads for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")},
+                   "OPENBLAS_THREAD_TIMEOUT": os.environ.get("OPENBLAS_THREAD_TIMEOUT", "4")}
         with dask.config.set({"distributed.nanny.pre-spawn-environ": environ}):
             cluster = LocalCluster(n_workers=int(workers), threads_per_worker=int(threads_per_worker),
                                    processes=processes, dashboard_address=":0", silence_logs=50,

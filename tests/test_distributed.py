@@ -126,7 +126,7 @@ def test_cluster_batch_keeps_the_existing_output_rules(client, tmp_path):
     assert all(dd.file_signature(p) != sig for p, sig in before.items())          # replaced, atomically
 
 
-def test_a_lost_worker_loses_no_image_and_writes_none_twice(tmp_path):
+def test_a_lost_worker_loses_no_image_and_writes_none_twice(tmp_path, monkeypatch):
     from mgbp_classic import batch
     from mgbp_classic.io import read_image
     from mgbp_classic.upscale import upscale
@@ -136,7 +136,10 @@ def test_a_lost_worker_loses_no_image_and_writes_none_twice(tmp_path):
     settings = batch.Settings(levels=2, method="ibp", mu=2, iterations=80)   # ~1/2 s per image: killable mid-task
     killed = None
     results = []
+    monkeypatch.delenv("OPENBLAS_THREAD_TIMEOUT", raising=False)     # (importing the CLI sets it here)
     with dd.connect(workers=2, processes=True) as client:
+        # the workers' OpenBLAS threads do not spin after a product (set before their NumPy loads)
+        assert set(client.run(os.environ.get, "OPENBLAS_THREAD_TIMEOUT").values()) == {"4"}
         for result in dd.upscale_files(client, jobs, settings):
             results.append(result)
             if killed is None:                                 # kill a worker busy with another image
