@@ -323,21 +323,30 @@ def install(prof):
 
     def on_tile(op):
         def record(own, args):
-            x, y = args[0], args[2] if op == "3×3" else args[0]
-            if op == "3×3":
-                co, ci, px = y.shape[0], x.shape[0], y.shape[1] * y.shape[2] * y.shape[3]
-            else:                                          # (dyb, xb), both bordered
-                co, ci, px = args[0].shape[0], args[1].shape[0], y.shape[1] * (y.shape[2] - 2) * (y.shape[3] - 2)
-            rec = prof.tiles[(op, co, ci, px)]
+            if op == "dW":                                 # (dyb, xb, roffs, coffs, acc), both bordered
+                dyb, xb, offs = args[0], args[1], args[2]
+                co, ci, taps = dyb.shape[0], xb.shape[0], 9
+                px = dyb.shape[1] * (dyb.shape[2] - 2) * (dyb.shape[3] - 2)
+                strided = offs.max() > 2 * dyb.shape[3]
+            else:                                          # (xb, offs, wp, y (+ accumulate)): rows or flat
+                xb, offs, y = args[0], args[1], args[3]
+                co, ci, taps = y.shape[0], xb.shape[0], offs.size
+                px = y.shape[1] * y.shape[2] * y.shape[3] if op == "rows" else \
+                    y.shape[1] * (y.shape[2] - 2) * (y.shape[3] - 2)
+                strided = offs.max() > 2 * xb.shape[3] + 2
+            label = ("3×3 dW" if op == "dW" else f"{taps}-tap {op}") + (" (stride 2)" if strided else "")
+            rec = prof.tiles[(label, co, ci, px)]
             rec[0] += own
             rec[1] += 1
-            rec[2] += 2.0 * co * ci * 9 * px
+            rec[2] += 2.0 * co * ci * taps * px
         return record
 
-    tiles.conv3x3_rows = prof.wrap("tiled product", tiles.conv3x3_rows, on_tile("3×3"), name="conv3x3_rows")
-    tiles.conv3x3_wgrad_rows = prof.wrap("tiled product", tiles.conv3x3_wgrad_rows, on_tile("3×3 dW"),
+    tiles.conv3x3_rows = prof.wrap("tiled product", tiles.conv3x3_rows, on_tile("rows"), name="conv3x3_rows")
+    tiles.conv3x3_flat = prof.wrap("tiled product", tiles.conv3x3_flat, on_tile("flat"), name="conv3x3_flat")
+    tiles.conv3x3_wgrad_rows = prof.wrap("tiled product", tiles.conv3x3_wgrad_rows, on_tile("dW"),
                                          name="conv3x3_wgrad_rows")
-    tiles._to_bordered = prof.wrap("layout/concat", tiles._to_bordered, name="_to_bordered")
+    for name in ("_to_bordered", "_from_bordered", "_to_phases", "_from_phases"):
+        setattr(tiles, name, prof.wrap("layout/concat", getattr(tiles, name), name=name))
     # the tape's tensor additions and gradient accumulation, and the optimiser (wherever they live)
     for m in modules:
         for attr, val in list(vars(m).items()):

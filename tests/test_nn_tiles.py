@@ -97,6 +97,138 @@ def test_every_weight_gradient_tile_equals_the_reference(ci, co, n, h, w):
         assert close(got, want), name
 
 
+# ------------------------------------------------------------------ stride 2: the four phase planes
+S2_SIZES = [  # (Ci, Co, N, H, W) of the fine side, H and W even
+    (3, 5, 1, 2, 2),
+    (7, 9, 2, 6, 10),
+    (17, 6, 1, 4, 66),
+    (16, 16, 3, 16, 64),   # 32-pixel coarse rows: the row driver on AVX-512 and AVX2
+    (33, 8, 2, 6, 94),
+]
+
+
+def reference_conv3x3_s2(x, w):
+    """Stride 2, zero padding 1, float64: y[o, n, i, j] = sum w[o, c, a, b] x[c, n, 2i + a - 1, 2j + b - 1]."""
+    x, w = x.astype(np.float64), w.astype(np.float64)
+    _, n, h, wd = x.shape
+    ho, wo = h // 2, wd // 2
+    xp = np.pad(x, ((0, 0), (0, 0), (1, 1), (1, 1)))
+    y = np.zeros((w.shape[0], n, ho, wo))
+    for a in range(3):
+        for b in range(3):
+            y += np.einsum("oc,cnhw->onhw", w[:, :, a, b], xp[:, :, a:a + 2 * ho:2, b:b + 2 * wo:2])
+    return y
+
+
+def reference_conv_transpose3x3(x, w):
+    """Stride 2, padding 1, output padding 1, float64, from its definition:
+    y[o, n, 2i + a - 1, 2j + b - 1] += w[o, c, a, b] x[c, n, i, j]."""
+    x, w = x.astype(np.float64), w.astype(np.float64)
+    _, n, h, wd = x.shape
+    yp = np.zeros((w.shape[0], n, 2 * h + 2, 2 * wd + 2))
+    for a in range(3):
+        for b in range(3):
+            yp[:, :, a:a + 2 * h:2, b:b + 2 * wd:2] += np.einsum("oc,cnhw->onhw", w[:, :, a, b], x)
+    return yp[:, :, 1:2 * h + 1, 1:2 * wd + 1]
+
+
+def reference_wgrad_s2(dy, x):
+    """dW[o, c, a, b] = sum_{n, i, j} dy[o, n, i, j] x[c, n, 2i + a - 1, 2j + b - 1] (zero outside), float64."""
+    dy, x = dy.astype(np.float64), x.astype(np.float64)
+    _, _, ho, wo = dy.shape
+    xp = np.pad(x, ((0, 0), (0, 0), (1, 1), (1, 1)))
+    dw = np.zeros((dy.shape[0], x.shape[0], 3, 3))
+    for a in range(3):
+        for b in range(3):
+            dw[:, :, a, b] = np.einsum("onhw,cnhw->oc", dy, xp[:, :, a:a + 2 * ho:2, b:b + 2 * wo:2])
+    return dw
+
+
+def test_phase_planes_hold_the_pixels_of_each_phase_and_a_zero_border():
+    engine = Engine()
+    x = np.arange(2 * 1 * 4 * 6, dtype=np.float32).reshape(2, 1, 4, 6) + 1
+    engine.scratch("conv.xp", (10_000,), np.float32)[:] = np.nan
+    xp = tiles.phase_scratch(engine, "conv.xp", x)
+    assert xp.shape == (4, 2, 1, 4, 5)
+    for p in range(2):
+        for q in range(2):
+            assert np.array_equal(xp[2 * p + q, :, :, 1:-1, 1:-1], x[:, :, p::2, q::2])
+            border = xp[2 * p + q].copy()
+            border[:, :, 1:-1, 1:-1] = 0
+            assert not border.any()
+    with pytest.raises(ValueError, match="even height and width"):
+        tiles.phase_scratch(engine, "conv.xp", x[:, :, :3])
+
+
+@pytest.mark.parametrize("ci, co, n, h, w", S2_SIZES)
+def test_every_tile_shape_strided_and_transposed(shape_and_driver, ci, co, n, h, w):
+    shape, driver = shape_and_driver
+    rng = np.random.default_rng(ci * 1000 + co + 7)
+    x = rng.standard_normal((ci, n, h, w)).astype(np.float32)
+    wt = rng.standard_normal((co, ci, 3, 3)).astype(np.float32)
+    got = tiles.conv3x3(x, wt, Engine(), tag="conv.xp", stride=2, driver=driver, shape=shape)
+    assert got.shape == (co, n, h // 2, w // 2) and close(got, reference_conv3x3_s2(x, wt))
+    # the transposed convolution, from the coarse side (Ci, N, H / 2, W / 2) to (Co, N, H, W)
+    xs = rng.standard_normal((ci, n, h // 2, w // 2)).astype(np.float32)
+    engine = Engine()
+    want = reference_conv_transpose3x3(xs, wt)
+    got = tiles.conv_transpose3x3(tiles.bordered_scratch(engine, "conv.xb", xs, shape), wt, engine,
+                                  driver=driver, shape=shape)
+    assert got.shape == want.shape and close(got, want)
+    base = rng.standard_normal(want.shape).astype(np.float32)
+    out = base.copy()
+    tiles.conv_transpose3x3(tiles.bordered_scratch(engine, "conv.xb", xs, shape), wt, engine, out=out,
+                            accumulate=True, driver=driver, shape=shape)
+    assert close(out, want + base)
+
+
+@pytest.mark.parametrize("ci, co, n, h, w", S2_SIZES[2:] + [(5, 17, 2, 40, 140)])
+def test_every_strided_weight_gradient_tile_equals_the_reference(ci, co, n, h, w):
+    rng = np.random.default_rng(ci * 100 + co + 3)
+    x = rng.standard_normal((ci, n, h, w)).astype(np.float32)
+    dy = rng.standard_normal((co, n, h // 2, w // 2)).astype(np.float32)
+    want = reference_wgrad_s2(dy, x)
+    for name, shape in tiles.TILE_SHAPES.items():
+        if not tiles.wgrad_fits(w // 2, shape):
+            continue
+        engine = Engine()
+        got = tiles.conv3x3_wgrad(tiles.bordered_scratch(engine, "conv.dyb", dy, shape),
+                                  tiles.phase_scratch(engine, "conv.xw", x, shape), stride=2,
+                                  driver=tiles.build_conv3x3_wgrad(shape), shape=shape)
+        assert got.shape == want.shape and close(got, want), name
+
+
+@pytest.mark.parametrize("ci, co, h, w", [(12, 5, 6, 22), (5, 12, 16, 64), (6, 4, 2, 2), (4, 3, 5, 7)])
+def test_strided_layers_float32_agree_with_float64(ci, co, h, w):
+    # the down-projection (stride-2 convolution) and the up-projection (transposed convolution):
+    # float32 on the tiles (odd sizes and rows too short for the weight-gradient tile: the BLAS path,
+    # whose scratch must not overwrite the tiles'), float64 on the BLAS path
+    rng = np.random.default_rng(5)
+    e32, e64 = Engine(), Engine()
+    x = rng.standard_normal((ci, 2, h, w))
+    wt = rng.standard_normal((co, ci, 3, 3))
+    y64 = L.conv_c_forward(x, wt, 2, e64)
+    y32 = L.conv_c_forward(x.astype(np.float32), wt.astype(np.float32), 2, e32)
+    assert close(y32, y64)
+    dy = rng.standard_normal(y64.shape)
+    dw64, dw32 = np.zeros_like(wt), np.zeros_like(wt, dtype=np.float32)
+    dx64 = L.conv_c_backward(dy, x, wt, 2, dw64, True, e64)
+    dx32 = L.conv_c_backward(dy.astype(np.float32), x.astype(np.float32), wt.astype(np.float32), 2, dw32, True, e32)
+    assert close(dx32, dx64) and close(dw32, dw64)
+    assert np.isclose(np.vdot(y64, dy), np.vdot(x, dx64), rtol=1e-12)
+    wtt = rng.standard_normal((ci, co, 3, 3))                      # (Ci, Co): PyTorch's transposed layout
+    t64 = L.conv_transpose_c_forward(x, wtt, e64)
+    t32 = L.conv_transpose_c_forward(x.astype(np.float32), wtt.astype(np.float32), e32)
+    assert t32.shape == (co, 2, 2 * h, 2 * w) and close(t32, t64)
+    dyt = rng.standard_normal(t64.shape)
+    dwt64, dwt32 = np.zeros_like(wtt), np.zeros_like(wtt, dtype=np.float32)
+    dxt64 = L.conv_transpose_c_backward(dyt, x, wtt, dwt64, True, e64)
+    dxt32 = L.conv_transpose_c_backward(dyt.astype(np.float32), x.astype(np.float32), wtt.astype(np.float32),
+                                        dwt32, True, e32)
+    assert close(dxt32, dxt64) and close(dwt32, dwt64)
+    assert np.isclose(np.vdot(t64, dyt), np.vdot(x, dxt64), rtol=1e-12)
+
+
 def test_the_border_is_zero_whatever_the_scratch_held():
     engine = Engine()
     rng = np.random.default_rng(1)

@@ -35,12 +35,13 @@ __all__ = ["Engine", "Workspace", "SLOTS"]
 #: or the bordered gradient ``conv.dyb`` before it, the recomputed ``dense.a1`` and ``dense.da1``
 #: after it), so it has slot "b"; the bordered input of a weight gradient (``conv.xw``) is read
 #: beside the bordered output gradient (slot "a"), so it has slot "c", as has
-#: the bordered output of a 3×3 tile on narrow rows (``conv.yb``, written from a slot-"a" input).
+#: the bordered output of a 3×3 tile on narrow rows (``conv.yb``, written from a slot-"a" input) and
+#: the four bordered output phases of a transposed convolution (``convt.yp``, from a slot-"a" input).
 SLOTS = MappingProxyType({
     "conv.taps": "a", "conv.cols": "a", "conv.dtaps": "a", "convt.taps": "a", "convt.dtaps": "a",
     "dense.a1": "a", "dense.taps": "a", "dense.g": "a", "dense.da1": "a", "fb.af": "a",
-    "conv.xb": "a", "conv.dyb": "a", "dense.a2b": "a",
-    "dense.da2": "b", "conv.xw": "c", "conv.yb": "c"})
+    "conv.xb": "a", "conv.xp": "a", "conv.dyb": "a", "convt.dyp": "a", "dense.a2b": "a",
+    "dense.da2": "b", "conv.xw": "c", "conv.yb": "c", "convt.yp": "c"})
 
 
 class Workspace:

@@ -332,8 +332,8 @@ def conv_c_forward(xc, w, stride, engine, out=None):
         return y
     ho, wo = conv_out_size(h, 3, stride, 1), conv_out_size(wd, 3, stride, 1)
     y = np.empty((co, n, ho, wo), dt) if out is None else out                 # (Co, N, Ho, Wo)
-    if stride == 1 and dt == np.float32:                                      # the register-tiled kernel
-        return _tiles.conv3x3(xc, w, engine, tag="conv.xb", out=y)            # y = w * x
+    if _on_tiles(xc, stride):                                                 # the register-tiled kernel
+        return _tiles.conv3x3(xc, w, engine, tag="conv.xb" if stride == 1 else "conv.xp", stride=stride, out=y)
     if stride == 1 and co <= ci:
         taps = engine.scratch("conv.taps", (9, co, n, h, wd), dt)             # (9, Co, N, H, W)
         np.matmul(_w_taps(w), _mat(xc), out=taps.reshape(9 * co, -1))         # T = W_taps x
@@ -358,6 +358,21 @@ def _conv3x3_dw_blas(dyc, xc, dw, engine):
         cols = engine.scratch("conv.cols", (9, ci, n, h, wd), dt)             # cols = im2col(x)
         _run(_k.gather_taps, xc.size, xc, cols, 1)
         dw += _dw_im2col(_abt(_mat(dyc), cols.reshape(9 * ci, -1)), co, ci).astype(dw.dtype, copy=False)
+
+
+def _on_tiles(xc, stride):
+    """Whether a 3×3 convolution of ``xc`` at ``stride`` runs on the tiles: float32, and at stride 2
+    an even height and width (the four phase planes; the network's always are)."""
+    return xc.dtype == np.float32 and (stride == 1 or (xc.shape[2] % 2 == 0 and xc.shape[3] % 2 == 0))
+
+
+def _conv3x3_s2_dw_blas(dyc, xc, dw, engine):
+    """``dw +=`` the weight gradient of a stride-2 3×3 convolution by a BLAS product over im2col of ``x``."""
+    ci, n = xc.shape[:2]
+    co, ho, wo = dyc.shape[0], dyc.shape[2], dyc.shape[3]
+    cols = engine.scratch("conv.cols", (9, ci, n, ho, wo), xc.dtype)
+    _run(_k.gather_taps, xc.size, xc, cols, 2)                                # cols = im2col(x)
+    dw += _dw_im2col(_abt(_mat(dyc), cols.reshape(9 * ci, -1)), co, ci).astype(dw.dtype, copy=False)
 
 
 def _conv3x3_tiled_backward(dyc, xc, w, dw, need_dx, engine, out=None):
@@ -396,6 +411,16 @@ def conv_c_backward(dyc, xc, w, stride, dw, need_dx, engine):
         return dx
     if stride == 1 and dt == np.float32:                                      # the tiles
         return _conv3x3_tiled_backward(dyc, xc, w, dw, need_dx, engine)
+    if _on_tiles(xc, stride):                                                 # the tiles, four phases
+        tiled_dw = params and _tiles.wgrad_fits(dyc.shape[3])
+        if params and not tiled_dw:                                           # (its scratch is slot "a")
+            _conv3x3_s2_dw_blas(dyc, xc, dw, engine)
+        dyb = _tiles.bordered_scratch(engine, "conv.dyb", dyc)
+        if tiled_dw:
+            dw += _tiles.conv3x3_wgrad(dyb, _tiles.phase_scratch(engine, "conv.xw", xc),
+                                       stride=2).astype(dw.dtype, copy=False)
+        # dx = the transposed convolution of dy (its adjoint)
+        return _tiles.conv_transpose3x3(dyb, w.transpose(1, 0, 2, 3), engine) if need_dx else None
     if stride == 1 and co <= ci:
         g = engine.scratch("conv.dtaps", (9, co, n, h, wd), dt)               # (9, Co, N, H, W)
         _run(_k.gather_taps, dyc.size, dyc, g, 1)                                             # G_t = shift_t(dy)
@@ -424,11 +449,14 @@ def conv_c_backward(dyc, xc, w, stride, dw, need_dx, engine):
 def conv_transpose_c_forward(xc, w, engine):
     """Transposed convolution (3×3, stride 2, padding 1, output padding 1) on the internal layout.
 
-    ``T = W_t (9 Co, Ci) @ X`` then ``y = scatter(T)`` at stride 2: ``(Co, N, 2H, 2W)``.
+    float32: the tiles, one convolution per output phase (:func:`.tiles.conv_transpose3x3`).
+    Otherwise ``T = W_t (9 Co, Ci) @ X`` then ``y = scatter(T)`` at stride 2: ``(Co, N, 2H, 2W)``.
     """
     ci, n, h, wd = xc.shape
     co = w.shape[1]
     dt = xc.dtype
+    if dt == np.float32:
+        return _tiles.conv_transpose3x3(_tiles.bordered_scratch(engine, "conv.xb", xc), w.transpose(1, 0, 2, 3), engine)
     taps = engine.scratch("convt.taps", (9, co, n, h, wd), dt)                # (9, Co, N, H, W)
     np.matmul(_wt_taps(w.astype(dt, copy=False)), _mat(xc), out=taps.reshape(9 * co, -1))  # T = W_t x
     y = np.empty((co, n, 2 * h, 2 * wd), dt)                                  # (Co, N, 2H, 2W)
@@ -441,6 +469,15 @@ def conv_transpose_c_backward(dyc, xc, w, dw, need_dx, engine):
     ci, n, h, wd = xc.shape
     co = w.shape[1]
     dt = xc.dtype
+    if dt == np.float32:                                                      # the tiles, four phases
+        tiled_dw = engine.param_grads and _tiles.wgrad_fits(wd)
+        if engine.param_grads and not tiled_dw:
+            _conv3x3_s2_dw_blas(xc, dyc, dw, engine)                         # x as the coarse side
+        dyp = _tiles.phase_scratch(engine, "convt.dyp", dyc)
+        if tiled_dw:
+            dw += _tiles.conv3x3_wgrad(_tiles.bordered_scratch(engine, "conv.xw", xc), dyp,
+                                       stride=2).astype(dw.dtype, copy=False)
+        return _tiles.conv3x3(None, w, engine, xb=dyp, stride=2) if need_dx else None
     g = engine.scratch("convt.dtaps", (9, co, n, h, wd), dt)
     _run(_k.gather_taps, dyc.size, dyc, g, 2)                                                 # G = gather_2(dy)
     gm = g.reshape(9 * co, -1)
