@@ -229,6 +229,54 @@ def test_strided_layers_float32_agree_with_float64(ci, co, h, w):
     assert np.isclose(np.vdot(t64, dyt), np.vdot(x, dxt64), rtol=1e-12)
 
 
+# ------------------------------------------------------------- 1×1 with the ReLUs around it fused
+@pytest.mark.parametrize("ci, co, p", [(3, 5, 7), (17, 9, 100), (64, 48, 33), (130, 20, 96), (48, 64, 4096)])
+def test_every_pointwise_tile_equals_the_reference(ci, co, p):
+    # y = W max(x + b_in, 0), then + b_out, then its ReLU: every epilogue, every tile shape, pixel
+    # counts with and without a partial last tile (those pixels are NumPy's)
+    rng = np.random.default_rng(ci + co + p)
+    x = rng.standard_normal((ci, p)).astype(np.float32)
+    w = rng.standard_normal((co, ci)).astype(np.float32)
+    b_in, b_out = rng.standard_normal(ci).astype(np.float32), rng.standard_normal(co).astype(np.float32)
+    z = w.astype(np.float64) @ np.maximum(x.astype(np.float64) + b_in[:, None], 0)
+    for name, shape in tiles.TILE_SHAPES.items():
+        driver = tiles.build_pointwise(shape)
+        got = tiles.pointwise(x, w, b_in, driver=driver, shape=shape)
+        assert got.shape == (co, p) and close(got, z), name
+        assert close(tiles.pointwise(x, w, b_in, b_out, driver=driver, shape=shape), z + b_out[:, None]), name
+        want = np.maximum(z + b_out[:, None], 0)
+        out = np.full((co, p), np.nan, np.float32)
+        tiles.pointwise(x, w, b_in, b_out, relu_out=True, out=out, driver=driver, shape=shape)
+        assert close(out, want), name
+
+
+def test_pointwise_propagates_nan_through_both_relus():
+    # as the separate bias + ReLU passes do: max(NaN, 0) is NaN, not 0
+    x = np.ones((2, 64), np.float32)
+    x[1, 5] = np.nan
+    w = np.ones((3, 2), np.float32)
+    y = tiles.pointwise(x, w, np.zeros(2, np.float32), np.zeros(3, np.float32), relu_out=True)
+    assert np.isnan(y[:, 5]).all() and np.isfinite(np.delete(y, 5, axis=1)).all()
+
+
+def test_fused_and_separate_relus_give_the_same_filter_block():
+    # normal mode fuses the ReLUs into the 1×1 products; recording the gains takes the separate
+    # passes: the same outputs (the gains recorded on the way)
+    from mgbp_classic.nn import FilterBlock, ParamStore
+    store = ParamStore(seed=3, dtype=np.float32)
+    block = FilterBlock(store, "fb", c=12)
+    store.finalize()
+    rng = np.random.default_rng(4)
+    for name in store.names:
+        store[name][...] = rng.standard_normal(store[name].shape) * 0.3
+    x = rng.standard_normal((2, 12, 9, 40)).astype(np.float32)
+    fused, _ = block.forward(x, engine=Engine())
+    engine = Engine()
+    with engine.record():
+        separate, _ = block.forward(x, engine=engine)
+    assert close(fused, separate.astype(np.float64), 1e-6)
+
+
 def test_the_border_is_zero_whatever_the_scratch_held():
     engine = Engine()
     rng = np.random.default_rng(1)

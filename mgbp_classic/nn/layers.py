@@ -490,6 +490,12 @@ def conv_transpose_c_backward(dyc, xc, w, dw, need_dx, engine):
     return dx
 
 
+def _fused_relus(dt, engine):
+    """Whether a 1×1 convolution runs with the ReLUs around it fused (:func:`.tiles.pointwise`):
+    float32, in the normal ReLU mode (recording or frozen gains take the separate passes)."""
+    return dt == np.float32 and engine.gains.mode is None
+
+
 def dense_c_forward(hbuf, c, b1, w1, b2, w3, engine):
     """DenseLayer on the internal layout, in place in the block's channel buffer.
 
@@ -512,13 +518,17 @@ def dense_c_forward(hbuf, c, b1, w1, b2, w3, engine):
     bn, gr = w1.shape[0], w3.shape[0]
     dt = hbuf.dtype
     p = n * h * wd
-    x3 = hbuf[:c].reshape(1, c, p)                                            # (1, c, P)
-    a1 = engine.scratch("dense.a1", (1, c, p), dt)                            # (1, c, P)
-    g1 = relu_apply(x3, b1, a1, engine)                                       # a1 = relu(x + b1)
     a2 = np.empty((bn, n, h, wd), dt)                                         # (B, N, H, W)
-    np.matmul(w1.reshape(bn, c).astype(dt, copy=False), a1[0], out=_mat(a2))  # z = W1 a1
-    a23 = a2.reshape(1, bn, p)
-    g2 = relu_apply(a23, b2, a23, engine)                                     # a2 = relu(z + b2)
+    if _fused_relus(dt, engine):                                              # a2 = relu(W1 relu(x + b1) + b2)
+        _tiles.pointwise(_mat(hbuf[:c]), w1, b1, b2, relu_out=True, out=_mat(a2))
+        g1 = g2 = None
+    else:
+        x3 = hbuf[:c].reshape(1, c, p)                                        # (1, c, P)
+        a1 = engine.scratch("dense.a1", (1, c, p), dt)                        # (1, c, P)
+        g1 = relu_apply(x3, b1, a1, engine)                                   # a1 = relu(x + b1)
+        np.matmul(w1.reshape(bn, c).astype(dt, copy=False), a1[0], out=_mat(a2))  # z = W1 a1
+        a23 = a2.reshape(1, bn, p)
+        g2 = relu_apply(a23, b2, a23, engine)                                 # a2 = relu(z + b2)
     if dt == np.float32:                                                      # h = W3 * a2
         _tiles.conv3x3(a2, w3, engine, tag="dense.a2b", out=hbuf[c:c + gr])
         return DenseCache(a2, g1, g2)
@@ -590,10 +600,13 @@ def filter_block_c_forward(hbuf, c, dense_params, b, w, engine):
     for (b1, w1, b2, w3) in dense_params:
         caches.append(dense_c_forward(hbuf, ci, b1, w1, b2, w3, engine))     # hbuf[ci:ci+G] = h_i
         ci += w3.shape[0]
-    af = engine.scratch("fb.af", (1, ct, p), dt)
-    gf = relu_apply(hbuf.reshape(1, ct, p), b, af, engine)                    # a = relu(h + b)
     co = w.shape[0]
     y = np.empty((co, n, h, wd), dt)                                          # (C, N, H, W)
+    if _fused_relus(dt, engine):                                              # y = W relu(h + b)
+        _tiles.pointwise(_mat(hbuf), w, b, out=_mat(y))
+        return y, FilterBlockCache(hbuf, tuple(caches), None)
+    af = engine.scratch("fb.af", (1, ct, p), dt)
+    gf = relu_apply(hbuf.reshape(1, ct, p), b, af, engine)                    # a = relu(h + b)
     np.matmul(w.reshape(co, ct).astype(dt, copy=False), af[0], out=_mat(y))   # y = W a
     return y, FilterBlockCache(hbuf, tuple(caches), gf)
 

@@ -30,6 +30,13 @@ taps that reach that phase (:func:`conv_transpose3x3`), and the four results are
 is the other's input gradient; the weight gradients are the flat dot products of the weight-gradient
 tile with the phase planes' offsets.
 
+**1×1 with its ReLUs.** :func:`make_pointwise_tile` is the one-tap tile with a prologue and an
+epilogue: each loaded input vector becomes ``max(x + b_in, 0)`` before its multiply-adds, and the
+accumulators ``+ b_out`` (and their ReLU) before the only store, so a dense layer's bottleneck
+``relu(W1 relu(x + b1) + b2)`` and a filter block's last ``W relu(h + b)`` take one pass over
+their input instead of a bias + ReLU pass, a BLAS product and another pass (normal ReLU mode; the
+modes that record or apply gains keep the separate passes).
+
 **Loop order.** A driver's job is one row of one image; inside it the output-channel tiles, then
 blocks of ``KC`` input channels, then the tiles along the row. The ``3 KC`` input rows a block
 reads stay in the L1 cache for every output tile and every tile of the row (ordered the other
@@ -54,8 +61,9 @@ from numba.extending import intrinsic
 from ._numba import FASTMATH, PJIT, run as _run
 
 __all__ = ["TileShape", "TILE_SHAPES", "choose_tile_shape", "TILE", "make_tile", "make_wgrad_tile",
-           "build_conv3x3", "build_conv3x3_wgrad", "conv3x3", "conv_transpose3x3", "conv3x3_wgrad", "wgrad_fits",
-           "pack_weights", "bordered_scratch", "phase_scratch", "flipped_transpose"]
+           "make_pointwise_tile", "build_conv3x3", "build_conv3x3_wgrad", "build_pointwise", "conv3x3",
+           "conv_transpose3x3", "conv3x3_wgrad", "pointwise", "wgrad_fits", "pack_weights", "bordered_scratch",
+           "phase_scratch", "flipped_transpose"]
 
 _F32 = ir.FloatType()
 _I32 = ir.IntType(32)
@@ -172,50 +180,30 @@ def make_tile(shape, unroll=(1, 2, 4, 9)):
     the taps unrolled (9: a 3×3 kernel; 1, 2, 4: the phases of a transposed one), other counts a
     loop over the taps.
     """
-    L, R, V = shape.lanes, shape.rows, shape.vectors
-    vt = ir.VectorType(_F32, L)
-
     @intrinsic
     def tile(typingctx, x, w, y, nc, xcs, offs, ntaps, ycs, nvalid, nrows, accumulate):
         sig = types.void(*([types.intp] * 10), types.boolean)
 
         def codegen(context, builder, signature, args):
             xa, wa, ya, nc_, xcs_, oa, ntaps_, ycs_, nvalid_, nrows_, acc_flag = args
-            fptr = _F32.as_pointer()
-            x0, w0, y0 = (builder.inttoptr(a, fptr) for a in (xa, wa, ya))
+            t = _TileIR(builder, shape, xa, wa)
             o0 = builder.inttoptr(oa, _I64.as_pointer())
-            fma = _fma(builder, vt)
-            undef = ir.Constant(vt, ir.Undefined)
-            splat = ir.Constant(ir.VectorType(_I32, L), [0] * L)
-
-            def taps(acc, xc, wt, offsets):
-                """``acc`` after the taps at ``offsets`` of the channel at ``xc`` (weights from ``wt``)."""
-                acc = [list(row) for row in acc]
-                for t, off in enumerate(offsets):
-                    xs = [builder.load(builder.bitcast(builder.gep(xc, [builder.add(off, ir.Constant(_I64, v * L))]),
-                                                       vt.as_pointer()), align=4) for v in range(V)]
-                    for r in range(R):
-                        ws = builder.load(builder.gep(wt, [ir.Constant(_I64, t * R + r)]), align=4)
-                        wv = builder.shuffle_vector(builder.insert_element(undef, ws, ir.Constant(_I32, 0)), undef, splat)
-                        for v in range(V):
-                            acc[r][v] = builder.call(fma, [wv, xs[v], acc[r][v]])
-                return acc
 
             def reduction(unrolled):
                 """The reduction over input channels (and taps): accumulators in phi nodes; the taps
                 unrolled (``unrolled`` of them) or a loop over them (``unrolled = 0``)."""
                 if unrolled:
-                    offsets = [builder.load(builder.gep(o0, [ir.Constant(_I64, t)])) for t in range(unrolled)]
-                blocks, c, phis = _open_loop(builder, "tile", nc_, R, V, vt)
-                xc = builder.gep(x0, [builder.mul(c, xcs_)])
-                wc = builder.gep(w0, [builder.mul(c, builder.mul(ntaps_, ir.Constant(_I64, R)))])
+                    offsets = [builder.load(builder.gep(o0, [ir.Constant(_I64, k)])) for k in range(unrolled)]
+                blocks, c, phis = _open_loop(builder, "tile", nc_, t.R, t.V, t.vt)
+                xc = builder.gep(t.x0, [builder.mul(c, xcs_)])
+                wc = builder.gep(t.w0, [builder.mul(c, builder.mul(ntaps_, ir.Constant(_I64, t.R)))])
                 if unrolled:
-                    acc = taps(phis, xc, wc, offsets)
+                    acc = t.taps(phis, xc, wc, offsets)
                 else:
-                    tblocks, t, tphis = _open_loop(builder, "tap", ntaps_, R, V, vt, init=phis)
-                    off = builder.load(builder.gep(o0, [t]))
-                    wt = builder.gep(wc, [builder.mul(t, ir.Constant(_I64, R))])
-                    acc = _close_loop(builder, ntaps_, tblocks, t, tphis, taps(tphis, xc, wt, [off]))
+                    tblocks, k, tphis = _open_loop(builder, "tap", ntaps_, t.R, t.V, t.vt, init=phis)
+                    off = builder.load(builder.gep(o0, [k]))
+                    wt = builder.gep(wc, [builder.mul(k, ir.Constant(_I64, t.R))])
+                    acc = _close_loop(builder, ntaps_, tblocks, k, tphis, t.taps(tphis, xc, wt, [off]))
                 return _close_loop(builder, nc_, blocks, c, phis, acc)
 
             # one loop body per unrolled tap count and one for the others, joined before the epilogue
@@ -231,55 +219,142 @@ def make_tile(shape, unroll=(1, 2, 4, 9)):
                 ends.append((reduction(k), builder.basic_block))
                 builder.branch(merge)
             builder.position_at_end(merge)
-            result = [[builder.phi(vt) for _ in range(V)] for _ in range(R)]
+            result = [[builder.phi(t.vt) for _ in range(t.V)] for _ in range(t.R)]
             for acc, block in ends:
-                for r in range(R):
-                    for v in range(V):
+                for r in range(t.R):
+                    for v in range(t.V):
                         result[r][v].add_incoming(acc[r][v], block)
-
-            # the epilogue: one store (or load-add-store) per vector; lane by lane in a partial tile
-
-            def put(ptr, value):
-                with builder.if_else(acc_flag) as (add, store):
-                    with add:
-                        builder.store(builder.fadd(builder.load(ptr, align=4), value), ptr, align=4)
-                    with store:
-                        builder.store(value, ptr, align=4)
-
-            masked_load, masked_store = _masked(builder, vt, "load"), _masked(builder, vt, "store")
-            four = ir.Constant(_I32, 4)
-            lane_index = ir.Constant(ir.VectorType(_I64, L), list(range(L)))
-            room = builder.shuffle_vector(builder.insert_element(ir.Constant(ir.VectorType(_I64, L), ir.Undefined),
-                                                                 nvalid_, ir.Constant(_I32, 0)),
-                                          ir.Constant(ir.VectorType(_I64, L), ir.Undefined), splat)
-
-            def put_lanes(ptr, value, v):
-                """Only the lanes inside the row: ``v L + lane < nvalid``."""
-                inside = builder.icmp_signed("<", builder.add(lane_index, ir.Constant(ir.VectorType(_I64, L),
-                                                                                         [v * L] * L)), room)
-                with builder.if_else(acc_flag) as (add, store):
-                    with add:
-                        old = builder.call(masked_load, [ptr, four, inside, ir.Constant(vt, [0.0] * L)])
-                        builder.call(masked_store, [builder.fadd(old, value), ptr, four, inside])
-                    with store:
-                        builder.call(masked_store, [value, ptr, four, inside])
-
-            for r in range(R):
-                with builder.if_then(builder.icmp_signed("<", ir.Constant(_I64, r), nrows_)):
-                    yr = builder.gep(y0, [builder.mul(ir.Constant(_I64, r), ycs_)])
-                    for v in range(V):
-                        p = builder.gep(yr, [ir.Constant(_I64, v * L)])
-                        full = builder.icmp_signed(">=", nvalid_, ir.Constant(_I64, (v + 1) * L))
-                        with builder.if_else(full) as (whole, partial):
-                            with whole:
-                                put(builder.bitcast(p, vt.as_pointer()), result[r][v])
-                            with partial:
-                                put_lanes(builder.bitcast(p, vt.as_pointer()), result[r][v], v)
+            t.store(result, ya, ycs_, nvalid_, nrows_, acc_flag)
             return context.get_dummy_value()
 
         return sig, codegen
 
     return tile
+
+
+def make_pointwise_tile(shape):
+    """The tile of a 1×1 convolution with its input's bias + ReLU applied while it loads (the
+    prologue) and the output's bias (+ ReLU) before the only store (the epilogue), as a Numba
+    intrinsic for this ``shape``.
+
+    ``ptile(x, w, y, nc, xcs, bin, bout, ycs, nvalid, nrows, accumulate, epilogue)``:
+    ``y[r] (+)= sum_c w[c, r] max(x[c] + bin[c], 0)``, then with ``epilogue`` 1 ``y[r] += bout[r]``,
+    with 2 ``y[r] = max(y[r] + bout[r], 0)`` (after the addition of what was there, so the
+    epilogue belongs to the last of a row's channel blocks); ``bin``/``bout`` addresses of float32
+    biases (the tile's first input channel and output row), the rest as in :func:`make_tile`. A
+    NaN propagates through both ReLUs, as in :func:`.kernels.bias_relu_rows`.
+    """
+    @intrinsic
+    def ptile(typingctx, x, w, y, nc, xcs, bin, bout, ycs, nvalid, nrows, accumulate, epilogue):
+        sig = types.void(*([types.intp] * 10), types.boolean, types.intp)
+
+        def codegen(context, builder, signature, args):
+            xa, wa, ya, nc_, xcs_, bia, boa, ycs_, nvalid_, nrows_, acc_flag, epi = args
+            t = _TileIR(builder, shape, xa, wa)
+            b_in, b_out = (builder.inttoptr(a, _F32.as_pointer()) for a in (bia, boa))
+            zero = ir.Constant(t.vt, [0.0] * t.L)
+            blocks, c, phis = _open_loop(builder, "ptile", nc_, t.R, t.V, t.vt)
+            bc = t.splat(builder.load(builder.gep(b_in, [c]), align=4))
+
+            def relu_bias(v):                              # max(x + b, 0), a NaN propagates
+                z = builder.fadd(v, bc)
+                return builder.select(builder.fcmp_ordered("<", z, zero), zero, z)
+
+            acc = t.taps(phis, builder.gep(t.x0, [builder.mul(c, xcs_)]),
+                         builder.gep(t.w0, [builder.mul(c, ir.Constant(_I64, t.R))]),
+                         [ir.Constant(_I64, 0)], prologue=relu_bias)
+            result = _close_loop(builder, nc_, blocks, c, phis, acc)
+
+            def finish(value, r):
+                biased = builder.fadd(value, t.splat(builder.load(builder.gep(b_out, [ir.Constant(_I64, r)]),
+                                                                  align=4)))
+                relu = builder.select(builder.fcmp_ordered("<", biased, zero), zero, biased)
+                out = builder.select(builder.icmp_signed("==", epi, ir.Constant(_I64, 2)), relu, biased)
+                return builder.select(builder.icmp_signed("==", epi, ir.Constant(_I64, 0)), value, out)
+
+            t.store(result, ya, ycs_, nvalid_, nrows_, acc_flag, finish)
+            return context.get_dummy_value()
+
+        return sig, codegen
+
+    return ptile
+
+
+class _TileIR:
+    """The pieces of a tile's LLVM IR shared by :func:`make_tile` and :func:`make_pointwise_tile`:
+    the fused multiply-adds of a channel's taps and the epilogue's stores."""
+
+    def __init__(self, builder, shape, xa, wa):
+        self.b = builder
+        self.L, self.R, self.V = shape.lanes, shape.rows, shape.vectors
+        self.vt = ir.VectorType(_F32, self.L)
+        fptr = _F32.as_pointer()
+        self.x0, self.w0 = builder.inttoptr(xa, fptr), builder.inttoptr(wa, fptr)
+        self.fma = _fma(builder, self.vt)
+
+    def splat(self, scalar):
+        """``scalar`` in every lane."""
+        b, vt = self.b, self.vt
+        undef = ir.Constant(vt, ir.Undefined)
+        return b.shuffle_vector(b.insert_element(undef, scalar, ir.Constant(_I32, 0)), undef,
+                                ir.Constant(ir.VectorType(_I32, self.L), [0] * self.L))
+
+    def taps(self, acc, xc, wt, offsets, prologue=None):
+        """``acc`` after the taps at ``offsets`` of the channel at ``xc`` (weights from ``wt``; each
+        loaded vector through ``prologue`` first, if given)."""
+        b, vt, L = self.b, self.vt, self.L
+        acc = [list(row) for row in acc]
+        for t, off in enumerate(offsets):
+            xs = [b.load(b.bitcast(b.gep(xc, [b.add(off, ir.Constant(_I64, v * L))]), vt.as_pointer()), align=4)
+                  for v in range(self.V)]
+            if prologue is not None:
+                xs = [prologue(x) for x in xs]
+            for r in range(self.R):
+                wv = self.splat(b.load(b.gep(wt, [ir.Constant(_I64, t * self.R + r)]), align=4))
+                for v in range(self.V):
+                    acc[r][v] = b.call(self.fma, [wv, xs[v], acc[r][v]])
+        return acc
+
+    def store(self, result, ya, ycs_, nvalid_, nrows_, acc_flag, finish=None):
+        """The epilogue: each accumulator (plus what is there, with ``acc_flag``; through ``finish(value,
+        row)`` if given) stored once, its lanes past ``nvalid`` masked; rows from ``nrows`` not stored."""
+        b, vt, L = self.b, self.vt, self.L
+        y0 = b.inttoptr(ya, _F32.as_pointer())
+        finish = finish or (lambda value, r: value)
+        masked_load, masked_store = _masked(b, vt, "load"), _masked(b, vt, "store")
+        four = ir.Constant(_I32, 4)
+        lanes = ir.VectorType(_I64, L)
+        lane_index = ir.Constant(lanes, list(range(L)))
+        room = b.shuffle_vector(b.insert_element(ir.Constant(lanes, ir.Undefined), nvalid_, ir.Constant(_I32, 0)),
+                                ir.Constant(lanes, ir.Undefined), ir.Constant(ir.VectorType(_I32, L), [0] * L))
+
+        def put(ptr, value, r):
+            with b.if_else(acc_flag) as (add, store):
+                with add:
+                    b.store(finish(b.fadd(b.load(ptr, align=4), value), r), ptr, align=4)
+                with store:
+                    b.store(finish(value, r), ptr, align=4)
+
+        def put_lanes(ptr, value, r, v):
+            """Only the lanes inside the row: ``v L + lane < nvalid``."""
+            inside = b.icmp_signed("<", b.add(lane_index, ir.Constant(lanes, [v * L] * L)), room)
+            with b.if_else(acc_flag) as (add, store):
+                with add:
+                    old = b.call(masked_load, [ptr, four, inside, ir.Constant(vt, [0.0] * L)])
+                    b.call(masked_store, [finish(b.fadd(old, value), r), ptr, four, inside])
+                with store:
+                    b.call(masked_store, [finish(value, r), ptr, four, inside])
+
+        for r in range(self.R):
+            with b.if_then(b.icmp_signed("<", ir.Constant(_I64, r), nrows_)):
+                yr = b.gep(y0, [b.mul(ir.Constant(_I64, r), ycs_)])
+                for v in range(self.V):
+                    p = b.bitcast(b.gep(yr, [ir.Constant(_I64, v * L)]), vt.as_pointer())
+                    with b.if_else(b.icmp_signed(">=", nvalid_, ir.Constant(_I64, (v + 1) * L))) as (whole, partial):
+                        with whole:
+                            put(p, result[r][v], r)
+                        with partial:
+                            put_lanes(p, result[r][v], r, v)
 
 
 def make_wgrad_tile(shape):
@@ -437,6 +512,31 @@ def _conv3x3_flat(xb, offs, wp, yb):
                           nrows, c0 > 0)
 
 
+def _pointwise(x, wp, bin, bout, epilogue, y):
+    """``y (Co, P) = W max(x + bin, 0)`` for the whole tiles of ``x (Ci, P)``, then ``+ bout`` (epilogue 1)
+    or ``max(. + bout, 0)`` (2): the 1×1 convolution with its input's bias + ReLU and its output's
+    bias (+ ReLU) fused (:func:`make_pointwise_tile`); packed weights ``wp (ceil(Co / R), Ci, 1, R)``,
+    ``bout`` padded to ``ceil(Co / R) R``. One job is :data:`_FLAT_TILES` consecutive tiles of
+    pixels; the pixels past the last whole tile are the caller's."""
+    ci, p = x.shape
+    co = y.shape[0]
+    ot = wp.shape[0]
+    ntiles = p // _VL
+    kc = _KC * 9                           # the channel block of a 3×3 tile's loads, in one row each
+    xaddr, waddr, yaddr, baddr, oaddr = x.ctypes.data, wp.ctypes.data, y.ctypes.data, bin.ctypes.data, bout.ctypes.data
+    for job in prange((ntiles + _FLAT_TILES - 1) // _FLAT_TILES):
+        t1 = min(ntiles, (job + 1) * _FLAT_TILES)
+        for o in range(ot):
+            nrows = min(_R, co - o * _R)
+            for c0 in range(0, ci, kc):
+                nc = min(kc, ci - c0)
+                epi = epilogue if c0 + kc >= ci else 0
+                for t in range(job * _FLAT_TILES, t1):
+                    q = t * _VL
+                    _ptile(xaddr + 4 * (c0 * p + q), waddr + 4 * ((o * ci + c0) * _R), yaddr + 4 * (o * _R * p + q),
+                           nc, p, baddr + 4 * c0, oaddr + 4 * o * _R, p, _VL, nrows, c0 > 0, epi)
+
+
 @PJIT
 def _from_bordered(yb, y, accumulate):
     """``y (+)= yb[:, :, 1:H + 1, 1:W + 1]``: the interior of a bordered output."""
@@ -478,6 +578,11 @@ def build_conv3x3(shape, *, cache=False):
     return _build(_conv3x3_rows, shape, cache), _build(_conv3x3_flat, shape, cache)
 
 
+def build_pointwise(shape, *, cache=False):
+    """The 1×1 driver for ``shape`` (as :func:`build_conv3x3`)."""
+    return _build(_pointwise, shape, cache)
+
+
 def build_conv3x3_wgrad(shape, *, cache=False):
     """The weight-gradient driver for ``shape`` (as :func:`build_conv3x3`)."""
     return _build(_conv3x3_wgrad_rows, shape, cache)
@@ -485,7 +590,7 @@ def build_conv3x3_wgrad(shape, *, cache=False):
 
 def _build(body, shape, cache):
     """``body`` compiled with the tiles and constants of ``shape`` as its globals."""
-    scope = dict(globals(), _tile=make_tile(shape), _wtile=make_wgrad_tile(shape),
+    scope = dict(globals(), _tile=make_tile(shape), _wtile=make_wgrad_tile(shape), _ptile=make_pointwise_tile(shape),
                  _VL=shape.lanes * shape.vectors, _R=shape.rows, _KC=shape.channel_block,
                  _WL=shape.lanes, _WR=shape.wgrad_rows, _FLAT_TILES=_FLAT_TILES)
     fn = _pytypes.FunctionType(body.__code__, scope, f"{body.__name__.lstrip('_')}_{shape.name}")
@@ -496,11 +601,13 @@ def _build(body, shape, cache):
 # The host's driver: module-level globals (what Numba's disk cache needs).
 _tile = make_tile(TILE)
 _wtile = make_wgrad_tile(TILE)
+_ptile = make_pointwise_tile(TILE)
 _VL, _R, _KC = TILE.lanes * TILE.vectors, TILE.rows, TILE.channel_block
 _WL, _WR = TILE.lanes, TILE.wgrad_rows
 conv3x3_rows = PJIT(_conv3x3_rows)
 conv3x3_flat = PJIT(_conv3x3_flat)
 conv3x3_wgrad_rows = PJIT(_conv3x3_wgrad_rows)
+pointwise_rows = PJIT(_pointwise)
 
 
 @PJIT
@@ -708,4 +815,35 @@ def conv_transpose3x3(xb, w, engine, *, out=None, accumulate=False, driver=None,
             wt = np.stack([w[:, :, a, b] for a, _, b, _ in taps], axis=-1)[:, :, None, :]   # (Co, Ci, 1, taps)
             _run(flat, yp[0].size * ci * len(taps) // 16, xb, offs, pack_weights(wt, shape.rows), yp[2 * p + q])
     _run(_from_phases, out.size, yp, out, accumulate)
+    return out
+
+
+def pointwise(x, w, b_in, b_out=None, *, relu_out=False, out=None, driver=None, shape=TILE):
+    """The 1×1 convolution of the ReLU of ``x (Ci, P) + b_in`` by ``w (Co, Ci)``, plus ``b_out`` (and its
+    ReLU with ``relu_out``) if given: ``(Co, P)`` float32 into ``out`` if given, in one pass over
+    ``x`` and one store of ``out`` (:func:`make_pointwise_tile`; the pixels after the last whole
+    tile by NumPy). ``driver``/``shape`` select another tile shape (:func:`build_pointwise`)."""
+    ci, p = x.shape
+    co = w.shape[0]
+    if out is None:
+        out = np.empty((co, p), np.float32)
+    assert out.flags.c_contiguous and out.dtype == np.float32 and out.shape == (co, p) and x.flags.c_contiguous
+    w = w.reshape(co, ci).astype(np.float32, copy=False)
+    ot = -(-co // shape.rows)
+    bout = np.zeros(ot * shape.rows, np.float32)
+    if b_out is not None:
+        bout[:co] = b_out
+    b_in = np.ascontiguousarray(b_in, np.float32)
+    epilogue = 0 if b_out is None else 2 if relu_out else 1
+    whole = p - p % (shape.lanes * shape.vectors)
+    if whole:
+        _run(driver or pointwise_rows, co * ci * whole // 16, x, pack_weights(w[:, :, None, None], shape.rows),
+             b_in, bout, epilogue, out)
+    if whole < p:                                      # the last, partial tile's pixels
+        z = w @ np.maximum(x[:, whole:] + b_in[:, None], 0, dtype=np.float32)
+        if b_out is not None:
+            z += bout[:co, None]
+            if relu_out:
+                np.maximum(z, 0, out=z)
+        out[:, whole:] = z
     return out
