@@ -323,6 +323,14 @@ def install(prof):
 
     def on_tile(op):
         def record(own, args):
+            if op == "1×1":                                # (x, wp, b_in, b_out, epilogue, y)
+                x, y = args[0], args[5]
+                px = x.shape[1] - x.shape[1] % (tiles.TILE.lanes * tiles.TILE.vectors)   # its whole tiles
+                rec = prof.tiles[("1×1 + ReLUs", y.shape[0], x.shape[0], px)]
+                rec[0] += own
+                rec[1] += 1
+                rec[2] += 2.0 * y.shape[0] * x.shape[0] * px
+                return
             if op == "dW":                                 # (dyb, xb, roffs, coffs, acc), both bordered
                 dyb, xb, offs = args[0], args[1], args[2]
                 co, ci, taps = dyb.shape[0], xb.shape[0], 9
@@ -343,6 +351,7 @@ def install(prof):
 
     tiles.conv3x3_rows = prof.wrap("tiled product", tiles.conv3x3_rows, on_tile("rows"), name="conv3x3_rows")
     tiles.conv3x3_flat = prof.wrap("tiled product", tiles.conv3x3_flat, on_tile("flat"), name="conv3x3_flat")
+    tiles.pointwise_rows = prof.wrap("tiled product", tiles.pointwise_rows, on_tile("1×1"), name="pointwise_rows")
     tiles.conv3x3_wgrad_rows = prof.wrap("tiled product", tiles.conv3x3_wgrad_rows, on_tile("dW"),
                                          name="conv3x3_wgrad_rows")
     for name in ("_to_bordered", "_from_bordered", "_to_phases", "_from_phases"):
