@@ -88,7 +88,8 @@ def main():
         # tiled = untiled on a crop around a tile corner
         from mgbp_classic.inference import load_model, upscale_rgb
         from mgbp_classic.io import read_image
-        from mgbp_classic.plan import parse_memory, plan_upscale
+        from mgbp_classic._validate import parse_memory
+        from mgbp_classic.plan import plan_upscale
 
         tile = plan_upscale((H, W, 3), method="net", levels=2, output_shape=(4 * H, 4 * W),
                             memory=parse_memory(args.memory)).tile

@@ -473,7 +473,8 @@ def main():
     if args.only in (None, "upscale"):
         from importlib import resources
 
-        from mgbp_classic.plan import format_bytes, parse_memory, plan_upscale
+        from mgbp_classic._validate import parse_memory
+        from mgbp_classic.plan import format_bytes, plan_upscale
         from mgbp_classic.stream import net_tiles, upscale_bands
 
         net, _ = load_model()

@@ -7,8 +7,10 @@ from pathlib import Path
 
 import click
 
+from mgbp_classic import _validate
+from mgbp_classic._validate import check_real, check_threads, parse_memory
 from mgbp_classic.atomic import same_file
-from mgbp_classic.exceptions import ImageError, ModelFileError
+from mgbp_classic.exceptions import ImageError, ModelFileError, ParamError
 
 
 class Termination:
@@ -53,7 +55,7 @@ def sigterm_exits():
 
 class FiniteFloat(click.ParamType):
     """A finite number, optionally ``> 0`` or ``>= 0`` (``inf`` and ``nan`` are refused: click's
-    ``FloatRange`` accepts them)."""
+    ``FloatRange`` accepts them), checked by :func:`mgbp_classic._validate.check_real`."""
 
     name = "number"
 
@@ -61,60 +63,35 @@ class FiniteFloat(click.ParamType):
         self.positive, self.non_negative = positive, non_negative
 
     def convert(self, value, param, ctx):
-        import math
         try:
             number = float(value)
         except (TypeError, ValueError):
             self.fail(f"must be a number, got {value!r}", param, ctx)
-        if not math.isfinite(number):
-            self.fail(f"must be a finite number, got {value!r}", param, ctx)
-        if self.positive and number <= 0:
-            self.fail(f"must be > 0, got {value!r}", param, ctx)
-        if self.non_negative and number < 0:
-            self.fail(f"must be >= 0, got {value!r}", param, ctx)
-        return number
-
-
-def machine_threads():
-    """The number of threads this machine can run (Numba's ceiling: the available cores)."""
-    import numba
-    return int(numba.config.NUMBA_NUM_THREADS)
-
-
-def check_threads(threads, option="'--threads'"):
-    """``threads`` (``None`` passes) if it is between 1 and :func:`machine_threads`, else
-    ``click.BadParameter`` saying the range (never Numba's ValueError)."""
-    top = machine_threads()
-    if threads is not None and not 1 <= threads <= top:
-        raise click.BadParameter(f"must be between 1 and {top} (the cores this machine has), got {threads}",
-                                 param_hint=option)
-    return threads
+        minimum = 0 if self.positive or self.non_negative else None
+        with library_errors():
+            return check_real(number, param.name if param is not None else "value", minimum=minimum,
+                              strict=self.positive)
 
 
 def threads_option(*, check_machine=True, help="Numba threads, 1 to the number of cores [default: all cores]."):
-    """``--threads N`` (N >= 1; with ``check_machine``, at most the machine's cores, checked when the
-    option is parsed: :func:`check_threads`). Apply the value with :func:`use_threads`."""
+    """``--threads N`` (N >= 1; with ``check_machine``, at most the machine's cores: checked when the
+    option is parsed, by :func:`mgbp_classic._validate.check_threads`). Apply the value with
+    :func:`mgbp_classic._parallel.use_threads`."""
     def callback(ctx, param, value):
-        if value is not None and value < 1:
-            raise click.BadParameter(f"must be between 1 and {machine_threads()} (the cores this machine has), "
-                                     f"got {value}", ctx=ctx, param=param)
-        return check_threads(value) if check_machine else value
+        if not check_machine and (value is None or value >= 1):
+            return value                             # e.g. a cluster's workers, which may have more cores
+        with library_errors():
+            return check_threads(value)
     return click.option("--threads", type=int, default=None, callback=callback, help=help)
 
 
-@contextlib.contextmanager
-def use_threads(threads):
-    """Context manager: Numba's thread count set to ``threads`` (``None``: unchanged), restored after."""
-    if threads is None:
-        yield
-        return
-    import numba
-    previous = numba.get_num_threads()
-    numba.set_num_threads(threads)
-    try:
-        yield
-    finally:
-        numba.set_num_threads(previous)
+def memory_option(help):
+    """``--memory SIZE``: parsed once, when the option is, into bytes
+    (:func:`mgbp_classic._validate.parse_memory`)."""
+    def callback(ctx, param, value):
+        with library_errors():
+            return None if value is None else parse_memory(value)
+    return click.option("--memory", default=None, metavar="SIZE", callback=callback, help=help)
 
 
 def image_paths_argument(name="images"):
@@ -130,20 +107,21 @@ def output_option(help_text):
 
 
 @contextlib.contextmanager
-def library_errors(param_hints=None, *, where=None):
+def library_errors(*, where=None):
     """Turn the library's errors into one-line click errors (never a traceback).
+
+    A :class:`~mgbp_classic.exceptions.ParamError` becomes ``click.BadParameter`` for the running
+    command's parameter whose name is the error's ``param`` (an option's name is the library's
+    keyword name: ``--levels`` is ``levels``), with the error's ``reason``; else ``click.UsageError``
+    with the whole message. The message is never read to decide. Other ``ValueError``s become
+    ``click.UsageError``; bad parameters exit with status 2.
+    ``ImageError`` and ``ModelFileError`` (a file could not be read or written) and ``OSError``
+    become ``click.ClickException`` (exit status 1).
 
     Parameters
     ----------
-    param_hints : dict, optional
-        Maps the argument name that starts a library ``ValueError`` message (e.g. ``"levels"``)
-        to the command-line option it came from (e.g. ``"--levels"``); such errors become
-        ``click.BadParameter`` for that option. Other ``ValueError``s become ``click.UsageError``.
-
-    Notes
-    -----
-    ``ImageError`` and ``ModelFileError`` (a file could not be read or written) and ``OSError``
-    become ``click.ClickException`` (exit status 1); bad parameters exit with status 2.
+    where : str, optional
+        Added to a parameter's message in parentheses (e.g. the image it was found with).
     """
     try:
         yield
@@ -155,13 +133,20 @@ def library_errors(param_hints=None, *, where=None):
         where = f" ({exc.filename})" if getattr(exc, "filename", None) else ""
         raise click.ClickException(f"{exc.strerror or one_line(exc)}{where}") from None
     except ValueError as exc:
-        message = one_line(exc)
-        if where:
-            message = f"{message} ({where})"
-        first = message.split(" ", 1)[0]
-        if param_hints and first in param_hints:
-            raise click.BadParameter(message, param_hint=param_hints[first]) from None
-        raise click.UsageError(message) from None
+        at = f" ({where})" if where else ""
+        ctx = click.get_current_context(silent=True)
+        param = command_parameter(ctx, exc.param) if isinstance(exc, ParamError) else None
+        if param is not None:                           # "Invalid value for '--levels': <reason>"
+            raise click.BadParameter(exc.reason + at, ctx=ctx, param=param) from None
+        raise click.UsageError(one_line(exc) + at, ctx=ctx) from None
+
+
+def command_parameter(ctx, name):
+    """The running command's click parameter called ``name`` (a trailing ``_``, which keeps an option
+    from shadowing a Python builtin such as ``format``, is not part of the name), or ``None``."""
+    if ctx is None:
+        return None
+    return next((p for p in ctx.command.params if p.name is not None and p.name.rstrip("_") == name), None)
 
 
 def one_line(exc):
@@ -246,7 +231,7 @@ def plan_outputs(inputs, output, name, *, extra=None):
         input, or two outputs collide.
     """
     if output is not None:
-        check_name_length(output, "'-o' / '--output'")
+        check_name_length(output)
     if output is not None and len(inputs) > 1 and output.exists() and not output.is_dir():
         raise click.BadParameter(
             f"must be a directory when several images are given, got the existing file '{output}'",
@@ -285,70 +270,25 @@ def plan_outputs(inputs, output, name, *, extra=None):
     for main, more in plans:
         for out in [main, *more]:
             if created and out.parent == output:
-                check_name_length(out, "'-o' / '--output'")
+                check_name_length(out)
                 continue
             parent = out.parent.resolve()
-            check_output_file(out, "'-o' / '--output'", probe=parent not in probed)
+            check_output_file(out, probe=parent not in probed)
             probed.add(parent)
     return plans
 
 
-def check_name_length(path, option):
-    """``click.BadParameter`` when a path's last component is longer than its file system allows
-    (``os.stat`` would raise ENAMETOOLONG: it must be checked before the path is looked at)."""
-    import os
-
-    parent = path.parent if str(path.parent) else Path(".")
-    try:
-        name_max = os.pathconf(parent if parent.is_dir() else ".", "PC_NAME_MAX")
-    except (OSError, ValueError):
-        name_max = 255
-    size = len(os.fsencode(path.name))
-    if size > name_max:
-        raise click.BadParameter(f"file name is {size} bytes long, more than the {name_max} bytes the file "
-                                 f"system allows", param_hint=option)
+def check_name_length(path, name="output"):
+    """:func:`mgbp_classic._validate.check_name_length` against the command's parameter ``name``."""
+    with library_errors():
+        return _validate.check_name_length(path, name)
 
 
-def check_output_file(path, option, *, probe=True):
-    """Refuse, before any work is done, an output file that could not be written.
-
-    The directory must exist and accept a new file (``probe``: a short temporary file is created in
-    it and removed, which finds permissions, read-only file systems and full disks alike), the name
-    must fit the file system's limit, and the path must not be a directory.
-
-    Parameters
-    ----------
-    path : Path
-        The output file.
-    option : str
-        The option that named it (for the message), e.g. ``"'--csv'"``.
-    probe : bool, optional
-        Create the probe file (once per directory is enough: pass ``False`` for the others).
-
-    Raises
-    ------
-    click.BadParameter
-    """
-    import errno
-    import os
-    import tempfile
-
-    parent = path.parent if str(path.parent) else Path(".")
-    if not parent.is_dir():
-        raise click.BadParameter(f"directory '{parent}' does not exist", param_hint=option)
-    check_name_length(path, option)
-    if path.is_dir():
-        raise click.BadParameter(f"'{path}' is a directory, not a file", param_hint=option)
-    if not probe:
-        return
-    try:
-        fd, name = tempfile.mkstemp(dir=parent, prefix=".mgbp-", suffix=".probe")
-    except OSError as exc:
-        reason = {errno.EACCES: "permission denied", errno.EROFS: "read-only file system",
-                  errno.ENOSPC: "no space left on the device"}.get(exc.errno, exc.strerror or str(exc))
-        raise click.BadParameter(f"cannot write into directory '{parent}': {reason}", param_hint=option) from None
-    os.close(fd)
-    os.unlink(name)
+def check_output_file(path, name="output", *, probe=True):
+    """:func:`mgbp_classic._validate.check_output_path` against the command's parameter ``name``:
+    an output file that could not be written is refused before any work."""
+    with library_errors():
+        return _validate.check_output_path(path, name, probe=probe)
 
 
 def ensure_directory(output, count):

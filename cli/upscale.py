@@ -9,14 +9,10 @@ from mgbp_classic import upscale as _up
 from mgbp_classic.exceptions import ImageError
 
 from ._cluster import cluster_options, open_cluster, upscale_batch, wanted
-from ._common import (check_name_length, check_output_file, library_errors, output_option, progress, report_failed,
-                      report_skipped, report_summary, report_written, sigterm_exits, threads_option, use_threads)
+from mgbp_classic._parallel import use_threads
 
-#: Library argument name (first word of its ValueError messages) -> command-line option.
-PARAM_HINTS = {"levels": "'--levels'", "mu": "'--mu'", "iterations": "'--iterations'",
-               "method": "'--method'", "model": "'--model'", "tile": "'--tile'", "scale": "'--scale'",
-               "width": "'--width'", "height": "'--height'", "memory": "'--memory'", "quality": "'--quality'",
-               "format": "'--format'"}
+from ._common import (check_name_length, check_output_file, library_errors, memory_option, output_option, progress,
+                      report_failed, report_skipped, report_summary, report_written, sigterm_exits, threads_option)
 
 DEFAULT_LEVELS = 2
 
@@ -81,7 +77,7 @@ def method_kwargs(method, model, tile, iterations=None):
     passed), checked by :func:`mgbp_classic.upscale.check_method_options` before any image is read:
     ``click.BadParameter`` naming the option when ``method`` does not take it."""
     given = {k: v for k, v in (("model", model), ("tile", tile)) if v is not None}
-    with library_errors(PARAM_HINTS):
+    with library_errors():
         _up.check_method_options(method, iterations=iterations, **given)
     return given
 
@@ -158,9 +154,8 @@ def _size_text(width, height):
               help="Descend into the subdirectories of directory inputs, mirroring the tree under -o.")
 @click.option("--skip-existing", is_flag=True, help="Leave outputs that exist already untouched (reported as skipped).")
 @click.option("--overwrite", is_flag=True, help="Replace outputs that exist already.")
-@click.option("--memory", default=None, metavar="SIZE",
-              help="Memory budget, e.g. 2GiB or 800MB; sets the network's tile size. [default: half the "
-                   "available memory, between 1 and 8 GiB]")
+@memory_option("Memory budget, e.g. 2GiB or 800MB; sets the network's tile size. [default: half the "
+               "available memory, between 1 and 8 GiB]")
 @threads_option()
 @click.option("--dry-run", is_flag=True,
               help="Print the plan (each output's path and size, tiles, memory, estimated time); write nothing.")
@@ -183,7 +178,6 @@ def command(levels, scale, width, height, mu, method, iterations, output, format
     """
     from mgbp_classic import batch
     from mgbp_classic.formats import EXTENSIONS
-    from mgbp_classic.plan import parse_memory
 
     if skip_existing and overwrite:
         raise click.UsageError("--skip-existing and --overwrite exclude each other; give one")
@@ -194,11 +188,6 @@ def command(levels, scale, width, height, mu, method, iterations, output, format
         levels = DEFAULT_LEVELS
     if save_levels and sized:
         raise click.UsageError(f"--save-levels needs --levels (every level is a power of two), got {sized[0]}")
-    if memory is not None:
-        try:
-            parse_memory(memory)
-        except ValueError as exc:
-            raise click.BadParameter(str(exc).replace("memory must", "must"), param_hint="'--memory'") from None
     context = click.get_current_context()
     context.with_resource(use_threads(threads))                       # restored when the command ends
     term = context.with_resource(sigterm_exits())                     # no temporary file left by SIGTERM
@@ -208,12 +197,10 @@ def command(levels, scale, width, height, mu, method, iterations, output, format
     if quality is not None and format_ in ("png", "tiff"):
         raise click.BadParameter(f"applies to JPEG and WebP only, got --format {format_}", param_hint="'--quality'")
 
-    try:
+    with library_errors():
         sources = batch.collect_inputs(images, recursive=recursive)
-    except ValueError as exc:
-        raise click.BadParameter(str(exc).split("; ", 1)[-1], param_hint="'IMAGES...'") from None
     if output is not None:
-        check_name_length(output, "'-o' / '--output'")    # before any look at it (a too long name raises)
+        check_name_length(output)                        # before any look at it (a too long name raises)
     single = len(sources) == 1 and Path(images[0]).is_file() and len(images) == 1
     if output is not None and single and not output.is_dir() and output.suffix.lower() not in EXTENSIONS:
         raise click.BadParameter(f"must be an image file ({', '.join(EXTENSIONS)}) or an existing directory, "
@@ -241,14 +228,10 @@ def command(levels, scale, width, height, mu, method, iterations, output, format
 
     policy = "skip" if skip_existing else ("overwrite" if overwrite else "error")
     for source in sources:                            # a name the file system cannot hold, before any work
-        check_name_length(Path(name(source.path)), "'-o' / '--output'" if output is not None else "'IMAGES...'")
-    try:
+        check_name_length(Path(name(source.path)), "output" if output is not None else "images")
+    with library_errors():                            # without -o the names were made from the inputs'
         jobs = batch.plan_batch(sources, output, name=name, existing=policy, extra=extra,
                                 into_directory=not single or (output is not None and output.is_dir()))
-    except ValueError as exc:                         # without -o the names were made from the inputs'
-        raise click.BadParameter(str(exc).replace("output ", "", 1) if str(exc).startswith("output ")
-                                 else str(exc),
-                                 param_hint="'-o' / '--output'" if output is not None else "'IMAGES...'") from None
     settings = batch.Settings(levels=levels, scale=scale, width=width, height=height, method=method, mu=mu,
                               iterations=iterations, format=format_, quality=quality,
                               strip_metadata=strip_metadata, memory=memory, tile=tile, save_levels=save_levels,
@@ -274,10 +257,10 @@ def command(levels, scale, width, height, mu, method, iterations, output, format
         if job.skip:
             click.echo(f"skipped {job.target} (exists)")
             return
-        check_output_file(job.target, "'-o' / '--output'" if output is not None else "'IMAGES...'")
+        check_output_file(job.target, "output" if output is not None else "images")
         tiles = TileProgress(f"upscaling {Path(images[0]).name} (tiles)", check=term.check)
         try:
-            with library_errors(PARAM_HINTS, where=job.source.path.name):
+            with library_errors(where=job.source.path.name):
                 path, (rows, cols) = batch.run_job(job, settings, progress=tiles)
         finally:
             tiles.close()

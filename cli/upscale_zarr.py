@@ -4,10 +4,9 @@ from pathlib import Path
 import click
 
 from ._cluster import cluster_options, distributed_module, open_cluster, task_bar, wanted
-from ._common import library_errors
+from mgbp_classic._validate import check_suffix
 
-PARAM_HINTS = {"levels": "'--levels'", "mu": "'--mu'", "tile": "'--tile'", "margin": "'--margin'",
-               "source": "SOURCE", "model": "'--model'"}
+from ._common import library_errors
 
 
 @click.command("upscale-zarr")
@@ -39,13 +38,11 @@ def command(levels, mu, model, tile, margin, overwrite, threads, scheduler, work
     """
     dist = distributed_module("upscale-zarr")
     from mgbp_classic.inference import DEFAULT_MARGIN
-    if target.suffix.lower() != ".zarr":
-        raise click.BadParameter(f"must end in .zarr, got '{target}'", param_hint="TARGET")
+    with library_errors():
+        check_suffix(target, "target", {".zarr"}, file=False)
     if target.exists() and not overwrite:
         raise click.BadParameter(f"'{target}' exists (add --overwrite to replace it)", param_hint="TARGET")
-    if not target.resolve().parent.is_dir():
-        raise click.BadParameter(f"directory '{target.parent}' does not exist", param_hint="TARGET")
-    with library_errors(PARAM_HINTS):
+    with library_errors():
         if source.is_dir():
             import zarr
             try:
@@ -75,7 +72,7 @@ def command(levels, mu, model, tile, margin, overwrite, threads, scheduler, work
                    margin=DEFAULT_MARGIN if margin is None else margin, overwrite=overwrite, threads=threads,
                    progress=progress)
     try:
-        with library_errors(PARAM_HINTS):
+        with library_errors():
             if wanted(scheduler, workers):
                 with open_cluster(scheduler, workers) as client:
                     dist.upscale_zarr(array, target, client=client, **options)

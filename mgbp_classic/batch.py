@@ -21,13 +21,13 @@ from pathlib import Path
 
 import numpy as np
 
-from ._validate import check_image, check_levels
+from ._validate import ParamError, check_choice, check_image, check_levels, parse_memory
 from .atomic import same_file
 from .exceptions import ImageError
 from .formats import EXTENSIONS, SUFFIX, ImageWriter, format_for, output_bit_depth
 from .io import read_header, read_image, write_image
 from .metadata import output_exif
-from .plan import CLASSIC_MAX_PIXELS, MAX_STREAM_PIXELS, parse_memory, plan_upscale, target_size
+from .plan import CLASSIC_MAX_PIXELS, MAX_STREAM_PIXELS, plan_upscale, target_size
 from .stream import net_tiles, upscale_bands
 from .upscale import DEFAULT_METHOD, get_method, upscale
 
@@ -104,7 +104,7 @@ def collect_inputs(paths, *, recursive=False):
 
     Raises
     ------
-    ValueError
+    ParamError
         A path that does not exist, a pattern that matches nothing, or no image at all (one line
         naming it).
     """
@@ -122,7 +122,7 @@ def collect_inputs(paths, *, recursive=False):
         if path.is_dir():
             found = _images_in(path, recursive)
             if not found and not recursive and any(p.is_dir() for p in path.iterdir()):
-                raise ValueError(f"images must be image files, directories or patterns; '{text}' has no image "
+                raise ParamError("images", f"must be image files, directories or patterns; '{text}' has no image "
                                  f"files at its top (use -r/--recursive for its subdirectories)")
             for f in found:
                 add(f, f.relative_to(path))
@@ -132,13 +132,13 @@ def collect_inputs(paths, *, recursive=False):
             matches = sorted(glob.glob(text, recursive=recursive))
             files = [Path(m) for m in matches if Path(m).is_file()]
             if not files:
-                raise ValueError(f"images must exist; the pattern '{text}' matches no file")
+                raise ParamError("images", f"must exist; the pattern '{text}' matches no file")
             for f in files:
                 add(f, Path(f.name))
         else:
-            raise ValueError(f"images must exist; '{text}' does not exist")
+            raise ParamError("images", f"must exist; '{text}' does not exist")
     if not sources:
-        raise ValueError("images must name at least one image file; the directories given hold none")
+        raise ParamError("images", "must name at least one image file; the directories given hold none")
     return sources
 
 
@@ -201,18 +201,19 @@ def plan_batch(sources, output=None, *, name, into_directory=None, existing="err
 
     Raises
     ------
-    ValueError
+    ParamError
         An output would overwrite an input, two outputs collide, or (policy ``"error"``) an output
         exists; the message names the file.
     """
-    if existing not in EXISTING_POLICIES:
-        raise ValueError(f"existing must be one of {', '.join(EXISTING_POLICIES)}, got {existing!r}")
+    check_choice(existing, "existing", EXISTING_POLICIES)
     output = None if output is None else Path(output)
+    blamed = "images" if output is None else "output"                # who chose the names
     if into_directory is None:
         into_directory = output is not None and (len(sources) > 1 or output.is_dir()
                                                  or any(s.relative.parent != Path(".") for s in sources))
     if output is not None and into_directory and output.exists() and not output.is_dir():
-        raise ValueError(f"output must be a directory when several images are given, got the existing file '{output}'")
+        raise ParamError("output", f"must be a directory when several images are given, got the existing file "
+                                   f"'{output}'")
     jobs = []
     for src in sources:
         if output is None:
@@ -229,15 +230,18 @@ def plan_batch(sources, output=None, *, name, into_directory=None, existing="err
         for out in [job.target, *job.extra]:
             for path in inputs:
                 if same_file(out, path):
-                    raise ValueError(f"output would overwrite the input image '{path}'; choose another output path")
+                    raise ParamError(blamed, subject="output",
+                                     reason=f"would overwrite the input image '{path}'; choose another output path")
             key = out.resolve()
             if key in seen:
-                raise ValueError(f"output '{out}' would be written for both '{seen[key]}' and '{job.source.path}'")
+                raise ParamError(blamed, subject="output",
+                                 reason=f"'{out}' would be written for both '{seen[key]}' and '{job.source.path}'")
             seen[key] = job.source.path
     clashes = [out for job in jobs for out in [job.target, *job.extra] if out.exists()]
     if clashes and existing == "error":
         more = f" (and {len(clashes) - 1} more)" if len(clashes) > 1 else ""
-        raise ValueError(f"output '{clashes[0]}' exists{more}; use --skip-existing or --overwrite")
+        raise ParamError(blamed, subject="output",
+                         reason=f"'{clashes[0]}' exists{more}; use --skip-existing or --overwrite")
     if existing == "skip":
         for job in jobs:
             job.skip = job.target.exists()
@@ -346,12 +350,10 @@ def plan_job(job, settings, shape):
     memory = None if settings.memory is None else parse_memory(settings.memory)
     streamed = entry.name == "net" and not settings.save_levels
     if settings.levels is not None:                    # the familiar message for too many levels, with the cap
-        try:
-            check_levels(settings.levels, shape, max_pixels=MAX_STREAM_PIXELS if streamed else CLASSIC_MAX_PIXELS)
-        except ValueError as exc:
-            cap = ("the streamed network makes at most 2**30 pixels" if streamed else
-                   f"method {entry.name!r} works on whole images, at most 2**26 pixels out; 'net' streams up to 2**30")
-            raise ValueError(f"{exc} ({cap})" if str(exc).startswith("levels must") else str(exc)) from None
+        cap = ("the streamed network makes at most 2**30 pixels" if streamed else
+               f"method {entry.name!r} works on whole images, at most 2**26 pixels out; 'net' streams up to 2**30")
+        check_levels(settings.levels, shape, max_pixels=MAX_STREAM_PIXELS if streamed else CLASSIC_MAX_PIXELS,
+                     why=cap)
     return plan_upscale(shape, method=entry.name, levels=n, output_shape=out_shape, memory=memory,
                         tile=settings.tile, streamed=streamed,
                         margin=settings.options.get("margin", 16),
@@ -381,8 +383,8 @@ def run_job(job, settings, *, progress=None):
         options = dict(settings.options)
         unknown = sorted(set(options) - {"model", "margin"})
         if unknown:
-            raise ValueError(f"{unknown[0]} is not an option of the streamed method 'net' (options: model, tile, "
-                             f"margin), got {unknown[0]}={options[unknown[0]]!r}")
+            raise ParamError(unknown[0], f"{unknown[0]} is not an option of the streamed method 'net' (options: model, "
+                                         f"tile, margin), got {unknown[0]}={options[unknown[0]]!r}", subject="")
         image = check_image(image)
         channels = 1 if image.ndim == 2 else {1: 1, 2: 4, 3: 3, 4: 4}[image.shape[2]]
         tiles = net_tiles(model=options.get("model"), mu=settings.mu)

@@ -43,7 +43,8 @@ except ImportError as _exc:                                   # pragma: no cover
     raise ModuleNotFoundError('mgbp_classic.distributed needs Dask; install the extra: pip install -e ".[dask]"',
                               name=getattr(_exc, "name", None) or "dask") from _exc
 
-from ._parallel import sleeping_idle_threads
+from ._parallel import machine_threads, sleeping_idle_threads
+from ._validate import ParamError, check_int
 from .batch import Summary, record_skip, run_job   # the local batch's one-job runner, reused as is
 from .data import PatchSampler
 from .inference import DEFAULT_MARGIN, DEFAULT_TILE, _run, load_model
@@ -123,14 +124,14 @@ def connect(*, scheduler=None, workers=None, threads_per_worker=1, processes=Tru
     dask.distributed.Client
     """
     if (scheduler is None) == (workers is None):
-        raise ValueError(f"scheduler or workers must be given (one of them), got scheduler={scheduler!r} "
-                         f"and workers={workers!r}")
+        raise ParamError("workers" if workers is not None else "scheduler",
+                         f"scheduler or workers must be given (one of them), got scheduler={scheduler!r} "
+                         f"and workers={workers!r}", subject="")
     cluster = None
     if workers is not None:
-        if not isinstance(workers, (int, np.integer)) or workers < 1:
-            raise ValueError(f"workers must be an integer >= 1, got {workers!r}")
+        workers = check_int(workers, "workers", minimum=1)
         if worker_threads is None:
-            worker_threads = max(1, (os.cpu_count() or 1) // int(workers))
+            worker_threads = max(1, machine_threads() // workers)
         # NumPy's BLAS reads its thread count when it loads, which a worker does before its first
         # task: those variables go in before the process starts (the nannies also copy them into
         # this process's environment, where they change nothing: BLAS is loaded here already). Numba
@@ -153,7 +154,7 @@ def connect(*, scheduler=None, workers=None, threads_per_worker=1, processes=Tru
         try:
             client = Client(scheduler, timeout="10s")
         except (OSError, TimeoutError) as exc:
-            raise ValueError(f"scheduler {scheduler!r} cannot be reached: {exc}") from None
+            raise ParamError("scheduler", f"{scheduler!r} cannot be reached: {exc}") from None
     try:
         if echo is not None:
             link = dashboard_link(client)
@@ -187,20 +188,20 @@ def _threads_for(n):
     sleeping_idle_threads()
     if n:
         import numba
-        numba.set_num_threads(max(1, min(int(n), numba.config.NUMBA_NUM_THREADS)))
+        numba.set_num_threads(max(1, min(int(n), machine_threads())))
 
 
 # ----------------------------------------------------------------------------------------------
 # Huge images: Zarr in, Zarr out, tile by tile
 # ----------------------------------------------------------------------------------------------
-def _scale_of(dtype):
+def _scale_of(dtype, name="source"):
     """Value of white for an image dtype (1 for floats)."""
     dtype = np.dtype(dtype)
     if dtype.kind == "u":
         return float(np.iinfo(dtype).max)
     if dtype.kind == "f":
         return 1.0
-    raise ValueError(f"image dtype must be unsigned integer or float, got {dtype}")
+    raise ParamError(name, f"must hold unsigned integers or floats, got dtype {dtype}")
 
 
 def _upscale_block(block, *, levels, mu, model, margin, factor, out_dtype, threads):
@@ -281,12 +282,11 @@ def upscale_zarr(source, target, *, levels, mu=2, model=None, tile=DEFAULT_TILE,
     than ``margin`` is merged into its neighbour (within 1/255 of the local result, like any tiling).
     """
 
-    if not isinstance(tile, (int, np.integer)) or tile < 1:
-        raise ValueError(f"tile must be an integer >= 1, got {tile!r}")
-    if not isinstance(margin, (int, np.integer)) or margin < 0:
-        raise ValueError(f"margin must be an integer >= 0, got {margin!r}")
-    if not isinstance(levels, (int, np.integer)) or levels < 1:
-        raise ValueError(f"levels must be an integer >= 1, got {levels!r}")
+    tile = check_int(tile, "tile", minimum=1)
+    margin = check_int(margin, "margin", minimum=0)
+    levels = check_int(levels, "levels", minimum=1)
+    mu = check_int(mu, "mu", minimum=1)
+    threads = check_int(threads, "threads", minimum=1, optional=True)
     target = os.fspath(target)
     local = "://" not in target
     if local and os.path.exists(target) and not overwrite:
@@ -294,9 +294,9 @@ def upscale_zarr(source, target, *, levels, mu=2, model=None, tile=DEFAULT_TILE,
     array = source if hasattr(source, "shape") else zarr.open_array(os.fspath(source), mode="r")
     shape = tuple(array.shape)
     if len(shape) not in (2, 3) or (len(shape) == 3 and not 1 <= shape[2] <= 4):
-        raise ValueError(f"source must be a Zarr array shaped (H, W) or (H, W, C) with C in 1-4, got shape {shape}")
+        raise ParamError("source", f"must be a Zarr array shaped (H, W) or (H, W, C) with C in 1-4, got shape {shape}")
     if min(shape[:2]) < max(margin, 1):
-        raise ValueError(f"source must be at least {margin} pixels on each side for margin {margin}, "
+        raise ParamError("source", f"must be at least {margin} pixels on each side for margin {margin}, "
                          f"got shape {shape}")
     factor = _scale_of(array.dtype)
     out_dtype = np.dtype(dtype) if dtype is not None else \

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ._validate import check_levels_mu
+from ._validate import ParamError, check_int, check_levels_mu
 from .net import MGBPNet
 from .nn.engine import Engine
 
@@ -82,19 +82,14 @@ def upscale_rgb(net, image, *, levels, mu, tile=None, margin=DEFAULT_MARGIN, pro
         Every level's output, (H·2^k, W·2^k, 3) in the network's dtype (float32 for a trained
         model) clipped to [0, 1], k = 1 … levels.
     """
-    check_levels_mu(levels, mu)
+    levels, mu = check_levels_mu(levels, mu)
     if image.ndim != 3 or image.shape[2] != 3:
-        raise ValueError(f"image must be (H, W, 3), got shape {image.shape}")
+        raise ParamError("image", f"must be (H, W, 3), got shape {image.shape}")
     H, W = image.shape[:2]
-    m = int(margin)
-    if m < 0:
-        raise ValueError(f"margin must be >= 0, got {margin}")
+    m = check_int(margin, "margin", minimum=0)
+    tile = check_int(tile, "tile", minimum=1, optional=True)
     padded = np.pad(image, ((m, m), (m, m), (0, 0)), mode="symmetric") if m else image
-    if padded.shape[0] < H + 2 * m:            # tiny images: np.pad 'symmetric' handles m > size
-        raise ValueError(f"image too small for margin {m}")
     th = tw = tile if tile else max(H, W)
-    if tile is not None and tile < 1:
-        raise ValueError(f"tile must be >= 1, got {tile}")
     outs = [np.empty((H << k, W << k, 3), net.dtype) for k in range(1, levels + 1)]
     starts = [(y, x) for y in range(0, H, th) for x in range(0, W, tw)]
     engine = Engine() if engine is None else engine                   # one context for every tile

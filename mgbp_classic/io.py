@@ -15,7 +15,7 @@ import os
 
 import numpy as np
 
-from .exceptions import ImageError
+from .exceptions import ImageError, ParamError
 from .formats import ImageWriter
 from .metadata import output_exif
 from .reader import ImageInfo, read_header, read_image
@@ -44,7 +44,7 @@ def quantize(image, bit_depth=8):
         ``(k + 0.5)/m`` do not occur for images that went through float arithmetic.)
     """
     if bit_depth not in (8, 16):
-        raise ValueError(f"bit_depth must be 8 or 16, got {bit_depth!r}")
+        raise ParamError("bit_depth", f"must be 8 or 16, got {bit_depth!r}")
     arr = np.asarray(image)
     dtype = np.float32 if arr.dtype == np.float32 else np.float64
     m = float(2 ** bit_depth - 1)

@@ -11,16 +11,20 @@ Everything here is cheap arithmetic on shapes, so the command line can check and
   network is run on square low-resolution tiles whose side follows the budget; its output is streamed
   band by band, so the budget bounds the peak memory whatever the output size (up to
   :data:`MAX_STREAM_PIXELS`). The classic methods hold whole images (:data:`CLASSIC_MAX_PIXELS`).
-* **Threads** (:func:`check_threads`): at most the machine's cores.
+
+The checks of the sizes, the memory and the threads are :mod:`mgbp_classic._validate`'s
+(:func:`~mgbp_classic._validate.parse_memory`, :func:`~mgbp_classic._validate.check_threads`).
 """
 import math
 import os
-import re
 from dataclasses import dataclass
 from types import MappingProxyType
 
-__all__ = ["MAX_STREAM_PIXELS", "CLASSIC_MAX_PIXELS", "Plan", "target_size", "parse_memory", "default_memory",
-           "format_bytes", "tile_for_budget", "check_threads", "machine_threads", "plan_upscale"]
+from ._parallel import machine_threads
+from ._validate import ParamError, check_int, check_scale
+
+__all__ = ["MAX_STREAM_PIXELS", "CLASSIC_MAX_PIXELS", "Plan", "target_size", "default_memory",
+           "format_bytes", "tile_for_budget", "plan_upscale"]
 
 #: Largest output (pixels, height × width) of the streamed network path: 2**30, e.g. 32768 × 32768.
 MAX_STREAM_PIXELS = 2 ** 30
@@ -54,36 +58,6 @@ CLASSIC_BYTES_PER_SAMPLE = 48
 #: about 60 CPU seconds per such megapixel at ×4, measured with the shipped model (a 100×76 image ×4,
 #: one tile, 15 s of user time besides start-up). The classic methods' figures are rougher.
 SECONDS_PER_MEGAPIXEL = MappingProxyType({"net": 60.0, "mgbp": 3.0, "ibp": 2.0, "bicubic": 0.1})
-
-_UNITS = MappingProxyType({"": 1, "b": 1, "k": 10 ** 3, "kb": 10 ** 3, "m": 10 ** 6, "mb": 10 ** 6, "g": 10 ** 9, "gb": 10 ** 9,
-          "t": 10 ** 12, "tb": 10 ** 12, "kib": 2 ** 10, "mib": 2 ** 20, "gib": 2 ** 30, "tib": 2 ** 40})
-
-
-def parse_memory(text):
-    """Bytes named by a size such as ``"2GiB"``, ``"1.5 GB"``, ``"800MiB"`` or ``"123456789"``.
-
-    Parameters
-    ----------
-    text : str or int
-
-    Returns
-    -------
-    int
-
-    Raises
-    ------
-    ValueError
-        Not a positive size with a known unit (B, kB/MB/GB/TB = powers of 1000, KiB/MiB/GiB/TiB =
-        powers of 1024).
-    """
-    if isinstance(text, int) and not isinstance(text, bool) and text > 0:
-        return text
-    match = re.fullmatch(r"\s*([0-9]*\.?[0-9]+)\s*([A-Za-z]*)\s*", str(text))
-    unit = match.group(2).lower() if match else None
-    if not match or unit not in _UNITS or float(match.group(1)) <= 0:
-        raise ValueError(f"memory must be a positive size such as 2GiB, 1.5GB or 800MiB, got {text!r}")
-    return int(float(match.group(1)) * _UNITS[unit])
-
 
 def format_bytes(n):
     """``1.50 GiB``-style text."""
@@ -125,22 +99,6 @@ def default_memory():
     return int(min(8 * 2 ** 30, max(2 ** 30, avail // 2)))
 
 
-def machine_threads():
-    """Cores this process may use."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):
-        return os.cpu_count() or 1
-
-
-def check_threads(threads):
-    """``threads`` if it is between 1 and the machine's cores, else a one-line ``ValueError``."""
-    top = machine_threads()
-    if isinstance(threads, bool) or not isinstance(threads, int) or not 1 <= threads <= top:
-        raise ValueError(f"threads must be an integer between 1 and {top} (this machine's cores), got {threads!r}")
-    return threads
-
-
 def target_size(shape, *, levels=None, scale=None, width=None, height=None):
     """Output size and the number of 2× levels that make it.
 
@@ -165,7 +123,7 @@ def target_size(shape, *, levels=None, scale=None, width=None, height=None):
 
     Raises
     ------
-    ValueError
+    ParamError
         Conflicting or bad arguments, or an output not larger than the input.
     """
     h, w = int(shape[0]), int(shape[1])
@@ -173,25 +131,19 @@ def target_size(shape, *, levels=None, scale=None, width=None, height=None):
     if width is not None or height is not None:
         given.append("width/height")
     if len(given) > 1:
-        raise ValueError(f"give one of levels, scale and width/height, got {' and '.join(given)}")
+        raise ParamError(given[1].split("/")[0], f"give one of levels, scale and width/height, got {' and '.join(given)}",
+                         subject="")
     if not given:
-        raise ValueError("give levels, scale or width/height, got none of them")
+        raise ParamError("levels", "give levels, scale or width/height, got none of them", subject="")
     if levels is not None:
-        if isinstance(levels, bool) or not isinstance(levels, int) or levels < 1:
-            raise ValueError(f"levels must be an integer >= 1, got {levels!r}")
+        levels = check_int(levels, "levels", minimum=1)
         return levels, (h << levels, w << levels)
     if scale is not None:
-        try:
-            s = float(scale)
-        except (TypeError, ValueError):
-            s = float("nan")
-        if isinstance(scale, bool) or not math.isfinite(s) or s <= 1:
-            raise ValueError(f"scale must be a number > 1, got {scale!r}")
+        s = check_scale(scale)
         rows, cols = _ceil(s * h), _ceil(s * w)
     else:
-        for name, v in (("width", width), ("height", height)):
-            if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < 1):
-                raise ValueError(f"{name} must be a positive integer, got {v!r}")
+        width = check_int(width, "width", minimum=1, optional=True)
+        height = check_int(height, "height", minimum=1, optional=True)
         if width is not None and height is not None:
             rows, cols = height, width
         elif width is not None:
@@ -200,7 +152,9 @@ def target_size(shape, *, levels=None, scale=None, width=None, height=None):
             rows, cols = height, _ceil(height / h * w)
     factor = max(rows / h, cols / w)
     if rows < h or cols < w or factor <= 1:
-        raise ValueError(f"the output must be larger than the {w}x{h} input on both sides, got {cols}x{rows}")
+        raise ParamError("width" if width is not None else ("height" if height is not None else "scale"),
+                         f"the output must be larger than the {w}x{h} input on both sides, got {cols}x{rows}",
+                         subject="")
     n = max(1, math.ceil(math.log2(factor) - 1e-12))
     return n, (rows, cols)
 
@@ -320,7 +274,7 @@ def plan_upscale(shape, *, method, levels, output_shape, memory=None, tile=None,
 
     Raises
     ------
-    ValueError
+    ParamError
         The output exceeds the method's cap, or the budget is too small for the smallest tile or for
         the whole-image encoder of JPEG/WebP.
     """
@@ -339,13 +293,14 @@ def plan_upscale(shape, *, method, levels, output_shape, memory=None, tile=None,
         fixed += 2 * pixels * min(channels, 4)                     # the 8-bit image and Pillow's copy
     if streamed:
         if max(pixels, big) > MAX_STREAM_PIXELS:
-            raise ValueError(f"the output must have at most 2**30 pixels ({MAX_STREAM_PIXELS}) with method "
-                             f"{method!r}, got {cols}x{rows} (made from {w * s}x{h * s})")
+            raise ParamError("output_shape", f"the output must have at most 2**30 pixels ({MAX_STREAM_PIXELS}) "
+                                             f"with method "
+                             f"{method!r}, got {cols}x{rows} (made from {w * s}x{h * s})", subject="")
         if tile is None:
             tile = tile_for_budget(budget, width=w, levels=levels, margin=margin, base=fixed)
             if tile is None:
                 need = fixed + _tile_cost(8, w, levels, margin)
-                raise ValueError(f"memory must be at least {format_bytes(need)} for a {w}x{h} image at x{s}"
+                raise ParamError("memory", f"must be at least {format_bytes(need)} for a {w}x{h} image at x{s}"
                                  f"{' written as ' + format.upper() if format in ('jpeg', 'webp') else ''}, "
                                  f"got {format_bytes(budget)}")
         tile = max(1, min(int(tile), max(h, w)))
@@ -355,9 +310,10 @@ def plan_upscale(shape, *, method, levels, output_shape, memory=None, tile=None,
         peak = fixed + _tile_cost(tile, w, levels, margin)
         return Plan((h, w), levels, (rows, cols), method, True, tile, tiles, int(peak), budget, seconds)
     if max(pixels, big) > CLASSIC_MAX_PIXELS:
-        raise ValueError(f"the output must have at most 2**26 pixels ({CLASSIC_MAX_PIXELS}) with method "
+        raise ParamError("output_shape", f"the output must have at most 2**26 pixels ({CLASSIC_MAX_PIXELS}) "
+                                         f"with method "
                          f"{method!r} (it works on whole images; method 'net' streams up to 2**30), "
-                         f"got {cols}x{rows} (made from {w * s}x{h * s})")
+                         f"got {cols}x{rows} (made from {w * s}x{h * s})", subject="")
     peak = fixed + CLASSIC_BYTES_PER_SAMPLE * max(pixels, big) * channels
     return Plan((h, w), levels, (rows, cols), method, False, 0, 1, int(peak), budget, seconds)
 

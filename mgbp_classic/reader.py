@@ -52,7 +52,7 @@ from dataclasses import dataclass
 import numpy as np
 from numba import njit
 
-from .exceptions import ImageError, MultiFrameWarning
+from .exceptions import ImageError, MultiFrameWarning, ParamError
 from .metadata import ImageMetadata, apply_orientation, from_image
 
 __all__ = ["DEFAULT_MAX_PIXELS", "ImageInfo", "SUPPORTED_FORMATS", "describe_file", "read_header", "read_image"]
@@ -197,9 +197,9 @@ def read_image(path, *, max_pixels=DEFAULT_MAX_PIXELS, dtype=np.float64, return_
     """
     dtype = np.dtype(dtype)
     if dtype not in (np.float32, np.float64):
-        raise ValueError(f"dtype must be float32 or float64, got {dtype}")
+        raise ParamError("dtype", f"must be float32 or float64, got {dtype}")
     if max_pixels is not None and (not isinstance(max_pixels, (int, np.integer)) or max_pixels < 1):
-        raise ValueError(f"max_pixels must be None or an integer >= 1, got {max_pixels!r}")
+        raise ParamError("max_pixels", f"must be None or an integer >= 1, got {max_pixels!r}")
     name = _check_file(path)
     with _open(name) as im:
         plan = _plan_or_fail(im, name)

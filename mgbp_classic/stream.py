@@ -84,7 +84,7 @@ def _resize(image, shape):
 
 
 def upscale_whole(image, function, *, levels, output_shape=None, return_levels=False, alpha_by_method=False,
-                  **options):
+                  name="the method", **options):
     """Run a method on the whole image with alpha premultiplied, resize to ``output_shape``.
 
     Parameters
@@ -103,6 +103,8 @@ def upscale_whole(image, function, *, levels, output_shape=None, return_levels=F
     alpha_by_method : bool, optional
         Upscale alpha with ``function`` too (right for a linear method: then
         ``method(C·α) / method(α) = C`` for a constant colour ``C``); default: bicubic.
+    name : str, optional
+        What the messages call ``function`` when it returns the wrong images (e.g. ``"method 'flat'"``).
     **options
         Passed to ``function``.
 
@@ -116,7 +118,7 @@ def upscale_whole(image, function, *, levels, output_shape=None, return_levels=F
     source = colour if alpha is None else premultiply(colour, alpha)
     outputs = list(function(source, levels=int(levels), **options))
     if len(outputs) != levels:
-        raise ValueError(f"the method must return {levels} level images, got {len(outputs)}")
+        raise ValueError(f"{name} must return {levels} level images, got {len(outputs)}")
     alphas = None
     if alpha is not None and alpha_by_method:
         alphas = list(function(alpha, levels=int(levels), **options))
@@ -126,7 +128,7 @@ def upscale_whole(image, function, *, levels, output_shape=None, return_levels=F
         out = np.asarray(out, dtype=dtype)
         shape = (colour.shape[0] << k, colour.shape[1] << k) + colour.shape[2:]
         if out.shape != shape:
-            raise ValueError(f"the method must return a {shape} image at level {k}, got {out.shape}")
+            raise ValueError(f"{name} must return a {shape} image at level {k}, got {out.shape}")
         if alpha is None:
             a = None
         elif alphas is not None:

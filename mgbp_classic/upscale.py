@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from . import _validate
-from ._validate import check_image, check_int, check_levels
+from ._validate import ParamError, check_image, check_int, check_levels
 from .ibp import upscale_ibp
 from .metrics import make_lr, mod_crop, protocol_scores
 from .multigrid import upscale_mgbp
@@ -146,14 +146,14 @@ def register_method(name, function, *, default_iterations=None, description="", 
     """
     if not isinstance(name, str) or not name or not all(c.isalnum() or c in "-_" for c in name) \
             or name != name.lower():
-        raise ValueError(f"name must be a lower-case word of letters, digits, '-' or '_', got {name!r}")
+        raise ParamError("name", f"must be a lower-case word of letters, digits, '-' or '_', got {name!r}")
     if not callable(function):
-        raise ValueError(f"function must be callable, got {type(function).__name__}")
+        raise ParamError("function", f"must be callable, got {type(function).__name__}")
     check_int(default_iterations, "default_iterations", minimum=1, optional=True)
     if name in _REGISTRY and not replace:
-        raise ValueError(f"name must not be registered already (use replace=True), got {name!r}")
+        raise ParamError("name", f"must not be registered already (use replace=True), got {name!r}")
     if isinstance(options, str) or not all(isinstance(o, str) and o.isidentifier() for o in (options or ())):
-        raise ValueError(f"options must be a sequence of keyword names, got {options!r}")
+        raise ParamError("options", f"must be a sequence of keyword names, got {options!r}")
     entry = UpscaleMethod(name, function, default_iterations, description, final_only, tuple(options or ()),
                           bool(linear))
     _REGISTRY[name] = entry
@@ -187,7 +187,7 @@ def get_method(name):
         ``name`` is not registered (the message lists the registered names).
     """
     if not isinstance(name, str) or name not in _REGISTRY:
-        raise ValueError(f"method must be one of {', '.join(_REGISTRY)}, got {name!r}")
+        raise ParamError("method", f"must be one of {', '.join(_REGISTRY)}, got {name!r}")
     return _REGISTRY[name]
 
 
@@ -229,8 +229,9 @@ def check_method_options(method, *, iterations=None, **options):
     if iterations is not None:
         if entry.default_iterations is None:
             iterating = [m.name for m in _REGISTRY.values() if m.default_iterations is not None]
-            raise ValueError(f"iterations is not an option of method {entry.name!r} (it does not iterate; "
-                             f"methods that do: {', '.join(iterating) or 'none'}), got {iterations!r}")
+            raise ParamError("iterations", f"iterations is not an option of method {entry.name!r} (it does not "
+                                           f"iterate; methods that do: {', '.join(iterating) or 'none'}), "
+                                           f"got {iterations!r}", subject="")
         iterations = check_int(iterations, "iterations", minimum=0)
     for key, value in options.items():
         if key not in entry.options:
@@ -238,8 +239,8 @@ def check_method_options(method, *, iterations=None, **options):
             others = [m.name for m in _REGISTRY.values() if key in m.options]
             where = f"; {key} is an option of: {', '.join(others)}" if others else ""
             shown = str(value) if isinstance(value, os.PathLike) else repr(value)
-            raise ValueError(f"{key} is not an option of method {entry.name!r} (it takes {takes}{where}), "
-                             f"got {key}={shown}")
+            raise ParamError(key, f"{key} is not an option of method {entry.name!r} (it takes {takes}{where}), "
+                                  f"got {key}={shown}", subject="")
     checked = dict(options)
     if entry.default_iterations is not None:
         checked["iterations"] = int(entry.default_iterations if iterations is None else iterations)
@@ -352,12 +353,12 @@ def upscale(image, *, levels=None, scale=None, width=None, height=None, method=N
     image = check_image(image)
     entry = get_method(DEFAULT_METHOD if method is None else method)
     if levels is None and scale is None and width is None and height is None:
-        raise ValueError("levels must be given (or scale, width or height), got none of them")
+        raise ParamError("levels", "must be given (or scale, width or height), got none of them")
     if levels is not None:
         levels = check_int(levels, "levels", minimum=1)
     levels, output_shape = target_size(image.shape, levels=levels, scale=scale, width=width, height=height)
     if return_levels and output_shape != (image.shape[0] << levels, image.shape[1] << levels):
-        raise ValueError(f"return_levels must be False for an output size that is not 2**levels times "
+        raise ParamError("return_levels", f"must be False for an output size that is not 2**levels times "
                          f"the input's, got return_levels=True with a {output_shape[1]}x{output_shape[0]} output")
     levels = check_levels(levels, image.shape, max_pixels=MAX_OUTPUT_PIXELS)
     mu = check_int(mu, "mu", minimum=1)
@@ -365,13 +366,43 @@ def upscale(image, *, levels=None, scale=None, width=None, height=None, method=N
     if entry.final_only and not return_levels:
         options["final_only"] = True
 
-    try:
-        return upscale_whole(image, entry.function, levels=int(levels), mu=int(mu), output_shape=output_shape,
-                             return_levels=return_levels, alpha_by_method=entry.linear, **options)
-    except ValueError as exc:
-        if str(exc).startswith("the method must return"):
-            raise ValueError(f"method {entry.name!r} must return{str(exc)[len('the method must return'):]}") from None
-        raise
+    return upscale_whole(image, entry.function, levels=int(levels), mu=int(mu), output_shape=output_shape,
+                         return_levels=return_levels, alpha_by_method=entry.linear, name=f"method {entry.name!r}",
+                         **options)
+
+
+def evaluation_levels(scale, *, method=None, levels=None):
+    """The number of 2× levels that make ``scale`` for ``method`` under the evaluation protocol.
+
+    Parameters
+    ----------
+    scale : int
+        Factor s ≥ 2: a power of two, or any integer for ``bicubic`` (one ``imresize``).
+    method : str, optional
+        A registered method (default :data:`DEFAULT_METHOD`).
+    levels : int, optional
+        When given, it must be ``log2(scale)``.
+
+    Returns
+    -------
+    int or None
+        ``log2(scale)``; ``None`` for a scale that is not a power of two (``bicubic`` only).
+
+    Raises
+    ------
+    ParamError
+        ``scale`` is not a power of two for a method other than ``bicubic``, or ``levels`` is not
+        ``log2(scale)``.
+    """
+    entry = get_method(DEFAULT_METHOD if method is None else method)
+    scale = check_int(scale, "scale", minimum=2)
+    levels = check_int(levels, "levels", minimum=1, optional=True)
+    power = scale & (scale - 1) == 0
+    if not power and entry.name != "bicubic":
+        raise ParamError("scale", f"must be a power of two (2, 4, 8, ...) for method {entry.name!r}, got {scale}")
+    if levels is not None and (not power or 2 ** levels != scale):
+        raise ParamError("levels", f"must be log2(scale) = {math.log2(scale):g} for scale {scale}, got {levels!r}")
+    return scale.bit_length() - 1 if power else None
 
 
 def evaluate_image(hr, *, scale, method=None, levels=None, mu=DEFAULT_MU, iterations=None, **method_options):
@@ -405,11 +436,7 @@ def evaluate_image(hr, *, scale, method=None, levels=None, mu=DEFAULT_MU, iterat
     """
     entry = get_method(DEFAULT_METHOD if method is None else method)
     scale = check_int(scale, "scale", minimum=2)
-    power = scale & (scale - 1) == 0
-    if not power and entry.name != "bicubic":
-        raise ValueError(f"scale must be a power of two (2, 4, 8, ...) for method {entry.name!r}, got {scale}")
-    if levels is not None and (not power or 2 ** levels != scale):
-        raise ValueError(f"levels must be log2(scale) = {math.log2(scale):g} for scale {scale}, got {levels!r}")
+    power = evaluation_levels(scale, method=entry.name, levels=levels) is not None
     hr = np.asarray(hr, dtype=np.float64)
     if hr.ndim == 3 and hr.shape[2] in (2, 4):
         hr = hr[..., :-1]

@@ -39,8 +39,8 @@ MUTABLE_STATE = {
 }
 
 #: Modules at the bottom: they import nothing of the package.
-BOTTOM = ("mgbp_classic._validate", "mgbp_classic._heap", "mgbp_classic._parallel", "mgbp_classic.atomic",
-          "mgbp_classic.exceptions", "mgbp_classic.recursion")
+BOTTOM = ("mgbp_classic._heap", "mgbp_classic._parallel", "mgbp_classic.atomic", "mgbp_classic.exceptions",
+          "mgbp_classic.recursion")
 
 _CONTAINER_CALLS = {"dict", "list", "set", "bytearray", "defaultdict", "OrderedDict", "deque", "Counter"}
 

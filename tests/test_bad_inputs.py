@@ -247,7 +247,7 @@ def test_option_the_method_does_not_take(folder, args, words, command, monkeypat
 
 @pytest.mark.parametrize("side, words", [
     (8000, ["image must have at most 16777216 pixels to be upscaled, got a 8000×8000 image (huge.png)"]),
-    (3000, ["'--levels'", "levels must be between 1 and 1 for a 3000×3000 image, got 2"]),
+    (3000, ["'--levels': must be between 1 and 1 for a 3000×3000 image, got 2"]),
 ])
 def test_too_large_for_the_levels_refused_from_the_header(folder, side, words):
     # a 16-bit RGB PNG header with almost no data: decoding 8000 x 8000 would cost 384 MB (and fail on
@@ -359,10 +359,10 @@ def train_data(tmp_path):
     ("--threads", "4096", ["'--threads'", "must be between 1 and", "got 4096"]),
     ("--steps", "-1", ["'--steps'", "-1"]),
     ("--batch", "0", ["'--batch'", "0"]),
-    ("--lr", "inf", ["'--lr'", "must be a finite number, got 'inf'"]),
-    ("--lr", "nan", ["'--lr'", "must be a finite number, got 'nan'"]),
-    ("--lr", "-1e-3", ["'--lr'", "must be > 0"]),
-    ("--lr-decay", "0", ["'--lr-decay'", "must be > 0"]),
+    ("--lr", "inf", ["'--lr'", "must be a finite number > 0, got inf"]),
+    ("--lr", "nan", ["'--lr'", "must be a finite number > 0, got nan"]),
+    ("--lr", "-1e-3", ["'--lr'", "must be a finite number > 0, got -0.001"]),
+    ("--lr-decay", "0", ["'--lr-decay'", "must be a finite number > 0, got 0.0"]),
     ("--seed", "-3", ["'--seed'", "-3"]),
     ("--patch", "20", ["'--patch'", "multiple of 8", "got 20"]),
     ("--checkpoint-minutes", "inf", ["'--checkpoint-minutes'", "finite"]),

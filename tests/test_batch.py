@@ -7,8 +7,9 @@ from PIL import Image, ImageCms
 from mgbp_classic.batch import Settings, collect_inputs, plan_batch, run_batch, upscale_file
 from mgbp_classic.exceptions import ImageError
 from mgbp_classic.io import read_image
-from mgbp_classic.plan import (CLASSIC_MAX_PIXELS, check_threads, machine_threads, parse_memory, plan_upscale,
-                               target_size, tile_for_budget)
+from mgbp_classic._parallel import machine_threads
+from mgbp_classic._validate import check_threads, parse_memory
+from mgbp_classic.plan import CLASSIC_MAX_PIXELS, plan_upscale, target_size, tile_for_budget
 from mgbp_classic.resize import imresize
 from mgbp_classic.stream import net_tiles, upscale_bands, upscale_whole
 from mgbp_classic.upscale import get_method, upscale

@@ -185,6 +185,22 @@ def test_registered_method_appears_in_cli(sample, monkeypatch):
     assert np.allclose(read_image(sample.with_name("gulls_x4.png")), 128 / 255)
 
 
+def test_library_errors_reach_the_option_their_param_names_never_their_text(sample, monkeypatch):
+    from mgbp_classic.exceptions import ParamError
+
+    def picky(image, *, levels, mu):                  # a method that blames mu, in words that name levels
+        raise ParamError("mu", "levels and mu disagree here, got mu=2")
+    monkeypatch.setitem(up._REGISTRY, "picky", up.UpscaleMethod("picky", picky))
+    line = assert_one_line_error(run("upscale", "--levels", 1, "--method", "picky", sample), code=2)
+    assert line == "Error: Invalid value for '--mu': levels and mu disagree here, got mu=2 (gulls.png)"
+
+    def plain(image, *, levels, mu):                  # a ValueError that blames no parameter: a usage error
+        raise ValueError("levels look wrong")
+    monkeypatch.setitem(up._REGISTRY, "plain", up.UpscaleMethod("plain", plain))
+    line = assert_one_line_error(run("upscale", "--levels", 1, "--method", "plain", sample), code=2)
+    assert line == "Error: levels look wrong (gulls.png)"
+
+
 # --------------------------------------------------------------------------------------------------
 # upscale: error paths
 

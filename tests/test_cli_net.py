@@ -116,7 +116,7 @@ def test_train_error_paths(tmp_path):
     res = run("train", "--data", folder, "--out", tmp_path / "m.npz", "--resume")
     assert res.exit_code == 2 and "no checkpoint to resume" in res.output
     res = run("train", "--data", folder, "--out", tmp_path / "m.npz", "--patch", "12")
-    assert res.exit_code == 2 and "patch must be a positive multiple of 8" in res.output
+    assert res.exit_code == 2 and "'--patch': must be a positive multiple of 8" in res.output
     res = run("train", "--data", folder, "--out", tmp_path / "m.npz", "--mu", "0")
     assert res.exit_code == 2 and "Invalid value for '--mu': 0 is not in the range x>=1" in res.output
     res = run("train", "--data", folder, "--out", tmp_path / "m.npz", "--patch", "64")

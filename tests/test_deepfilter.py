@@ -318,7 +318,7 @@ def test_cli_visualize_writes_figure_and_residual(cli_files):
     (["--pixel", "1;2"], "'--pixel': must be two integers X,Y (column, row of the output), got '1;2'"),
     (["--pixel", "-1,2"], "'--pixel': must be non-negative X,Y, got '-1,2'"),
     (["--pixel", "1,2", "--levels", "0"], "'--levels'"),
-    (["--pixel", "1,2", "--levels", "12"], "'--levels': must be at most"),
+    (["--pixel", "1,2", "--levels", "12"], "'--levels': must be between 1 and 10 for a 6×8 image, got 12"),
     (["--pixel", "1,2", "--mu", "0"], "'--mu'"),
     ([], "Missing option '--pixel'"),
 ])

@@ -36,9 +36,9 @@ def test_output_shapes_and_range(net, image):
 def test_bad_arguments(net, image):
     with pytest.raises(ValueError, match="image must be \\(H, W, 3\\)"):
         upscale_rgb(net, image[..., 0], levels=1, mu=1)
-    with pytest.raises(ValueError, match="margin must be >= 0"):
+    with pytest.raises(ValueError, match="margin must be an integer >= 0, got -1"):
         upscale_rgb(net, image, levels=1, mu=1, margin=-1)
-    with pytest.raises(ValueError, match="tile must be >= 1"):
+    with pytest.raises(ValueError, match=r"tile must be None or an integer >= 1, got 0"):
         upscale_rgb(net, image, levels=1, mu=1, tile=0)
     with pytest.raises(ValueError, match="levels must be"):
         upscale_rgb(net, image, levels=0, mu=1)
