@@ -90,8 +90,9 @@ def main():
         from mgbp_classic.io import read_image
         from mgbp_classic._validate import parse_memory
         from mgbp_classic.plan import plan_upscale
+        from mgbp_classic.upscale import get_method
 
-        tile = plan_upscale((H, W, 3), method="net", levels=2, output_shape=(4 * H, 4 * W),
+        tile = plan_upscale((H, W, 3), method=get_method("net"), levels=2, output_shape=(4 * H, 4 * W),
                             memory=parse_memory(args.memory)).tile
         lr = read_image(photo)
         n, inner = args.crop, args.crop // 4

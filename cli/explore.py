@@ -43,7 +43,7 @@ def command(levels, mu, model, port, no_browser, export_dir, grid, color, verbos
     """
     from mgbp_classic.explore import Explorer, export, make_server, serve
     from mgbp_classic.explore.compute import MAX_NETWORK_PIXELS
-    from mgbp_classic.inference import load_model
+    from mgbp_classic.runner import NetRunner
 
     levels = list(dict.fromkeys(levels)) or [2]
     mus = list(dict.fromkeys(mu)) or [2]
@@ -55,8 +55,9 @@ def command(levels, mu, model, port, no_browser, export_dir, grid, color, verbos
     if img.ndim == 3 and img.shape[2] == 4:
         img = img[..., :3]                                    # the alpha channel is not the network's
     with library_errors():
-        net, _ = load_model(model)
-    explorer = Explorer(net, img, name=image.name, model_name=Path(model).name if model else "pretrained model")
+        runner = NetRunner(model, mu=mus[0])
+    explorer = Explorer(runner.net, img, name=image.name, margin=runner.margin,
+                        model_name=Path(model).name if model else "pretrained model")
     if not explorer.levels_allowed:
         raise click.BadParameter(f"is too large for the explorer ({img.shape[1]}x{img.shape[0]}: even x2 needs more "
                                  f"than {MAX_NETWORK_PIXELS} network output pixels with the reflection margin); "

@@ -37,7 +37,6 @@ def command(levels, mu, model, tile, margin, overwrite, threads, scheduler, work
     for trying it out). Needs the dask extra: pip install -e ".[dask]".
     """
     dist = distributed_module("upscale-zarr")
-    from mgbp_classic.inference import DEFAULT_MARGIN
     with library_errors():
         check_suffix(target, "target", {".zarr"}, file=False)
     if target.exists() and not overwrite:
@@ -68,9 +67,8 @@ def command(levels, mu, model, tile, margin, overwrite, threads, scheduler, work
             bar.__enter__()
         bar.update(done - bar.pos)
 
-    options = dict(levels=levels, mu=mu, model=model, tile=tile,
-                   margin=DEFAULT_MARGIN if margin is None else margin, overwrite=overwrite, threads=threads,
-                   progress=progress)
+    options = dict(levels=levels, mu=mu, model=model, tile=tile, overwrite=overwrite, threads=threads,
+                   progress=progress, **({} if margin is None else {"margin": margin}))
     try:
         with library_errors():
             if wanted(scheduler, workers):

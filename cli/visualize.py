@@ -62,7 +62,7 @@ def command(levels, mu, pixels, model, margin, radius, difference, residual_path
     import numpy as np
 
     from mgbp_classic.deepfilter import DeepFilter
-    from mgbp_classic.inference import DEFAULT_MARGIN, load_model
+    from mgbp_classic.runner import NetRunner
     from mgbp_classic.io import write_image
     from mgbp_classic.plotting import plot_filters
     from mgbp_classic._validate import check_levels
@@ -88,12 +88,12 @@ def command(levels, mu, pixels, model, margin, radius, difference, residual_path
             raise click.BadParameter(f"{x},{y} lies outside the {ow}x{oh} output (x in 0..{ow - 1}, "
                                      f"y in 0..{oh - 1})", param_hint="'--pixel'")
     with library_errors():
-        net, _ = load_model(model)
+        runner = NetRunner(model, mu=mu, **({} if margin is None else {"margin": margin}))
     yx = [(y, x) for x, y in pixels]
     steps = 2 + len(yx)
     with click.progressbar(length=steps, label="visualize", file=sys.stderr, show_pos=True) as bar, \
             library_errors():
-        df = DeepFilter(net, img, levels=levels, mu=mu, margin=DEFAULT_MARGIN if margin is None else margin)
+        df = DeepFilter(runner.net, img, levels=levels, mu=runner.mu, margin=runner.margin)
         bar.update(1)                                          # gains recorded (the network's output)
 
         def progress(done, total, start=[1]):

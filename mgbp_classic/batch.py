@@ -9,9 +9,10 @@
   fails is recorded with its reason and the batch goes on (:class:`Summary`);
 * :func:`upscale_file` is the same for one file, from Python.
 
-The learned network (``method="net"``) is streamed: tiles whose size follows the memory budget
-(:mod:`mgbp_classic.plan`), rows written as they are made (:mod:`mgbp_classic.stream`,
-:class:`mgbp_classic.formats.ImageWriter`); the other methods work on the whole image.
+A method that tiles (the learned network: its registration names a tiler) is streamed: tiles whose
+size follows the memory budget (:mod:`mgbp_classic.plan`), rows written as they are made
+(:mod:`mgbp_classic.stream`, :class:`mgbp_classic.formats.ImageWriter`); the other methods work on
+the whole image.
 """
 import glob
 import os
@@ -28,8 +29,8 @@ from .formats import EXTENSIONS, SUFFIX, ImageWriter, format_for, output_bit_dep
 from .io import read_header, read_image, write_image
 from .metadata import output_exif
 from .plan import CLASSIC_MAX_PIXELS, MAX_STREAM_PIXELS, plan_upscale, target_size
-from .stream import net_tiles, upscale_bands
-from .upscale import DEFAULT_METHOD, get_method, upscale
+from .stream import upscale_bands
+from .upscale import get_method, streaming_methods, upscale
 
 __all__ = ["IMAGE_SUFFIXES", "Source", "Job", "Summary", "collect_inputs", "output_name", "plan_batch",
            "probe", "record_skip", "run_batch", "run_job", "upscale_file", "EXISTING_POLICIES"]
@@ -258,10 +259,6 @@ def probe(path):
     return info.shape, info.bit_depth, info.metadata
 
 
-def _method_entry(method):
-    return get_method(DEFAULT_METHOD if method is None else method)
-
-
 def upscale_file(source, target=None, *, levels=None, scale=None, width=None, height=None, method=None, mu=2,
                  iterations=None, format=None, quality=None, strip_metadata=False, memory=None, tile=None,
                  overwrite=False, progress=None, **method_options):
@@ -342,22 +339,38 @@ class Settings:
 
 
 def plan_job(job, settings, shape):
-    """The :class:`mgbp_classic.plan.Plan` of one job for an input of ``shape``."""
+    """The :class:`mgbp_classic.plan.Plan` of one job for an input of ``shape``: a method that tiles
+    is streamed (unless every level is saved), the others work on whole images."""
 
-    entry = _method_entry(settings.method)
+    entry = get_method(settings.method)
     n, out_shape = target_size(shape, levels=settings.levels, scale=settings.scale, width=settings.width,
                                height=settings.height)
     memory = None if settings.memory is None else parse_memory(settings.memory)
-    streamed = entry.name == "net" and not settings.save_levels
+    streamed = entry.tiles and not settings.save_levels
+    streaming = streaming_methods()
     if settings.levels is not None:                    # the familiar message for too many levels, with the cap
-        cap = ("the streamed network makes at most 2**30 pixels" if streamed else
-               f"method {entry.name!r} works on whole images, at most 2**26 pixels out; 'net' streams up to 2**30")
+        if streamed:
+            cap = f"method {entry.name!r} streams at most 2**30 pixels"
+        else:
+            cap = f"method {entry.name!r} works on whole images, at most 2**26 pixels out"
+            cap += f"; {', '.join(map(repr, streaming))} stream{'s' * (len(streaming) == 1)} up to 2**30" \
+                if streaming else ""
         check_levels(settings.levels, shape, max_pixels=MAX_STREAM_PIXELS if streamed else CLASSIC_MAX_PIXELS,
                      why=cap)
-    return plan_upscale(shape, method=entry.name, levels=n, output_shape=out_shape, memory=memory,
-                        tile=settings.tile, streamed=streamed,
-                        margin=settings.options.get("margin", 16),
-                        format=format_for(job.target, settings.format))
+    return plan_upscale(shape, method=entry, levels=n, output_shape=out_shape, memory=memory,
+                        tile=settings.tile, streamed=streamed, margin=_tiler_options(entry, settings).get("margin"),
+                        format=format_for(job.target, settings.format), streaming=streaming)
+
+
+def _tiler_options(entry, settings):
+    """The options of ``settings`` for the method's tiler (its defaults where not given); a ParamError
+    for an option the tiler does not take."""
+    takes = entry.tile_options
+    for key, value in settings.options.items():
+        if key not in takes:
+            raise ParamError(key, f"{key} is not an option of the streamed method {entry.name!r} (options: "
+                                  f"{', '.join([*takes, 'tile'])}), got {key}={value!r}", subject="")
+    return {**takes, **settings.options}
 
 
 def _info(info, key):
@@ -375,25 +388,20 @@ def run_job(job, settings, *, progress=None):
     meta = None if settings.strip_metadata else _info(info, "metadata")
     fmt = format_for(job.target, settings.format)
     depth = output_bit_depth(fmt, 16 if _info(info, "bit_depth") == 16 else 8)
-    entry = _method_entry(settings.method)
+    entry = get_method(settings.method)
     rows, cols = plan.output_shape
     if job.make_parent:
         job.target.parent.mkdir(parents=True, exist_ok=True)
     if plan.streamed:
-        options = dict(settings.options)
-        unknown = sorted(set(options) - {"model", "margin"})
-        if unknown:
-            raise ParamError(unknown[0], f"{unknown[0]} is not an option of the streamed method 'net' (options: model, "
-                                         f"tile, margin), got {unknown[0]}={options[unknown[0]]!r}", subject="")
+        tiler = entry.tiler(mu=settings.mu, **_tiler_options(entry, settings))
         image = check_image(image)
         channels = 1 if image.ndim == 2 else {1: 1, 2: 4, 3: 3, 4: 4}[image.shape[2]]
-        tiles = net_tiles(model=options.get("model"), mu=settings.mu)
         icc = meta.icc_profile if meta is not None else None
         exif = output_exif(meta.exif, width=cols, height=rows) if meta is not None else None
         with ImageWriter(job.target, height=rows, width=cols, channels=channels, bit_depth=depth, format=fmt,
                          quality=settings.quality, icc_profile=icc, exif=exif) as writer:
-            for band in upscale_bands(image, tiles, levels=plan.levels, output_shape=plan.output_shape,
-                                      tile=plan.tile, margin=options.get("margin", 16), progress=progress):
+            for band in upscale_bands(image, tiler.tile, levels=plan.levels, output_shape=plan.output_shape,
+                                      tile=plan.tile, margin=tiler.margin, progress=progress):
                 if band.ndim == 3 and band.shape[2] == 2:                    # grey + alpha -> RGBA
                     band = band[..., [0, 0, 0, 1]]
                 writer.write(band)

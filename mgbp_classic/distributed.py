@@ -4,13 +4,15 @@ This is the only module of the package that imports Dask (``pip install -e ".[da
 the same library functions as the local commands, cut into tasks for ``dask.distributed``:
 
 * **Huge images** (:func:`upscale_zarr`): an image stored as a Zarr array is read as a
-  ``dask.array`` in tiles, each tile is upscaled by the network with ``map_overlap`` (the overlap is
-  the network's margin of context, :data:`mgbp_classic.inference.DEFAULT_MARGIN`, reflected at the
-  image border exactly as the local tiled path reflects it) and the result is written to a Zarr
-  array chunk by chunk, so neither the input nor the output is ever whole in one process.
-* **Batches** (:func:`upscale_files`, :func:`evaluate_files`): one task per image; the model is
-  loaded once per worker process; every output is written by the worker that made it, atomically
-  and at most once, even when a lost worker's task is run again elsewhere.
+  ``dask.array`` in tiles, each tile is upscaled by the network's runner with ``map_overlap`` (the
+  overlap is the runner's margin of context, reflected at the image border exactly as the local tiled
+  path reflects it; colour premultiplied by alpha as :func:`mgbp_classic.upscale.upscale` does) and
+  the result is written to a Zarr array chunk by chunk, so neither the input nor the output is ever
+  whole in one process.
+* **Batches** (:func:`upscale_files`, :func:`evaluate_files`): one task per image, run exactly as the
+  local batch runs it (the network's runner reads the model for the image, a few milliseconds);
+  every output is written by the worker that made it, atomically and at most once, even when a lost
+  worker's task is run again elsewhere.
 * **Data-parallel training** (:class:`DataParallelGradient`): every step's batch is split into
   shards, each worker computes loss (7) and its gradient on its shard with the same engine, and
   the client adds the shards' gradients (weighted by shard size, which makes the sum the gradient
@@ -47,11 +49,11 @@ from ._parallel import machine_threads, sleeping_idle_threads
 from ._validate import ParamError, check_int
 from .batch import Summary, record_skip, run_job   # the local batch's one-job runner, reused as is
 from .data import PatchSampler
-from .inference import DEFAULT_MARGIN, DEFAULT_TILE, _run, load_model
+from .inference import DEFAULT_MARGIN, DEFAULT_TILE
 from .io import read_image, write_image
 from .net import MGBPNet, NetConfig, multiscale_loss
 from .nn import Engine
-from .resize import imresize
+from .runner import NetRunner
 from .upscale import evaluate_image
 
 __all__ = ["INSTALL_HINT", "connect", "dashboard_link", "upscale_zarr", "image_to_zarr",
@@ -60,18 +62,6 @@ __all__ = ["INSTALL_HINT", "connect", "dashboard_link", "upscale_zarr", "image_t
 
 #: What to run when Dask is missing (the command line prints it).
 INSTALL_HINT = 'pip install -e ".[dask]"'
-
-@lru_cache(maxsize=64)
-def _engine(thread):
-    """The engine context (:class:`mgbp_classic.nn.Engine`: ReLU mode, scratch buffers) of one worker
-    thread, kept between its tasks; one engine serves one thread at a time."""
-    return Engine()
-
-
-def thread_engine():
-    """This thread's :class:`mgbp_classic.nn.Engine` (worker threads of one process each have theirs)."""
-    return _engine(threading.get_ident())
-
 
 #: Taken around a task's compute only when Numba's threading layer cannot be entered from two
 #: threads at once (its fallback "workqueue" layer; "omp" and "tbb" can).
@@ -204,23 +194,20 @@ def _scale_of(dtype, name="source"):
     raise ParamError(name, f"must hold unsigned integers or floats, got dtype {dtype}")
 
 
+@lru_cache(maxsize=8)
+def _worker_runner(model, mu, margin):
+    """This worker process's :class:`~mgbp_classic.runner.NetRunner` for these settings: the model is
+    read once per process, and each worker thread keeps its engine in the runner."""
+    return NetRunner(model, mu=mu, margin=margin)
+
+
 def _upscale_block(block, *, levels, mu, model, margin, factor, out_dtype, threads):
-    """One overlapped tile ``(h + 2m, w + 2m, C)`` → the upscaled centre ``(h s, w s, C)``."""
+    """One overlapped tile ``(h + 2m, w + 2m, C)`` → the upscaled centre ``(h s, w s, C)``, by the
+    runner as a whole image is upscaled (colour premultiplied by alpha, alpha by bicubic)."""
     _threads_for(threads)
-    m, s = margin, 2 ** levels
     img = block.astype(np.float64) / factor if factor != 1.0 else block.astype(np.float64)
-    h, w = img.shape[0] - 2 * m, img.shape[1] - 2 * m
-    channels = img.shape[2]
-    colour = img[:, :, :3] if channels >= 3 else np.repeat(img[:, :, :1], 3, axis=2)
-    net, _ = load_model(model)
     with _numba_turn():
-        out = _run(net, colour, levels, mu, thread_engine())[-1][m * s:(m + h) * s, m * s:(m + w) * s]
-    np.clip(out, 0.0, 1.0, out=out)
-    if channels < 3:
-        out = out.mean(axis=2, keepdims=True)
-    if channels in (2, 4):                                    # alpha: bicubic, as upscale() does
-        alpha = imresize(img[:, :, -1], s, kernel="cubic")[m * s:(m + h) * s, m * s:(m + w) * s]
-        out = np.concatenate([out, np.clip(alpha, 0.0, 1.0)[:, :, None].astype(out.dtype)], axis=2)
+        out = _worker_runner(model, mu, margin).block(img, levels)
     if np.dtype(out_dtype).kind == "u":
         white = _scale_of(out_dtype)
         return np.round(out.astype(np.float64) * white).astype(out_dtype)
@@ -301,8 +288,7 @@ def upscale_zarr(source, target, *, levels, mu=2, model=None, tile=DEFAULT_TILE,
     factor = _scale_of(array.dtype)
     out_dtype = np.dtype(dtype) if dtype is not None else \
         (np.dtype(np.float32) if np.dtype(array.dtype).kind == "f" else np.dtype(array.dtype))
-    model = str(Path(model).resolve()) if model is not None and "://" not in str(model) else model
-    load_model(model)                                          # a bad model file fails here, in one line
+    model = NetRunner(model, mu=mu, margin=margin).model        # a bad model file fails here, in one line
 
     s = 2 ** levels
     chunks = (_tile_chunks(shape[0], tile, margin), _tile_chunks(shape[1], tile, margin))
@@ -517,8 +503,7 @@ def upscale_job_task(job, settings, existing, *, threads=None):
     The job runs exactly as the local batch runs it (:func:`mgbp_classic.batch.run_job`: formats,
     metadata, any size, the streamed network), but into temporary names beside the targets, which
     are then published with :func:`publish` against ``existing`` (the targets' signatures when the
-    batch was planned). The network's model is loaded once per worker process
-    (:func:`mgbp_classic.inference.load_model` keeps it).
+    batch was planned).
     """
     start = time.perf_counter()
     try:
@@ -663,21 +648,25 @@ def _sampler(data, patch, levels):
     return PatchSampler(list(data), patch=patch, levels=levels)
 
 
-@lru_cache(maxsize=64)
-def _network(network, thread):
-    return MGBPNet(NetConfig.from_dict(dict(network)))
-
-
 def _worker_sampler(data, patch, levels):
     """The :class:`~mgbp_classic.data.PatchSampler` of a training set, built once per worker process
     (the images are read from ``data``, a path every worker sees; drawing a batch only reads it)."""
     return _sampler(tuple(data), patch, levels)
 
 
+#: Each worker thread's training network per architecture, with its engine: built on the thread's
+#: first shard (the gradient buffer and the scratch buffers are the thread's own).
+_THREAD = threading.local()
+
+
 def _worker_net(network):
-    """A network of the given architecture (``NetConfig`` as a dict) for this worker thread, built on
-    its first task (its gradient buffer is the thread's own)."""
-    return _network(tuple(sorted(network.items())), threading.get_ident())
+    """``(net, engine)``: this worker thread's network of the given architecture (``NetConfig`` as a
+    dict) and its engine context."""
+    key = tuple(sorted(network.items()))
+    nets = _THREAD.__dict__.setdefault("nets", {})
+    if key not in nets:
+        nets[key] = (MGBPNet(NetConfig.from_dict(network)), Engine())
+    return nets[key]
 
 
 def shard_gradient(params, *, spec, step, lo, hi, threads=None):
@@ -718,15 +707,14 @@ def shard_gradient(params, *, spec, step, lo, hi, threads=None):
     _threads_for(threads)
     start = time.perf_counter()
     sampler = _worker_sampler(spec["data"], spec["patch"], spec["levels"])
-    net = _worker_net(spec["network"])
+    net, engine = _worker_net(spec["network"])
     weight = (hi - lo) / spec["batch"]
     rng = np.random.default_rng([spec["seed"], step])
     shard = [level[lo:hi] for level in sampler.sample(rng, spec["batch"])]
     net.store.params[...] = params
     net.store.zero_grad()
     with _numba_turn():
-        loss, parts = multiscale_loss(net, shard, mu=spec["mu"], max_levels=spec["levels"],
-                                      engine=thread_engine())
+        loss, parts = multiscale_loss(net, shard, mu=spec["mu"], max_levels=spec["levels"], engine=engine)
     grads = net.store.grads * np.float32(weight)
     return loss * weight, {k: v * weight for k, v in parts.items()}, grads, time.perf_counter() - start
 

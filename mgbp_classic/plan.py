@@ -7,10 +7,12 @@ Everything here is cheap arithmetic on shapes, so the command line can check and
   ``width`` and/or ``height`` (one given: the aspect ratio is kept). The methods run the smallest
   ``2**N`` at least as large, and MATLAB's anti-aliased bicubic ``imresize`` brings the result down to
   the exact size.
-* **Memory** (:func:`parse_memory`, :func:`default_memory`, :func:`tile_for_budget`): the learned
-  network is run on square low-resolution tiles whose side follows the budget; its output is streamed
-  band by band, so the budget bounds the peak memory whatever the output size (up to
-  :data:`MAX_STREAM_PIXELS`). The classic methods hold whole images (:data:`CLASSIC_MAX_PIXELS`).
+* **Memory** (:func:`default_memory`, :func:`tile_for_budget`): a method that tiles (the learned
+  network) is run on square low-resolution tiles whose side follows the budget and the memory the
+  method declares per tile pixel; its output is streamed band by band, so the budget bounds the peak
+  memory whatever the output size (up to :data:`MAX_STREAM_PIXELS`). The other methods hold whole
+  images (:data:`CLASSIC_MAX_PIXELS`).
+* **Time** (:func:`plan_upscale`): the seconds per megapixel the method declares, shared by the cores.
 
 The checks of the sizes, the memory and the threads are :mod:`mgbp_classic._validate`'s
 (:func:`~mgbp_classic._validate.parse_memory`, :func:`~mgbp_classic._validate.check_threads`).
@@ -18,7 +20,6 @@ The checks of the sizes, the memory and the threads are :mod:`mgbp_classic._vali
 import math
 import os
 from dataclasses import dataclass
-from types import MappingProxyType
 
 from ._parallel import machine_threads
 from ._validate import ParamError, check_int, check_scale
@@ -26,18 +27,12 @@ from ._validate import ParamError, check_int, check_scale
 __all__ = ["MAX_STREAM_PIXELS", "CLASSIC_MAX_PIXELS", "Plan", "target_size", "default_memory",
            "format_bytes", "tile_for_budget", "plan_upscale"]
 
-#: Largest output (pixels, height × width) of the streamed network path: 2**30, e.g. 32768 × 32768.
+#: Largest output (pixels, height × width) of a streamed method: 2**30, e.g. 32768 × 32768.
 MAX_STREAM_PIXELS = 2 ** 30
 
 #: Largest output the whole-image methods (bicubic, ibp, mgbp, and any method not streamed) make:
 #: 2**26 pixels (e.g. 8192 × 8192); they hold several float64 copies of the output.
 CLASSIC_MAX_PIXELS = 2 ** 26
-
-#: Bytes of working memory per output pixel of one network tile (padded tile side × 2**levels,
-#: squared): the peak resident memory over one forward pass of the shipped model at µ = 2 grows by
-#: 2460–2660 bytes per such pixel at ×2, ×4 and ×8 (tiles of 48–96 pixels); 3300 leaves 25 % headroom.
-#: ``benchmarks/big_image.py`` checks the whole path against the budget.
-NET_BYTES_PER_TILE_PIXEL = 3300
 
 #: Bytes per output pixel of the streaming band buffers (float32 colour + alpha, premultiplied, the
 #: resize's input rows and the quantised rows) for each row of tiles kept at a time.
@@ -53,11 +48,6 @@ INPUT_BYTES_PER_SAMPLE = 10
 #: Bytes per output sample of the whole-image methods (a few float64 copies of the output).
 CLASSIC_BYTES_PER_SAMPLE = 48
 
-#: CPU seconds per megapixel the method computes (order of magnitude for ``--dry-run``). For the
-#: network this counts each tile with its margins (``((tile + 2·margin)·2**levels)²`` pixels per tile):
-#: about 60 CPU seconds per such megapixel at ×4, measured with the shipped model (a 100×76 image ×4,
-#: one tile, 15 s of user time besides start-up). The classic methods' figures are rougher.
-SECONDS_PER_MEGAPIXEL = MappingProxyType({"net": 60.0, "mgbp": 3.0, "ibp": 2.0, "bicubic": 0.1})
 
 def format_bytes(n):
     """``1.50 GiB``-style text."""
@@ -163,8 +153,8 @@ def _ceil(x):
     return int(math.ceil(x - 1e-9))
 
 
-def tile_for_budget(memory, *, width, levels, margin=16, base=BASE_BYTES, minimum=8):
-    """Side of the low-resolution network tiles that keeps the peak within ``memory`` bytes.
+def tile_for_budget(memory, *, width, levels, margin, bytes_per_tile_pixel, base=BASE_BYTES, minimum=8):
+    """Side of the low-resolution tiles that keeps the peak within ``memory`` bytes.
 
     Parameters
     ----------
@@ -173,9 +163,12 @@ def tile_for_budget(memory, *, width, levels, margin=16, base=BASE_BYTES, minimu
     width : int
         Width of the input image (the band buffers span it).
     levels : int
-        Number of 2× levels the network runs.
-    margin : int, optional
+        Number of 2× levels the method runs.
+    margin : int
         Context pixels around each tile.
+    bytes_per_tile_pixel : int
+        The method's working memory per output pixel of one tile with its margins
+        (:attr:`mgbp_classic.upscale.UpscaleMethod.bytes_per_tile_pixel`).
     base, minimum : int, optional
         Fixed process cost; smallest tile accepted.
 
@@ -187,16 +180,19 @@ def tile_for_budget(memory, *, width, levels, margin=16, base=BASE_BYTES, minimu
 
     Notes
     -----
-    Tile cost: ``NET_BYTES_PER_TILE_PIXEL · ((t + 2·margin) · 2**levels)²``; band buffers (one row of
+    Tile cost: ``bytes_per_tile_pixel · ((t + 2·margin) · 2**levels)²``; band buffers (one row of
     tiles, full width): ``BAND_BYTES_PER_PIXEL · (t · 2**levels) · (width · 2**levels)``.
     """
+    def cost(t):
+        return _tile_cost(t, width, levels, margin, bytes_per_tile_pixel)
+
     left = memory - base
-    if _tile_cost(minimum, width, levels, margin) > left:
+    if cost(minimum) > left:
         return None
     lo, hi = minimum, max(minimum, 4096)
     while lo < hi:                                   # largest t with cost(t) <= left
         mid = (lo + hi + 1) // 2
-        if _tile_cost(mid, width, levels, margin) <= left:
+        if cost(mid) <= left:
             lo = mid
         else:
             hi = mid - 1
@@ -243,16 +239,17 @@ def _duration(seconds):
     return f"{seconds / 3600:.1f} h"
 
 
-def plan_upscale(shape, *, method, levels, output_shape, memory=None, tile=None, threads=None, margin=16,
-                 streamed=None, format="png"):
+def plan_upscale(shape, *, method, levels, output_shape, memory=None, tile=None, threads=None, margin=None,
+                 streamed=None, format="png", streaming=()):
     """The plan for one image: tile side and count, peak memory and estimated time.
 
     Parameters
     ----------
     shape : tuple of int
         Input ``(H, W)`` or ``(H, W, C)``.
-    method : str
-        Method name; ``"net"`` is streamed in tiles, the others work on whole images.
+    method : mgbp_classic.upscale.UpscaleMethod
+        The registered method (:func:`mgbp_classic.upscale.get_method`): its name, whether it tiles
+        and what it costs.
     levels : int
     output_shape : (int, int)
     memory : int, optional
@@ -262,11 +259,13 @@ def plan_upscale(shape, *, method, levels, output_shape, memory=None, tile=None,
     threads : int, optional
         Cores used (for the time estimate; default: the machine's).
     margin : int, optional
-        Network tile margin.
+        Context pixels around each tile (default: the tiler's own).
     streamed : bool, optional
-        Whether the method is streamed (default: ``method == "net"``).
+        Whether the method is streamed tile by tile (default: whether it tiles).
     format : str, optional
         Output format: JPEG and WebP are encoded from the whole 8-bit image (counted in the memory).
+    streaming : sequence of str, optional
+        Names of the methods that stream, for the message of an output too large for a whole image.
 
     Returns
     -------
@@ -282,42 +281,46 @@ def plan_upscale(shape, *, method, levels, output_shape, memory=None, tile=None,
     channels = int(shape[2]) if len(shape) > 2 else 1
     rows, cols = output_shape
     budget = default_memory() if memory is None else int(memory)
-    streamed = (method == "net") if streamed is None else streamed
+    streamed = method.tiles if streamed is None else streamed
     s = 2 ** levels
     pixels = rows * cols
     big = (h * s) * (w * s)
+    made = f"got {cols}x{rows} (made from {w * s}x{h * s})"
     cores = threads or machine_threads()
-    seconds = max(pixels, big) / 1e6 * SECONDS_PER_MEGAPIXEL.get(method, 5.0) / cores
     fixed = BASE_BYTES + INPUT_BYTES_PER_SAMPLE * h * w * channels
     if format in ("jpeg", "webp"):
         fixed += 2 * pixels * min(channels, 4)                     # the 8-bit image and Pillow's copy
-    if streamed:
-        if max(pixels, big) > MAX_STREAM_PIXELS:
-            raise ParamError("output_shape", f"the output must have at most 2**30 pixels ({MAX_STREAM_PIXELS}) "
-                                             f"with method "
-                             f"{method!r}, got {cols}x{rows} (made from {w * s}x{h * s})", subject="")
+    if not streamed:
+        if max(pixels, big) > CLASSIC_MAX_PIXELS:
+            others = (f"; method {streaming[0]!r} streams up to 2**30" if len(streaming) == 1 else
+                      f"; methods {', '.join(map(repr, streaming))} stream up to 2**30" if streaming else "")
+            raise ParamError("output_shape", f"the output must have at most 2**26 pixels ({CLASSIC_MAX_PIXELS}) "
+                                             f"with method {method.name!r} (it works on whole images{others}), "
+                                             f"{made}", subject="")
+        seconds = max(pixels, big) / 1e6 * method.seconds_per_megapixel / cores
+        peak = fixed + CLASSIC_BYTES_PER_SAMPLE * max(pixels, big) * channels
+        return Plan((h, w), levels, (rows, cols), method.name, False, 0, 1, int(peak), budget, seconds)
+    if max(pixels, big) > MAX_STREAM_PIXELS:
+        raise ParamError("output_shape", f"the output must have at most 2**30 pixels ({MAX_STREAM_PIXELS}) with "
+                                         f"method {method.name!r}, {made}", subject="")
+    margin = method.tile_options.get("margin", 0) if margin is None else margin
+    per_pixel = method.bytes_per_tile_pixel
+    if tile is None:
+        tile = tile_for_budget(budget, width=w, levels=levels, margin=margin, bytes_per_tile_pixel=per_pixel,
+                               base=fixed)
         if tile is None:
-            tile = tile_for_budget(budget, width=w, levels=levels, margin=margin, base=fixed)
-            if tile is None:
-                need = fixed + _tile_cost(8, w, levels, margin)
-                raise ParamError("memory", f"must be at least {format_bytes(need)} for a {w}x{h} image at x{s}"
-                                 f"{' written as ' + format.upper() if format in ('jpeg', 'webp') else ''}, "
-                                 f"got {format_bytes(budget)}")
-        tile = max(1, min(int(tile), max(h, w)))
-        tiles = math.ceil(h / tile) * math.ceil(w / tile)
-        computed = tiles * ((tile + 2 * margin) * s) ** 2
-        seconds = computed / 1e6 * SECONDS_PER_MEGAPIXEL.get(method, 60.0) / cores
-        peak = fixed + _tile_cost(tile, w, levels, margin)
-        return Plan((h, w), levels, (rows, cols), method, True, tile, tiles, int(peak), budget, seconds)
-    if max(pixels, big) > CLASSIC_MAX_PIXELS:
-        raise ParamError("output_shape", f"the output must have at most 2**26 pixels ({CLASSIC_MAX_PIXELS}) "
-                                         f"with method "
-                         f"{method!r} (it works on whole images; method 'net' streams up to 2**30), "
-                         f"got {cols}x{rows} (made from {w * s}x{h * s})", subject="")
-    peak = fixed + CLASSIC_BYTES_PER_SAMPLE * max(pixels, big) * channels
-    return Plan((h, w), levels, (rows, cols), method, False, 0, 1, int(peak), budget, seconds)
+            need = fixed + _tile_cost(8, w, levels, margin, per_pixel)
+            written = f" written as {format.upper()}" if format in ("jpeg", "webp") else ""
+            raise ParamError("memory", f"must be at least {format_bytes(need)} for a {w}x{h} image at x{s}{written}, "
+                                       f"got {format_bytes(budget)}")
+    tile = max(1, min(int(tile), max(h, w)))
+    tiles = math.ceil(h / tile) * math.ceil(w / tile)
+    computed = tiles * ((tile + 2 * margin) * s) ** 2
+    seconds = computed / 1e6 * method.seconds_per_megapixel / cores
+    peak = fixed + _tile_cost(tile, w, levels, margin, per_pixel)
+    return Plan((h, w), levels, (rows, cols), method.name, True, tile, tiles, int(peak), budget, seconds)
 
 
-def _tile_cost(t, width, levels, margin):
+def _tile_cost(t, width, levels, margin, bytes_per_tile_pixel):
     s = 2 ** levels
-    return NET_BYTES_PER_TILE_PIXEL * ((t + 2 * margin) * s) ** 2 + BAND_BYTES_PER_PIXEL * (t * s) * (width * s)
+    return (bytes_per_tile_pixel or 0) * ((t + 2 * margin) * s) ** 2 + BAND_BYTES_PER_PIXEL * (t * s) * (width * s)

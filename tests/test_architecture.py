@@ -18,31 +18,35 @@ PACKAGE = "mgbp_classic"
 ROOT = Path(__file__).resolve().parent.parent / PACKAGE
 
 #: Package imports inside functions: (module, function, imported module) -> why it is not at the top.
-FUNCTION_IMPORTS = {
-    ("mgbp_classic.upscale", "_net_method", "mgbp_classic.inference"):
-        "the network engine (Numba layers, model loading) loads when the net method first runs, so "
-        "the classic methods and the command line's help do not pay for it",
-    ("mgbp_classic.stream", "net_tiles", "mgbp_classic.inference"):
-        "the same: the network engine loads when the streamed network first runs, not when upscale "
-        "(which uses stream's whole-image pipeline) is imported",
-    ("mgbp_classic.stream", "net_tiles", "mgbp_classic.nn.engine"):
-        "the same, for the engine context the streamed tiles share",
-}
+FUNCTION_IMPORTS = {}
 
-#: Module-level mutable containers: (module, name) -> what they are.
+#: Module-level mutable state: (module, name) -> what it is and who owns it. Containers, caches
+#: (``functools.lru_cache``/``cache``), locks and thread-locals count; a runner's or an engine's own
+#: state lives in its instance, not here.
 MUTABLE_STATE = {
     ("mgbp_classic.upscale", "_REGISTRY"): "the method registry (register_method, register_builtin_methods)",
     ("mgbp_classic.spectral", "_RATE_CACHE"): "bounded memo of predicted rates, keyed by the filters' bytes",
     ("mgbp_classic.color", "_FWD"): "constant table: MATLAB rgb2ycbcr scalings per input class",
     ("mgbp_classic.color", "_INV"): "constant table: MATLAB ycbcr2rgb scalings per input class",
     ("mgbp_classic.resize", "KERNELS"): "constant table: MATLAB kernel name -> (function, support)",
+    ("mgbp_classic.resize", "_resize_matrix"): "bounded memo of MATLAB resize matrices (read, never written)",
+    ("mgbp_classic.deepfilter", "support_radius"): "memo of a pure function of (levels, mu, layers): an int",
+    ("mgbp_classic.reader", "_PILLOW_LIMIT"): "Pillow's process-wide pixel limit is lifted by one reader at a time",
+    ("mgbp_classic.distributed", "_WORKQUEUE_LOCK"):
+        "worker threads take turns in Numba's kernels when its threading layer is 'workqueue'",
+    ("mgbp_classic.distributed", "_worker_runner"):
+        "a worker process's NetRunner per (model, mu, margin): the model read once per process",
+    ("mgbp_classic.distributed", "_sampler"): "a worker process's training patches, read once per process",
+    ("mgbp_classic.distributed", "_THREAD"): "each worker thread's training network (its gradient buffer) and engine",
 }
 
 #: Modules at the bottom: they import nothing of the package.
 BOTTOM = ("mgbp_classic._heap", "mgbp_classic._parallel", "mgbp_classic.atomic", "mgbp_classic.exceptions",
           "mgbp_classic.recursion")
 
-_CONTAINER_CALLS = {"dict", "list", "set", "bytearray", "defaultdict", "OrderedDict", "deque", "Counter"}
+_CONTAINER_CALLS = {"dict", "list", "set", "bytearray", "defaultdict", "OrderedDict", "deque", "Counter",
+                   "Lock", "RLock", "Condition", "Semaphore", "Event", "local"}
+_CACHES = {"lru_cache", "cache"}
 
 
 def _load_graph_script():
@@ -112,6 +116,12 @@ def _module_state(module, path):
         for target in targets:
             if mutable and isinstance(target, ast.Name) and target.id != "__all__":
                 found.append((module, target.id))
+    for node in tree.body:                                            # memoised functions keep what they return
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            for deco in node.decorator_list:
+                target = deco.func if isinstance(deco, ast.Call) else deco
+                if getattr(target, "id", getattr(target, "attr", None)) in _CACHES:
+                    found.append((module, node.name))
     for node in ast.walk(tree):
         if isinstance(node, ast.Global):
             found += [(module, f"global {name}") for name in node.names]
@@ -127,8 +137,11 @@ def test_no_module_level_mutable_state_outside_the_listed_registries():
 def test_the_scan_finds_state_and_globals(tmp_path):
     path = tmp_path / "m.py"
     path.write_text("A = {}\nB = dict()\n__all__ = ['x']\nC = (1, 2)\nclass S:\n    pass\nE = S()\n"
-                    "F = frozenset()\ndef f():\n    global D\n")
-    assert _module_state("m", path) == [("m", "A"), ("m", "B"), ("m", "E"), ("m", "global D")]
+                    "F = frozenset()\nL = threading.Lock()\nT = threading.local()\n"
+                    "@functools.lru_cache(maxsize=2)\ndef g():\n    pass\n@cache\ndef h():\n    pass\n"
+                    "def f():\n    global D\n")
+    assert _module_state("m", path) == [("m", "A"), ("m", "B"), ("m", "E"), ("m", "L"), ("m", "T"), ("m", "g"),
+                                        ("m", "h"), ("m", "global D")]
 
 
 def test_importing_core_modules_loads_no_plotting_and_registers_nothing():
