@@ -3,14 +3,16 @@ import contextlib
 import signal
 import sys
 import threading
+import warnings
 from pathlib import Path
 
 import click
 
-from mgbp_classic import _validate
 from mgbp_classic._validate import check_real, check_threads, parse_memory
 from mgbp_classic.atomic import same_file
+from mgbp_classic.batch import run_batch
 from mgbp_classic.exceptions import ImageError, ModelFileError, ParamError
+from mgbp_classic.io import read_image
 
 
 class Termination:
@@ -94,13 +96,6 @@ def memory_option(help):
     return click.option("--memory", default=None, metavar="SIZE", callback=callback, help=help)
 
 
-def image_paths_argument(name="images"):
-    """``IMAGES...``: one or more existing files (click reports a missing one in one line)."""
-    return click.argument(
-        name, nargs=-1, required=True,
-        type=click.Path(exists=True, dir_okay=False, readable=True, path_type=Path))
-
-
 def output_option(help_text):
     """``-o/--output PATH``."""
     return click.option("-o", "--output", type=click.Path(path_type=Path), default=None, help=help_text)
@@ -155,20 +150,9 @@ def one_line(exc):
     return text.splitlines()[0] if text else type(exc).__name__
 
 
-def read_header_or_fail(path):
-    """:func:`mgbp_classic.io.read_header` (what the file is, no pixel decoded) with its errors turned
-    into ``click.ClickException``."""
-    from mgbp_classic.io import read_header
-    with library_errors():
-        return read_header(path)
-
-
 def read_image_or_fail(path, **kwargs):
     """:func:`mgbp_classic.io.read_image` with its errors turned into ``click.ClickException`` and
     its warnings (e.g. "only the first of 3 frames is read") printed as one line each on stderr."""
-    import warnings
-
-    from mgbp_classic.io import read_image
     with library_errors(), warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         image = read_image(path, **kwargs)
@@ -178,6 +162,75 @@ def read_image_or_fail(path, **kwargs):
         message = one_line(warning.message)
         click.echo(f"warning: {message if str(path) in message else f'{path}: {message}'}", err=True)
     return image
+
+
+def existing_options(f):
+    """``--skip-existing`` and ``--overwrite``: the one policy of every command that writes images
+    for an output that exists (without either it is an error naming the file)."""
+    f = click.option("--overwrite", is_flag=True, help="Replace outputs that exist already.")(f)
+    return click.option("--skip-existing", is_flag=True,
+                        help="Leave outputs that exist already untouched (reported as skipped).")(f)
+
+
+def existing_policy(skip_existing, overwrite):
+    """The ``existing=`` of :func:`mgbp_classic.batch.plan_batch` for the two flags."""
+    if skip_existing and overwrite:
+        raise click.UsageError("--skip-existing and --overwrite exclude each other; give one")
+    return "skip" if skip_existing else ("overwrite" if overwrite else "error")
+
+
+class TileProgress:
+    """A ``progress(done, total)`` callback showing a click progress bar over tiles (when several)."""
+
+    def __init__(self, label, check=None):
+        self.label = label
+        self.check = check                     # called first, e.g. Termination.check
+        self.bar = None
+        self.done = 0
+
+    def __call__(self, done, total):
+        if self.check is not None:
+            self.check(done, total)
+        if total < 2:
+            return
+        if self.bar is None:
+            self.bar = click.progressbar(length=total, label=self.label, file=sys.stderr, show_pos=True)
+            self.bar.__enter__()
+        self.bar.update(done - self.done)
+        self.done = done
+
+    def close(self):
+        if self.bar is not None:
+            self.bar.__exit__(None, None, None)
+            self.bar = None
+
+
+def run_jobs(jobs, settings, *, single, label, term=None):
+    """Run planned jobs (:func:`mgbp_classic.batch.run_batch`) and report them.
+
+    One image file given alone: its ``wrote`` line (a progress bar over its tiles when it has several),
+    or one error line. Several: a progress bar, a line for each file as soon as it is written,
+    skipped or failed (the others go on), the summary, exit status 1 if any failed.
+    """
+    check = term.check if term is not None else None
+    if single:
+        job = jobs[0]
+        if job.skip:
+            click.echo(f"skipped {job.target} (exists)")
+            return
+        tiles = TileProgress(f"{label} {job.source.path.name} (tiles)", check=check)
+        try:
+            with library_errors(where=job.source.path.name):
+                path, (rows, cols) = settings.run(job, progress=tiles)
+        finally:
+            tiles.close()
+        click.echo(f"wrote {path} ({cols}x{rows})")
+        return
+    with progress(jobs, label, show=len(jobs) > 1) as items:
+        summary = run_batch(list(items), settings, on_written=report_written, on_failed=report_failed,
+                            on_skipped=report_skipped, progress=(lambda job: check) if check else None)
+    if report_summary(summary):
+        raise SystemExit(1)
 
 
 def report_written(path, size, seconds):
@@ -201,103 +254,6 @@ def report_summary(summary):
     for path, reason in summary.failed:
         click.echo(f"  failed: {path}: {reason}", err=True)
     return len(summary.failed)
-
-
-def plan_outputs(inputs, output, name, *, extra=None):
-    """Decide every output path, before any work is done.
-
-    Parameters
-    ----------
-    inputs : list of Path
-        The input images.
-    output : Path or None
-        ``-o``: with one input, the output file (or an existing directory to write into); with several
-        inputs, a directory (created if missing). ``None``: beside each input.
-    name : callable
-        ``name(input_path) -> file name`` of the default output (e.g. ``<stem>_x8.png``).
-    extra : callable, optional
-        ``extra(input_path, main_output_path) -> list of Path`` of further files written for that input
-        (e.g. every level's image).
-
-    Returns
-    -------
-    list of (Path, list of Path)
-        For each input, its main output and its extra outputs.
-
-    Raises
-    ------
-    click.BadParameter
-        ``-o`` names an existing file while several inputs are given, an output would overwrite an
-        input, or two outputs collide.
-    """
-    if output is not None:
-        check_name_length(output)
-    if output is not None and len(inputs) > 1 and output.exists() and not output.is_dir():
-        raise click.BadParameter(
-            f"must be a directory when several images are given, got the existing file '{output}'",
-            param_hint="'-o' / '--output'")
-    from mgbp_classic.formats import EXTENSIONS
-    if output is not None and len(inputs) == 1 and not output.is_dir() \
-            and output.suffix.lower() not in EXTENSIONS:
-        raise click.BadParameter(f"must be an image file ({', '.join(EXTENSIONS)}) or an existing directory, "
-                                 f"got '{output}'", param_hint="'-o' / '--output'")
-    plans = []
-    for path in inputs:
-        if output is None:
-            main = path.with_name(name(path))
-        elif len(inputs) > 1 or output.is_dir():
-            main = output / name(path)
-        else:
-            main = output
-        plans.append((main, list(extra(path, main)) if extra else []))
-    seen = {}
-    for path, (main, more) in zip(inputs, plans):
-        for out in [main, *more]:
-            for src in inputs:
-                if same_file(out, src):
-                    raise click.BadParameter(
-                        f"would overwrite the input image '{src}'; choose another output path",
-                        param_hint="'-o' / '--output'")
-            key = out.resolve()
-            if key in seen:
-                raise click.BadParameter(
-                    f"'{seen[key]}' and '{path}' would both be written to '{out}'",
-                    param_hint="'-o' / '--output'")
-            seen[key] = path
-    # every output writable, before any work (a directory that -o will create is checked when made)
-    created = output is not None and len(inputs) > 1 and not output.exists()
-    probed = set()
-    for main, more in plans:
-        for out in [main, *more]:
-            if created and out.parent == output:
-                check_name_length(out)
-                continue
-            parent = out.parent.resolve()
-            check_output_file(out, probe=parent not in probed)
-            probed.add(parent)
-    return plans
-
-
-def check_name_length(path, name="output"):
-    """:func:`mgbp_classic._validate.check_name_length` against the command's parameter ``name``."""
-    with library_errors():
-        return _validate.check_name_length(path, name)
-
-
-def check_output_file(path, name="output", *, probe=True):
-    """:func:`mgbp_classic._validate.check_output_path` against the command's parameter ``name``:
-    an output file that could not be written is refused before any work."""
-    with library_errors():
-        return _validate.check_output_path(path, name, probe=probe)
-
-
-def ensure_directory(output, count):
-    """Create the ``-o`` directory when several images are written into it."""
-    if output is not None and count > 1:
-        try:
-            output.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise click.ClickException(f"cannot create the output directory '{output}': {exc.strerror}")
 
 
 def progress(items, label, *, show=None):

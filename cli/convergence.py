@@ -4,14 +4,17 @@ from pathlib import Path
 
 import click
 
+import numpy as np
+
 from mgbp_classic._validate import check_suffix
+from mgbp_classic.convergence import rate_table
 
 from ._common import library_errors, read_image_or_fail
 
 PLOT_SUFFIXES = (".png", ".pdf", ".svg")
 
 
-def _check_plot(ctx, param, value):
+def _plot_path(ctx, param, value):
     if value is None:
         return None
     with library_errors():
@@ -20,7 +23,6 @@ def _check_plot(ctx, param, value):
 
 def _greyscale(image):
     """Luma (BT.601 weights) of an RGB(A) image; greyscale unchanged."""
-    import numpy as np
     if image.ndim == 2:
         return image
     if image.shape[2] in (1, 2):
@@ -51,7 +53,7 @@ def _centre_crop(image, side):
 @click.option("--crop", type=click.IntRange(4, 64), default=24, show_default=True,
               help="With IMAGE: analyse the centre crop of at most this side (the exact prediction costs "
                    "grow with the image area).")
-@click.option("--plot", type=click.Path(dir_okay=True, path_type=str), default=None, callback=_check_plot,
+@click.option("--plot", type=click.Path(dir_okay=True, path_type=str), default=None, callback=_plot_path,
               help="Write a semilog plot of the residual histories (.png, .pdf or .svg).")
 @click.argument("image", required=False, type=click.Path(exists=True, dir_okay=False, readable=True, path_type=Path))
 def command(levels, mu, iterations, kernel, shape, seed, crop, plot, image):
@@ -64,10 +66,6 @@ def command(levels, mu, iterations, kernel, shape, seed, crop, plot, image):
     (centre crop) with MATLAB's symmetric boundaries, which the prediction also covers exactly.
     The last column, rel_diff, is |measured - predicted| / predicted.
     """
-    import numpy as np
-
-    from mgbp_classic.convergence import rate_table
-
     levels = sorted(set(levels or (1, 2, 3)))
     mu = sorted(set(mu or (1, 2)))
     if image is not None:

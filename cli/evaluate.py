@@ -8,13 +8,12 @@ import click
 import numpy as np
 
 from mgbp_classic import upscale as _up
+from mgbp_classic._parallel import use_threads
+from mgbp_classic._validate import check_output_path
 from mgbp_classic.atomic import atomic_write
 
 from ._cluster import cluster_options, evaluate_rows, open_cluster, wanted
-from mgbp_classic._parallel import use_threads
-
-from ._common import (check_output_file, library_errors, one_line, progress, read_image_or_fail, same_file,
-                      threads_option)
+from ._common import library_errors, one_line, progress, read_image_or_fail, same_file, threads_option
 from .upscale import iterations_option, method_kwargs, method_option, mu_option, net_options, resolve_method
 
 #: File name endings read from ``--dataset``.
@@ -64,9 +63,10 @@ def command(dataset, scale, method, levels, mu, iterations, model, tile, csv_pat
     if not files:
         raise click.BadParameter(f"must contain images ({', '.join(IMAGE_SUFFIXES)}), found none in "
                                  f"'{dataset}'", param_hint="'--dataset'")
-    for path, name in ((csv_path, "csv_path"), (json_path, "json_path")):
-        if path is not None:
-            check_output_file(path, name)                # before the run, not after it
+    with library_errors():                              # before the run, not after it
+        for path, name in ((csv_path, "csv_path"), (json_path, "json_path")):
+            if path is not None:
+                check_output_path(path, name)
     if csv_path is not None and json_path is not None and same_file(csv_path, json_path):
         raise click.BadParameter("must differ from --csv", param_hint="'--json'")
 

@@ -4,11 +4,14 @@ from pathlib import Path
 
 import click
 
-from ._cluster import cluster_options, open_cluster, wanted
 from mgbp_classic._parallel import use_threads
-from mgbp_classic._validate import check_threads
+from mgbp_classic._validate import check_output_path, check_threads
+from mgbp_classic.data import find_images
+from mgbp_classic.exceptions import TrainingError
+from mgbp_classic.train import TrainConfig, train
 
-from ._common import FiniteFloat, check_output_file, library_errors, threads_option
+from ._cluster import cluster_options, open_cluster, wanted
+from ._common import FiniteFloat, library_errors, threads_option
 
 
 def _parse_scales(ctx, param, value):
@@ -69,17 +72,14 @@ def command(data, levels, mu, patch, batch, steps, lr, lr_decay, seed, out, resu
     Ctrl-C or SIGTERM stops the run after writing a checkpoint (continue it with --resume); a loss or
     weights that become NaN or infinite stop it with an error, and the last checkpoint stays as it was.
     """
-    from mgbp_classic.data import find_images
-    from mgbp_classic.exceptions import TrainingError
-    from mgbp_classic.train import TrainConfig, train
-
     distributed = wanted(scheduler, workers)
     if not distributed:
         with library_errors():
             check_threads(threads)                   # a cluster's workers may have more cores
-    check_output_file(out, "out")
     log_path = log if log is not None else out.with_suffix(".log.jsonl")
-    check_output_file(log_path, "log")
+    with library_errors():
+        check_output_path(out, "out")
+        check_output_path(log_path, "log")
     config = TrainConfig(data=[str(d) for d in data], levels=levels, mu=mu, patch=patch, batch=batch,
                          steps=steps, lr=lr, lr_decay=lr_decay, seed=seed,
                          init=None if init is None else str(init))

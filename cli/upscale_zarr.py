@@ -2,10 +2,12 @@
 from pathlib import Path
 
 import click
+import numpy as np
+
+from mgbp_classic._validate import check_suffix
+from mgbp_classic.io import read_image
 
 from ._cluster import cluster_options, distributed_module, open_cluster, task_bar, wanted
-from mgbp_classic._validate import check_suffix
-
 from ._common import library_errors
 
 
@@ -50,9 +52,7 @@ def command(levels, mu, model, tile, margin, overwrite, threads, scheduler, work
                 raise click.BadParameter(f"'{source}' is not a Zarr array ({type(exc).__name__})",
                                          param_hint="SOURCE") from None
         else:
-            from mgbp_classic.io import read_image
             image, info = read_image(source, return_info=True)
-            import numpy as np
             dtype = np.uint16 if info.bit_depth == 16 else np.uint8
             array = np.round(image * np.iinfo(dtype).max).astype(dtype)
     s = 2 ** levels

@@ -3,9 +3,13 @@ import sys
 from pathlib import Path
 
 import click
+import numpy as np
 
 from mgbp_classic._parallel import use_threads
-from mgbp_classic._validate import check_suffix
+from mgbp_classic._validate import check_levels, check_suffix
+from mgbp_classic.deepfilter import DeepFilter
+from mgbp_classic.io import write_image
+from mgbp_classic.runner import NetRunner
 
 from ._common import library_errors, read_image_or_fail, threads_option
 
@@ -59,15 +63,9 @@ def command(levels, mu, pixels, model, margin, radius, difference, residual_path
     black image. The check F X + R = net(X) at the pixels is printed.
     """
     click.get_current_context().with_resource(use_threads(threads))   # restored when the command ends
-    import numpy as np
-
-    from mgbp_classic.deepfilter import DeepFilter
-    from mgbp_classic.runner import NetRunner
-    from mgbp_classic.io import write_image
-    from mgbp_classic.plotting import plot_filters
-    from mgbp_classic._validate import check_levels
-
     from matplotlib.figure import Figure
+
+    from mgbp_classic.plotting import plot_filters
 
     with library_errors():
         check_suffix(output, "output", {f".{e}" for e in Figure().canvas.get_supported_filetypes()}

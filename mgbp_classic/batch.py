@@ -22,7 +22,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ._validate import ParamError, check_choice, check_image, check_levels, parse_memory
+from ._validate import (ParamError, check_choice, check_image, check_levels, check_name_length,
+                        check_output_path, parse_memory)
 from .atomic import same_file
 from .exceptions import ImageError
 from .formats import EXTENSIONS, SUFFIX, ImageWriter, format_for, output_bit_depth
@@ -87,12 +88,12 @@ class Summary:
         return f"{len(self.written)} written, {len(self.skipped)} skipped, {len(self.failed)} failed"
 
 
-def collect_inputs(paths, *, recursive=False):
+def collect_inputs(images, *, recursive=False):
     """Image files named by ``paths``: files, directories and glob patterns, in a stable order.
 
     Parameters
     ----------
-    paths : sequence of str or os.PathLike
+    images : sequence of str or os.PathLike
         Files (read whatever their extension), directories (their files with an
         :data:`IMAGE_SUFFIXES` extension, hidden files skipped) and glob patterns (``*``, ``?``,
         ``[...]``; ``**`` with ``recursive``).
@@ -117,7 +118,7 @@ def collect_inputs(paths, *, recursive=False):
             seen.add(key)
             sources.append(Source(Path(path), Path(relative)))
 
-    for item in paths:
+    for item in images:
         text = os.fspath(item)
         path = Path(text)
         if path.is_dir():
@@ -155,14 +156,6 @@ def _images_in(directory, recursive):
     return sorted(out)
 
 
-def _factor_label(levels, scale, width, height, output_shape):
-    if width is not None or height is not None:
-        return f"{output_shape[1]}x{output_shape[0]}"
-    if scale is not None:
-        return f"x{float(scale):g}"
-    return f"x{2 ** levels}"
-
-
 def output_name(source, *, label, format=None):
     """``<stem>_<label><ext>``: the extension of ``format``, else the input's if it is a written format, else ``.png``."""
 
@@ -177,15 +170,16 @@ def output_name(source, *, label, format=None):
 
 
 def plan_batch(sources, output=None, *, name, into_directory=None, existing="error", extra=None):
-    """Every output path, decided before any work.
+    """Every output path, decided and checked before any work: the one output planner of every
+    command that writes images, with one policy for outputs that exist.
 
     Parameters
     ----------
     sources : list of Source
     output : Path, optional
-        With one file input and no ``into_directory``: the output file, or an existing directory. Else
-        a directory (created when the batch runs) under which each source's ``relative`` path is
-        mirrored. ``None``: each output beside its input.
+        With one file input and no ``into_directory``: the output file (an image file name, or an
+        existing directory to write into). Else a directory (created when the batch runs) under which
+        each source's ``relative`` path is mirrored. ``None``: each output beside its input.
     name : callable
         ``name(source_path) -> file name`` of the output.
     into_directory : bool, optional
@@ -203,11 +197,14 @@ def plan_batch(sources, output=None, *, name, into_directory=None, existing="err
     Raises
     ------
     ParamError
-        An output would overwrite an input, two outputs collide, or (policy ``"error"``) an output
-        exists; the message names the file.
+        A name the file system cannot hold, a single output that is not an image file name, an
+        output that would overwrite an input, two outputs that collide, (policy ``"error"``) an
+        output that exists, or an output directory that does not exist or cannot be written; the
+        message names the file. ``param`` is ``"output"`` when ``output`` was given, else
+        ``"images"`` (the names were made from the inputs').
     """
     check_choice(existing, "existing", EXISTING_POLICIES)
-    output = None if output is None else Path(output)
+    output = None if output is None else check_name_length(output, "output")   # before any look at it
     blamed = "images" if output is None else "output"                # who chose the names
     if into_directory is None:
         into_directory = output is not None and (len(sources) > 1 or output.is_dir()
@@ -215,14 +212,18 @@ def plan_batch(sources, output=None, *, name, into_directory=None, existing="err
     if output is not None and into_directory and output.exists() and not output.is_dir():
         raise ParamError("output", f"must be a directory when several images are given, got the existing file "
                                    f"'{output}'")
+    if output is not None and not into_directory and not output.is_dir() and output.suffix.lower() not in EXTENSIONS:
+        raise ParamError("output", f"must be an image file ({', '.join(EXTENSIONS)}) or an existing directory, "
+                                   f"got '{output}'")
     jobs = []
     for src in sources:
         if output is None:
             target = src.path.with_name(name(src.path))
-        elif into_directory:
+        elif into_directory or output.is_dir():
             target = output / src.relative.parent / name(src.path)
         else:
             target = output
+        check_name_length(target, blamed)
         jobs.append(Job(src, target, list(extra(src.path, target)) if extra else [],
                         make_parent=bool(output is not None and into_directory)))
     inputs = [s.path for s in sources]
@@ -243,10 +244,79 @@ def plan_batch(sources, output=None, *, name, into_directory=None, existing="err
         more = f" (and {len(clashes) - 1} more)" if len(clashes) > 1 else ""
         raise ParamError(blamed, subject="output",
                          reason=f"'{clashes[0]}' exists{more}; use --skip-existing or --overwrite")
-    if existing == "skip":
-        for job in jobs:
-            job.skip = job.target.exists()
+    probed = set()
+    for job in jobs:
+        job.skip = existing == "skip" and job.target.exists()
+        for out in [] if job.skip else [job.target, *job.extra]:    # writable, before any work
+            if job.make_parent and not out.parent.exists():
+                continue                                             # made when the batch runs
+            parent = out.parent.resolve()
+            check_output_path(out, blamed, probe=parent not in probed)
+            probed.add(parent)
     return jobs
+
+
+def plan_files(images, output=None, *, name, recursive=False, existing="error", extra=None):
+    """The inputs a command names and their planned outputs (:func:`collect_inputs`, then
+    :func:`plan_batch`).
+
+    Parameters
+    ----------
+    images : sequence of str or os.PathLike
+        Files, directories and glob patterns.
+    output : Path, optional
+        One image file given alone: the output file or an existing directory; else a directory.
+    name, existing, extra
+        As in :func:`plan_batch`.
+    recursive : bool, optional
+        Descend into the subdirectories of the directories given, mirroring the tree under ``output``.
+
+    Returns
+    -------
+    (list of Job, bool)
+        The jobs, and whether ``images`` named one image file (a single output, not a batch).
+    """
+    sources = collect_inputs(images, recursive=recursive)
+    output = None if output is None else check_name_length(output, "output")
+    single = len(images) == 1 and len(sources) == 1 and Path(images[0]).is_file()
+    jobs = plan_batch(sources, output, name=name, existing=existing, extra=extra,
+                      into_directory=not single or (output is not None and output.is_dir()))
+    return jobs, single
+
+
+def upscale_name(source, settings):
+    """The default output name of an upscale of ``source``: ``<stem>_x4.png``, ``<stem>_x2.5.jpg``,
+    ``<stem>_3000x2250.webp`` (the size from the file's header; ``<stem>_w3000`` when it cannot be read)."""
+    source = Path(source)
+    label = settings.factor()
+    if label is None:
+        try:
+            _, (rows, cols) = target_size(probe(source)[0], width=settings.width, height=settings.height)
+            label = f"{cols}x{rows}"
+        except (ValueError, ImageError):                              # reported when the job runs
+            w, h = settings.width, settings.height
+            label = f"{w}x{h}" if w and h else (f"w{w}" if w else f"h{h}")
+    return output_name(source, label=label, format=settings.format)
+
+
+def level_names(target, levels):
+    """The files of the intermediate levels beside ``target`` (``<stem>_x2``, ``<stem>_x4``, ... up
+    to ``2**(levels - 1)``), for ``save_levels``."""
+    target = Path(target)
+    last = f"_x{2 ** levels}"
+    stem = target.stem[:-len(last)] if target.stem.endswith(last) else target.stem
+    return [target.with_name(f"{stem}_x{2 ** k}{target.suffix}") for k in range(1, levels)]
+
+
+def make_parents(jobs):
+    """Create the directories the jobs write into (the outputs under an output tree)."""
+    for job in jobs:
+        if job.make_parent and not job.skip:
+            try:
+                job.target.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise ParamError("output", f"cannot create the output directory '{job.target.parent}': "
+                                           f"{exc.strerror}", subject="") from None
 
 
 def probe(path):
@@ -305,17 +375,14 @@ def upscale_file(source, target=None, *, levels=None, scale=None, width=None, he
     source = Path(source)
     if not source.is_file():
         raise ImageError(f"cannot read image {os.fspath(source)!r}: no such file")
-    shape, _, _ = probe(source)
-    n, out_shape = target_size(shape, levels=levels, scale=scale, width=width, height=height)
-    label = _factor_label(n, scale, width, height, out_shape)
-    src = Source(source, Path(source.name))
-    jobs = plan_batch([src], None if target is None else Path(target), into_directory=False,
-                      name=lambda p: output_name(p, label=label, format=format),
-                      existing="overwrite" if overwrite else "error")
+    target_size(probe(source)[0], levels=levels, scale=scale, width=width, height=height)     # one size given
     settings = Settings(levels=levels, scale=scale, width=width, height=height, method=method, mu=mu,
                         iterations=iterations, format=format, quality=quality, strip_metadata=strip_metadata,
                         memory=memory, tile=tile, options=dict(method_options))
-    return run_job(jobs[0], settings, progress=progress)[0]
+    jobs = plan_batch([Source(source, Path(source.name))], None if target is None else Path(target),
+                      into_directory=False, name=lambda p: upscale_name(p, settings),
+                      existing="overwrite" if overwrite else "error")
+    return settings.run(jobs[0], progress=progress)[0]
 
 
 @dataclass
@@ -336,6 +403,30 @@ class Settings:
     tile: int = None
     save_levels: bool = False
     options: dict = field(default_factory=dict)
+
+    def factor(self):
+        """``"x4"``, ``"x2.5"``: the factor of every output; ``None`` when a width or height is asked
+        (each output's size then depends on its input's)."""
+        if self.width is not None or self.height is not None:
+            return None
+        return f"x{float(self.scale):g}" if self.scale is not None else f"x{2 ** self.levels}"
+
+    def describe(self):
+        """``"x4"``, ``"to 3000x2000"``, ``"to width 3000"``: the size asked, for progress lines."""
+        w, h = self.width, self.height
+        return self.factor() or ("to " + (f"{w}x{h}" if w and h else (f"width {w}" if w else f"height {h}")))
+
+    def name(self, source):
+        """The default output name for ``source`` (:func:`upscale_name`)."""
+        return upscale_name(source, self)
+
+    def extra(self, source, target):
+        """The further outputs of ``source``: every intermediate level's image with ``save_levels``."""
+        return level_names(target, self.levels) if self.save_levels else []
+
+    def run(self, job, *, progress=None):
+        """Upscale one job (:func:`run_job`); ``(path, (rows, cols))``."""
+        return run_job(job, self, progress=progress)
 
 
 def plan_job(job, settings, shape):
@@ -445,7 +536,8 @@ def run_batch(jobs, settings, *, on_written=None, on_failed=None, on_skipped=Non
     Parameters
     ----------
     jobs : list of Job
-    settings : Settings
+    settings : Settings or mgbp_classic.downscale.Downscale
+        What to do with each job: ``settings.run(job, progress=...)`` returns ``(path, (rows, cols))``.
     on_written, on_failed, on_skipped : callable, optional
         Called as each file is written ``(path, (rows, cols), seconds)``, fails ``(source, reason)`` or
         is skipped ``(target, reason)``, so a caller can report it at once.
@@ -464,7 +556,7 @@ def run_batch(jobs, settings, *, on_written=None, on_failed=None, on_skipped=Non
             continue
         start = time.perf_counter()
         try:
-            path, size = run_job(job, settings, progress=progress(job) if progress else None)
+            path, size = settings.run(job, progress=progress(job) if progress else None)
         except (ImageError, ValueError, OSError, MemoryError) as exc:
             if stop_on_error:
                 raise

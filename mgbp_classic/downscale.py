@@ -5,14 +5,22 @@ factor the image is first mod-cropped (its bottom and right cut to multiples of 
 protocol does), so that the result is exactly ``scale`` times smaller; then MATLAB's anti-aliased
 bicubic ``imresize`` with symmetric padding. Up-scaling the result by the same factor and comparing
 it with the (mod-cropped) original measures a super-resolution method.
+
+:class:`Downscale` is the same for the files of a batch: the outputs are planned by
+:func:`mgbp_classic.batch.plan_files` and written by :func:`mgbp_classic.batch.run_batch`, under the
+rules of every command that writes images.
 """
+from dataclasses import dataclass
+from pathlib import Path
+
 import numpy as np
 
 from ._validate import ParamError, check_array, check_scale
+from .io import read_image, write_image
 from .metrics import mod_crop as _mod_crop
 from .resize import imresize
 
-__all__ = ["downscale"]
+__all__ = ["Downscale", "downscale"]
 
 
 def downscale(image, scale, *, mod_crop=True):
@@ -46,3 +54,36 @@ def downscale(image, scale, *, mod_crop=True):
     if mod_crop and scale.is_integer():
         image = _mod_crop(image, int(scale))
     return np.clip(imresize(image, 1.0 / scale, kernel="cubic"), 0.0, 1.0)
+
+
+@dataclass(frozen=True)
+class Downscale:
+    """Down-scaling as a batch's work (:func:`mgbp_classic.batch.run_batch`): each file by ``scale``,
+    written as PNG with the input's bit depth (8 or 16).
+
+    Parameters
+    ----------
+    scale : float
+        The factor S > 1.
+    mod_crop : bool, optional
+        As in :func:`downscale`.
+    """
+
+    scale: float
+    mod_crop: bool = True
+
+    def __post_init__(self):
+        object.__setattr__(self, "scale", check_scale(self.scale))
+
+    def name(self, source):
+        """``<stem>_down<S>.png``."""
+        return f"{Path(source).stem}_down{self.scale:g}.png"
+
+    def run(self, job, *, progress=None):
+        """Down-scale one job's file into its target; ``(path, (rows, cols))``."""
+        image, info = read_image(job.source.path, return_info=True)
+        small = downscale(image, self.scale, mod_crop=self.mod_crop)
+        if job.make_parent:
+            job.target.parent.mkdir(parents=True, exist_ok=True)
+        write_image(job.target, small, bit_depth=16 if info.bit_depth == 16 else 8)
+        return job.target, small.shape[:2]

@@ -35,7 +35,7 @@ import numpy as np
 from numba import njit, prange
 
 from ._parallel import run
-from ._validate import ParamError, check_array, check_int, is_int
+from ._validate import ParamError, check_array, check_choice, check_int, is_int
 
 __all__ = [
     "cubic", "linear", "lanczos2", "lanczos3", "box", "KERNELS", "BOUNDARY_MODES",
@@ -130,11 +130,6 @@ def _get_kernel(kernel):
 # ----------------------------------------------------------------------------------------------
 # Boundary extension and sparse matrices
 # ----------------------------------------------------------------------------------------------
-def _check_mode(mode):
-    if mode not in BOUNDARY_MODES:
-        raise ParamError("mode", f"must be one of {list(BOUNDARY_MODES)}, got {mode!r}")
-
-
 def _extend(pos, n, mode):
     """Map integer positions (any range) into ``[0, n)``; -1 marks 'outside' for ``constant``."""
     pos = np.asarray(pos, dtype=np.int64)
@@ -580,7 +575,7 @@ class _Resampler:
 
     def __init__(self, scale, *, kernel="cubic", mode="reflect", origin=None):
         self.scale = check_int(scale, "scale", minimum=1)
-        _check_mode(mode)
+        check_choice(mode, "mode", tuple(BOUNDARY_MODES))
         self.mode = mode
         s = self.scale
         if isinstance(kernel, str) or callable(kernel):

@@ -40,6 +40,50 @@ MUTABLE_STATE = {
     ("mgbp_classic.distributed", "_THREAD"): "each worker thread's training network (its gradient buffer) and engine",
 }
 
+#: Package imports inside functions of the command line (``cli/``): (module, function, imported module) -> why.
+CLI_FUNCTION_IMPORTS = {
+    ("cli._cluster", "upscale_batch", "mgbp_classic"):
+        "mgbp_classic.distributed needs the optional Dask extra: imported only when a cluster is asked for",
+    ("cli._cluster", "evaluate_rows", "mgbp_classic"): "the same: the Dask extra, only with --scheduler/--workers",
+    ("cli.train", "command", "mgbp_classic.distributed"): "the same: the Dask extra, only with --scheduler/--workers",
+    ("cli.convergence", "command", "mgbp_classic.plotting"): "matplotlib loads only when --plot draws a figure",
+    ("cli.visualize", "command", "mgbp_classic.plotting"):
+        "matplotlib loads when the command runs, not for every command",
+    ("cli.explore", "command", "mgbp_classic.explore"):
+        "the explorer (HTTP server, matplotlib colour maps) loads when the command runs, not for every command",
+    ("cli.explore", "command", "mgbp_classic.explore.compute"): "the same, for its size limit",
+    ("cli.explore", "command", "mgbp_classic.runner"): "loaded with the explorer that it serves",
+}
+
+#: Every argument check, written once, in ``_validate``: the library and the command line call these.
+CHECKS = ("check_array", "check_callback", "check_choice", "check_image", "check_int", "check_levels",
+          "check_levels_mu", "check_name_length", "check_output_path", "check_pixels", "check_real", "check_scale",
+          "check_shape", "check_suffix", "check_threads", "check_tol", "parse_memory")
+
+#: Functions named like checks that are not argument checks, or that only call ``_validate``'s:
+#: (module, function) -> what they are.
+OTHER_CHECKS = {
+    ("mgbp_classic.spectral", "check_kernel_pair"): "the convergence prediction a solver runs before iterating",
+    ("mgbp_classic.spectral", "check_mgbp_pair"): "the same for Algorithm 1's levels and µ",
+    ("mgbp_classic.upscale", "check_method_options"): "the registry's rule: which options a method takes",
+    ("mgbp_classic.reader", "_check_file"): "what a file on disk is (missing, empty, text): an ImageError",
+    ("mgbp_classic.deepfilter", "_check_net"): "the network's type",
+    ("mgbp_classic.deepfilter", "_check_weights"): "the colour weights of a filter's rows",
+    ("mgbp_classic.explore.compute", "Explorer.check_levels_mu"): "the explorer's bounds, through check_int",
+    ("mgbp_classic.explore.compute", "Explorer.check_pixel"): "a pixel of the explorer's output",
+    ("mgbp_classic.explore.compute", "Explorer.check_mode"): "through check_choice",
+    ("mgbp_classic.explore.server", "_Handler._check_request"): "an HTTP request's host, origin and body",
+    ("mgbp_classic.nn.modules", "_check_input"): "the engine's layout checks (nn/)",
+    ("mgbp_classic.nn.modules", "_check_internal"): "the engine's layout checks (nn/)",
+    ("mgbp_classic.resize", "_Resampler._check_origin"): "a filter's origin",
+    ("cli.train", "_parse_scales"): "the command line's 2,4,8 syntax",
+}
+
+#: Where the name of a method may stand as a string: its own registration (nothing else treats a
+#: method by its name), and the explorer page's JSON, whose "net" field is the network's value at a pixel.
+NET_LITERAL = {("mgbp_classic.upscale", "register_builtin_methods"),
+               ("mgbp_classic.explore.compute", "Explorer._describe_row")}
+
 #: Modules at the bottom: they import nothing of the package.
 BOTTOM = ("mgbp_classic._heap", "mgbp_classic._parallel", "mgbp_classic.atomic", "mgbp_classic.exceptions",
           "mgbp_classic.recursion")
@@ -61,6 +105,9 @@ def _load_graph_script():
 GRAPH = _load_graph_script()
 MODULES = GRAPH.modules(ROOT)
 IMPORTS = GRAPH.imports(ROOT)
+CLI = ROOT.parent / "cli"
+CLI_MODULES = GRAPH.modules(CLI)
+CLI_IMPORTS = GRAPH.imports(CLI)
 _cycles = GRAPH.cycles
 
 
@@ -170,3 +217,72 @@ def test_the_figure_is_drawn_from_the_imports(tmp_path):
     assert GRAPH.reduction({("a", "b"): False, ("b", "c"): False, ("a", "c"): False}) == {
         ("a", "b"): False, ("b", "c"): False}
     assert "recursion" in GRAPH.text_list(ROOT)
+
+
+def _functions(path):
+    """``{dotted name: node}`` of every function and method in a file (nested ones too)."""
+    out = {}
+
+    def visit(node, prefix):
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                name = f"{prefix}{child.name}"
+                if not isinstance(child, ast.ClassDef):
+                    out[name] = child
+                visit(child, f"{name}.")
+            else:
+                visit(child, prefix)
+    visit(ast.parse(path.read_text(encoding="utf-8")), "")
+    return out
+
+
+ALL_MODULES = {**MODULES, **CLI_MODULES}
+
+
+def test_the_command_line_imports_inside_functions_only_where_listed():
+    assert {m for m in CLI_MODULES} >= {"cli.upscale", "cli._common", "cli.main"}
+    inside = {(a, f, b) for a, f, b, _ in CLI_IMPORTS if f is not None}
+    assert sorted(inside - set(CLI_FUNCTION_IMPORTS)) == [], "move them to the top or list them with a reason"
+    assert sorted(set(CLI_FUNCTION_IMPORTS) - inside) == [], "listed imports that no longer exist"
+
+
+def test_the_command_line_holds_no_state_and_no_library_logic():
+    for module, (path, _) in CLI_MODULES.items():
+        assert _module_state(module, path) == [], module
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        raised = [n for n in ast.walk(tree) if isinstance(n, ast.Raise) and isinstance(n.exc, ast.Call)
+                  and getattr(n.exc.func, "id", None) == "ValueError"]
+        assert raised == [], f"{module}: a check of the library's (ParamError from _validate), not the CLI's"
+
+
+def test_each_check_is_written_once_in_validate():
+    defined = {}
+    for module, (path, _) in ALL_MODULES.items():
+        for name in _functions(path):
+            short = name.rsplit(".", 1)[-1].lstrip("_")
+            if short.startswith(("check_", "parse_")):
+                defined.setdefault(short, []).append((module, name))
+    others = {place for places in defined.values() for place in places}
+    for check in CHECKS:
+        assert ("mgbp_classic._validate", check) in others, f"{check} is not in _validate"
+        others.discard(("mgbp_classic._validate", check))
+        assert not [p for p in others if p[1] == check], f"{check} is written again outside _validate"
+    others -= {("mgbp_classic._validate", "_check_finite")}
+    assert sorted(others - set(OTHER_CHECKS)) == [], "a check outside _validate: move it there or list it"
+    assert sorted(set(OTHER_CHECKS) - others) == [], "listed checks that no longer exist"
+
+
+def test_no_code_names_a_method_outside_its_registration():
+    found = set()
+    for module, (path, _) in ALL_MODULES.items():
+        for name, node in _functions(path).items():
+            inner = {id(n) for child in ast.iter_child_nodes(node) if isinstance(child, (ast.FunctionDef, ast.ClassDef))
+                     for n in ast.walk(child)}
+            if any(isinstance(n, ast.Constant) and n.value == "net" and id(n) not in inner for n in ast.walk(node)):
+                found.add((module, name))
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        top = [n for stmt in tree.body if not isinstance(stmt, (ast.FunctionDef, ast.ClassDef))
+               for n in ast.walk(stmt)]
+        if any(isinstance(n, ast.Constant) and n.value == "net" for n in top):
+            found.add((module, None))
+    assert sorted(found, key=str) == sorted(NET_LITERAL, key=str)

@@ -340,6 +340,28 @@ def test_downscale_keeps_16_bit(tmp_path, rgb8):
     assert out.shape == (6, 8) and info.bit_depth == 16
 
 
+def test_downscale_keeps_the_output_rules_of_upscale(sample, tmp_path):
+    # one planner for every command that writes images: an existing output is an error naming it
+    assert run("downscale", "--scale", 2, sample).exit_code == 0
+    made = tmp_path / "gulls_down2.png"
+    before = made.read_bytes()
+    again = run("downscale", "--scale", 2, sample)
+    assert_one_line_error(again, str(made), "--overwrite", "--skip-existing", "'IMAGES...'", code=2)
+    assert made.read_bytes() == before
+    skipped = run("downscale", "--scale", 2, "--skip-existing", sample)
+    assert skipped.exit_code == 0 and f"skipped {made} (exists)" in skipped.output
+    assert run("downscale", "--scale", 3, "--overwrite", "-o", made, sample).exit_code == 0
+    assert read_image(made).shape == (24, 32, 3)                # replaced by the /3 image
+    # a folder in, a folder out, a line and the summary for each file
+    (tmp_path / "set").mkdir()
+    for name in ("a.png", "b.png"):
+        shutil.copy(sample, tmp_path / "set" / name)
+    result = run("downscale", "--scale", 2, tmp_path / "set", "-o", tmp_path / "small")
+    assert result.exit_code == 0, result.output
+    assert "2 written, 0 skipped, 0 failed" in result.output
+    assert sorted(p.name for p in (tmp_path / "small").iterdir()) == ["a_down2.png", "b_down2.png"]
+
+
 @pytest.mark.parametrize("scale", ["0", "1", "0.5", "-2", "abc", "inf", "nan"])
 def test_downscale_bad_scale(sample, scale):
     assert_one_line_error(run("downscale", "--scale", scale, sample), "--scale", code=2)
