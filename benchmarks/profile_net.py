@@ -441,7 +441,7 @@ def main():
     numba.set_num_threads(args.threads)
     from mgbp_classic import nn
     from mgbp_classic.inference import DEFAULT_MARGIN, load_model, upscale_rgb
-    from mgbp_classic.io import read_image
+    from mgbp_classic.imaging.io import read_image
     from mgbp_classic.net import MGBPNet, multiscale_loss
 
     prof = Profile()
@@ -474,10 +474,10 @@ def main():
         from importlib import resources
 
         from mgbp_classic._validate import parse_memory
-        from mgbp_classic.plan import format_bytes, plan_upscale
-        from mgbp_classic.upscale import get_method
-        from mgbp_classic.runner import NetRunner
-        from mgbp_classic.stream import upscale_bands
+        from mgbp_classic.pipeline.plan import format_bytes, plan_upscale
+        from mgbp_classic.pipeline.upscale import get_method
+        from mgbp_classic.pipeline.runner import NetRunner
+        from mgbp_classic.pipeline.stream import upscale_bands
 
         net, _ = load_model()
         tiles_fn = NetRunner(mu=2).tile                                        # the CLI's tile function

@@ -10,9 +10,9 @@ import click
 
 from mgbp_classic._validate import check_real, check_threads, parse_memory
 from mgbp_classic.atomic import same_file
-from mgbp_classic.batch import run_batch
+from mgbp_classic.pipeline.batch import run_batch
 from mgbp_classic.exceptions import ImageError, ModelFileError, ParamError
-from mgbp_classic.io import read_image
+from mgbp_classic.imaging.io import read_image
 
 
 class Termination:
@@ -151,7 +151,7 @@ def one_line(exc):
 
 
 def read_image_or_fail(path, **kwargs):
-    """:func:`mgbp_classic.io.read_image` with its errors turned into ``click.ClickException`` and
+    """:func:`mgbp_classic.imaging.io.read_image` with its errors turned into ``click.ClickException`` and
     its warnings (e.g. "only the first of 3 frames is read") printed as one line each on stderr."""
     with library_errors(), warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -173,7 +173,7 @@ def existing_options(f):
 
 
 def existing_policy(skip_existing, overwrite):
-    """The ``existing=`` of :func:`mgbp_classic.batch.plan_batch` for the two flags."""
+    """The ``existing=`` of :func:`mgbp_classic.pipeline.batch.plan_batch` for the two flags."""
     if skip_existing and overwrite:
         raise click.UsageError("--skip-existing and --overwrite exclude each other; give one")
     return "skip" if skip_existing else ("overwrite" if overwrite else "error")
@@ -206,7 +206,7 @@ class TileProgress:
 
 
 def run_jobs(jobs, settings, *, single, label, term=None):
-    """Run planned jobs (:func:`mgbp_classic.batch.run_batch`) and report them.
+    """Run planned jobs (:func:`mgbp_classic.pipeline.batch.run_batch`) and report them.
 
     One image file given alone: its ``wrote`` line (a progress bar over its tiles when it has several),
     or one error line. Several: a progress bar, a line for each file as soon as it is written,

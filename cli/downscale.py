@@ -2,8 +2,8 @@
 import click
 
 from mgbp_classic._validate import check_scale
-from mgbp_classic.batch import plan_files
-from mgbp_classic.downscale import Downscale
+from mgbp_classic.pipeline.batch import plan_files
+from mgbp_classic.pipeline.downscale import Downscale
 
 from ._common import existing_options, existing_policy, library_errors, output_option, run_jobs
 

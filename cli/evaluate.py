@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 import numpy as np
 
-from mgbp_classic import upscale as _up
+from mgbp_classic.pipeline import upscale as _up
 from mgbp_classic._parallel import use_threads
 from mgbp_classic._validate import check_output_path
 from mgbp_classic.atomic import atomic_write

@@ -43,7 +43,7 @@ def command(levels, mu, model, port, no_browser, export_dir, grid, color, verbos
     """
     from mgbp_classic.explore import Explorer, export, make_server, serve
     from mgbp_classic.explore.compute import MAX_NETWORK_PIXELS
-    from mgbp_classic.runner import NetRunner
+    from mgbp_classic.pipeline.runner import NetRunner
 
     levels = list(dict.fromkeys(levels)) or [2]
     mus = list(dict.fromkeys(mu)) or [2]

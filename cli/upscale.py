@@ -4,11 +4,12 @@ from pathlib import Path
 
 import click
 
-from mgbp_classic import batch
-from mgbp_classic import upscale as _up
+from mgbp_classic.pipeline import batch
+from mgbp_classic.pipeline import upscale as _up
 from mgbp_classic._parallel import use_threads
 from mgbp_classic.exceptions import ImageError
-from mgbp_classic.plan import format_bytes
+from mgbp_classic.imaging.formats import FORMATS
+from mgbp_classic.pipeline.plan import format_bytes
 
 from ._cluster import cluster_options, open_cluster, upscale_batch, wanted
 from ._common import (existing_options, existing_policy, library_errors, memory_option, output_option, run_jobs,
@@ -36,7 +37,7 @@ class MethodChoice(click.Choice):
 
 
 def method_option():
-    """``--method``: one of the registered methods; default :data:`mgbp_classic.upscale.DEFAULT_METHOD`
+    """``--method``: one of the registered methods; default :data:`mgbp_classic.pipeline.upscale.DEFAULT_METHOD`
     (read when the command runs; resolve ``None`` with :func:`resolve_method`)."""
     return click.option(
         "--method", type=MethodChoice(), default=None,
@@ -74,7 +75,7 @@ def net_options():
 
 def method_kwargs(method, model, tile, iterations=None):
     """The method options given on the command line, for ``upscale(**kwargs)`` (absent ones are not
-    passed), checked by :func:`mgbp_classic.upscale.check_method_options` before any image is read:
+    passed), checked by :func:`mgbp_classic.pipeline.upscale.check_method_options` before any image is read:
     ``click.BadParameter`` naming the option when ``method`` does not take it."""
     given = {k: v for k, v in (("model", model), ("tile", tile)) if v is not None}
     with library_errors():
@@ -98,7 +99,7 @@ def method_kwargs(method, model, tile, iterations=None):
 @iterations_option()
 @output_option("Output file (one image) or directory (several images, a folder, a pattern; -r mirrors "
                "the tree under it). Default: <stem>_x<factor>.<ext> beside each input.")
-@click.option("--format", "format_", type=click.Choice(["png", "jpeg", "webp", "tiff"]), default=None,
+@click.option("--format", "format_", type=click.Choice(list(FORMATS)), default=None,
               help="Output format. [default: from -o's extension, else the input's format when it is one "
                    "of these, else png]")
 @click.option("--quality", type=click.IntRange(1, 100), default=None,
@@ -136,7 +137,7 @@ def command(levels, scale, width, height, mu, method, iterations, output, format
         raise click.UsageError(f"--levels and {sized[0]} exclude each other; give one way to set the size")
     if save_levels and sized:
         raise click.UsageError(f"--save-levels needs --levels (every level is a power of two), got {sized[0]}")
-    if quality is not None and format_ in ("png", "tiff"):
+    if quality is not None and format_ is not None and FORMATS[format_].quality is None:
         raise click.BadParameter(f"applies to JPEG and WebP only, got --format {format_}", param_hint="'--quality'")
     context = click.get_current_context()
     context.with_resource(use_threads(threads))                       # restored when the command ends

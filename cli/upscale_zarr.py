@@ -5,7 +5,7 @@ import click
 import numpy as np
 
 from mgbp_classic._validate import check_suffix
-from mgbp_classic.io import read_image
+from mgbp_classic.imaging.io import read_image
 
 from ._cluster import cluster_options, distributed_module, open_cluster, task_bar, wanted
 from ._common import library_errors

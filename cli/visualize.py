@@ -8,8 +8,8 @@ import numpy as np
 from mgbp_classic._parallel import use_threads
 from mgbp_classic._validate import check_levels, check_suffix
 from mgbp_classic.deepfilter import DeepFilter
-from mgbp_classic.io import write_image
-from mgbp_classic.runner import NetRunner
+from mgbp_classic.imaging.io import write_image
+from mgbp_classic.pipeline.runner import NetRunner
 
 from ._common import library_errors, read_image_or_fail, threads_option
 

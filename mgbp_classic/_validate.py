@@ -22,7 +22,7 @@ Images (:func:`check_image`)
     What the image-level entry points take (``upscale``, the network, the deep filters): a *float*
     array, values nominally in [0, 1] (not checked: the methods clip their outputs). An integer
     image is refused, because a uint8 image would be upscaled as 0…255 and clipped to white; read
-    files with :func:`mgbp_classic.io.read_image` or divide by 255. Shaped ``(H, W)`` or
+    files with :func:`mgbp_classic.imaging.io.read_image` or divide by 255. Shaped ``(H, W)`` or
     ``(H, W, C)`` with ``C`` in the set the function names (``upscale``: 1–4, grey, grey + alpha,
     RGB, RGBA; the network: 3). NaN and infinity are refused.
 Integers (:func:`check_int`, :func:`is_int`)

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from .exceptions import ParamError
-from .io import read_image
+from .imaging.io import read_image
 from .resize import imresize
 
 __all__ = ["IMAGE_SUFFIXES", "find_images", "PatchSampler"]

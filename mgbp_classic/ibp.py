@@ -170,7 +170,7 @@ def _iterate(x, y, down, up, iterations, tol, callback):
 
 def upscale_ibp(image, *, levels, mu, iterations, final_only=False, tol=None, g="cubic", p="cubic",
                 mode="reflect", validate=True):
-    """The ``ibp`` method of :func:`mgbp_classic.upscale.upscale`: IBP at 2×, 4×, …, ``2**levels``×.
+    """The ``ibp`` method of :func:`mgbp_classic.pipeline.upscale.upscale`: IBP at 2×, 4×, …, ``2**levels``×.
 
     Each level is IBP at its own factor from the bicubic start (``None`` for all but the last with
     ``final_only``). ``image``, ``levels`` and ``iterations`` come validated from ``upscale``; ``mu``

@@ -33,7 +33,7 @@ def load_model(path=None):
 
     Every call reads the file and returns a network of its own (a few milliseconds): a caller may
     train or change it without touching anybody else's. To run a model on many images, keep a
-    :class:`mgbp_classic.runner.NetRunner`.
+    :class:`mgbp_classic.pipeline.runner.NetRunner`.
     """
     return MGBPNet.load(Path(path if path is not None else default_model_path()))
 

@@ -17,7 +17,7 @@ import numpy as np
 
 from .color import rgb2y
 from ._validate import ParamError, check_int
-from .io import quantize
+from .imaging.io import quantize
 from .resize import imresize
 
 __all__ = ["psnr", "psnr_rgb", "ssim", "mod_crop", "make_lr", "protocol_scores", "rms"]

@@ -32,7 +32,7 @@ from .atomic import atomic_write, stale_temporaries
 from .exceptions import TrainingError
 from .data import PatchSampler, find_images
 from .inference import upscale_rgb
-from .io import read_image
+from .imaging.io import read_image
 from .metrics import make_lr, mod_crop, protocol_scores
 from .net import MGBPNet, NetConfig, multiscale_loss
 

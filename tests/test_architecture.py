@@ -24,20 +24,21 @@ FUNCTION_IMPORTS = {}
 #: (``functools.lru_cache``/``cache``), locks and thread-locals count; a runner's or an engine's own
 #: state lives in its instance, not here.
 MUTABLE_STATE = {
-    ("mgbp_classic.upscale", "_REGISTRY"): "the method registry (register_method, register_builtin_methods)",
+    ("mgbp_classic.pipeline.upscale", "_REGISTRY"): "the method registry (register_method, register_builtin_methods)",
     ("mgbp_classic.spectral", "_RATE_CACHE"): "bounded memo of predicted rates, keyed by the filters' bytes",
     ("mgbp_classic.color", "_FWD"): "constant table: MATLAB rgb2ycbcr scalings per input class",
     ("mgbp_classic.color", "_INV"): "constant table: MATLAB ycbcr2rgb scalings per input class",
     ("mgbp_classic.resize", "KERNELS"): "constant table: MATLAB kernel name -> (function, support)",
     ("mgbp_classic.resize", "_resize_matrix"): "bounded memo of MATLAB resize matrices (read, never written)",
     ("mgbp_classic.deepfilter", "support_radius"): "memo of a pure function of (levels, mu, layers): an int",
-    ("mgbp_classic.reader", "_PILLOW_LIMIT"): "Pillow's process-wide pixel limit is lifted by one reader at a time",
-    ("mgbp_classic.distributed", "_WORKQUEUE_LOCK"):
+    ("mgbp_classic.imaging.reader", "_PILLOW_LIMIT"): "Pillow's process-wide pixel limit is lifted by one reader at a time",
+    ("mgbp_classic.scale_out.cluster", "_WORKQUEUE_LOCK"):
         "worker threads take turns in Numba's kernels when its threading layer is 'workqueue'",
-    ("mgbp_classic.distributed", "_worker_runner"):
+    ("mgbp_classic.scale_out.zarr_images", "_worker_runner"):
         "a worker process's NetRunner per (model, mu, margin): the model read once per process",
-    ("mgbp_classic.distributed", "_sampler"): "a worker process's training patches, read once per process",
-    ("mgbp_classic.distributed", "_THREAD"): "each worker thread's training network (its gradient buffer) and engine",
+    ("mgbp_classic.scale_out.training", "_sampler"): "a worker process's training patches, read once per process",
+    ("mgbp_classic.scale_out.training", "_THREAD"):
+        "each worker thread's training network (its gradient buffer) and engine",
 }
 
 #: Package imports inside functions of the command line (``cli/``): (module, function, imported module) -> why.
@@ -52,7 +53,7 @@ CLI_FUNCTION_IMPORTS = {
     ("cli.explore", "command", "mgbp_classic.explore"):
         "the explorer (HTTP server, matplotlib colour maps) loads when the command runs, not for every command",
     ("cli.explore", "command", "mgbp_classic.explore.compute"): "the same, for its size limit",
-    ("cli.explore", "command", "mgbp_classic.runner"): "loaded with the explorer that it serves",
+    ("cli.explore", "command", "mgbp_classic.pipeline.runner"): "loaded with the explorer that it serves",
 }
 
 #: Every argument check, written once, in ``_validate``: the library and the command line call these.
@@ -65,8 +66,8 @@ CHECKS = ("check_array", "check_callback", "check_choice", "check_image", "check
 OTHER_CHECKS = {
     ("mgbp_classic.spectral", "check_kernel_pair"): "the convergence prediction a solver runs before iterating",
     ("mgbp_classic.spectral", "check_mgbp_pair"): "the same for Algorithm 1's levels and µ",
-    ("mgbp_classic.upscale", "check_method_options"): "the registry's rule: which options a method takes",
-    ("mgbp_classic.reader", "_check_file"): "what a file on disk is (missing, empty, text): an ImageError",
+    ("mgbp_classic.pipeline.upscale", "check_method_options"): "the registry's rule: which options a method takes",
+    ("mgbp_classic.imaging.reader", "_check_file"): "what a file on disk is (missing, empty, text): an ImageError",
     ("mgbp_classic.deepfilter", "_check_net"): "the network's type",
     ("mgbp_classic.deepfilter", "_check_weights"): "the colour weights of a filter's rows",
     ("mgbp_classic.explore.compute", "Explorer.check_levels_mu"): "the explorer's bounds, through check_int",
@@ -81,7 +82,7 @@ OTHER_CHECKS = {
 
 #: Where the name of a method may stand as a string: its own registration (nothing else treats a
 #: method by its name), and the explorer page's JSON, whose "net" field is the network's value at a pixel.
-NET_LITERAL = {("mgbp_classic.upscale", "register_builtin_methods"),
+NET_LITERAL = {("mgbp_classic.pipeline.upscale", "register_builtin_methods"),
                ("mgbp_classic.explore.compute", "Explorer._describe_row")}
 
 #: Modules at the bottom: they import nothing of the package.
@@ -112,7 +113,7 @@ _cycles = GRAPH.cycles
 
 
 def test_the_scan_sees_the_package():
-    assert {"mgbp_classic.upscale", "mgbp_classic.nn.layers", "mgbp_classic.recursion"} <= set(MODULES)
+    assert {"mgbp_classic.pipeline.upscale", "mgbp_classic.nn.layers", "mgbp_classic.recursion"} <= set(MODULES)
     edges = {(a, b) for a, _, b, _ in IMPORTS}
     assert ("mgbp_classic.multigrid", "mgbp_classic.recursion") in edges
     assert ("mgbp_classic.deepfilter", "mgbp_classic.nn.engine") in edges         # from .nn.engine import Engine
@@ -140,7 +141,7 @@ def test_bottom_modules_import_nothing_of_the_package():
 def test_solvers_do_not_depend_on_the_dispatcher_or_each_other():
     edges = {(a, b) for a, _, b, _ in IMPORTS}
     for solver in ("mgbp_classic.ibp", "mgbp_classic.multigrid", "mgbp_classic.spectral"):
-        for upper in ("mgbp_classic.upscale", "mgbp_classic.convergence", "mgbp_classic.plotting"):
+        for upper in ("mgbp_classic.pipeline.upscale", "mgbp_classic.convergence", "mgbp_classic.plotting"):
             assert (solver, upper) not in edges
     assert ("mgbp_classic.multigrid", "mgbp_classic.ibp") not in edges
     assert ("mgbp_classic.ibp", "mgbp_classic.multigrid") not in edges
@@ -194,14 +195,14 @@ def test_the_scan_finds_state_and_globals(tmp_path):
 def test_importing_core_modules_loads_no_plotting_and_registers_nothing():
     code = ("import sys\n"
             "import mgbp_classic.convergence, mgbp_classic.deepfilter, mgbp_classic.inference, mgbp_classic.train\n"
-            "print(sorted(m for m in ('matplotlib', 'mgbp_classic.upscale', 'mgbp_classic.plotting') if m in sys.modules))\n")
+            "print(sorted(m for m in ('matplotlib', 'mgbp_classic.pipeline.upscale', 'mgbp_classic.plotting') if m in sys.modules))\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
 
 
 @pytest.mark.parametrize("name", ["bicubic", "ibp", "mgbp", "net"])
 def test_builtin_methods_are_registered_by_upscale_itself(name):
-    from mgbp_classic import upscale
+    from mgbp_classic.pipeline import upscale
 
     assert name in upscale.available_methods()
     assert upscale.register_builtin_methods() == ["bicubic", "ibp", "mgbp", "net"]
@@ -213,7 +214,8 @@ def test_the_figure_is_drawn_from_the_imports(tmp_path):
     nodes, edges = GRAPH.graph(ROOT)
     level = GRAPH.levels(nodes, edges)
     assert all(level[a] > level[b] for a, b in edges)                 # every import points down
-    assert level["recursion"] == 0 and level["upscale"] > level["multigrid"] > level["spectral"]
+    assert level["recursion"] == 0 and level["pipeline"] > level["multigrid"] > level["spectral"]
+    assert level["scale_out"] > level["pipeline"] > level["imaging"] and level["distributed"] > level["scale_out"]
     assert GRAPH.reduction({("a", "b"): False, ("b", "c"): False, ("a", "c"): False}) == {
         ("a", "b"): False, ("b", "c"): False}
     assert "recursion" in GRAPH.text_list(ROOT)
@@ -286,3 +288,22 @@ def test_no_code_names_a_method_outside_its_registration():
         if any(isinstance(n, ast.Constant) and n.value == "net" for n in top):
             found.add((module, None))
     assert sorted(found, key=str) == sorted(NET_LITERAL, key=str)
+
+
+def test_the_document_is_what_the_code_says():
+    doc = (ROOT.parent / "docs" / "architecture.md").read_text(encoding="utf-8")
+    written, made = GRAPH.document_blocks(doc), GRAPH.blocks(ROOT)
+    assert set(written) == {"rooms", "imports", "libraries"}, "a generated block is missing from docs/architecture.md"
+    for name in made:
+        assert written[name] == made[name], f"docs/architecture.md: the {name} block is stale; run docs/scripts/architecture.py"
+    rooms = {room for room, _, _ in GRAPH.rooms(ROOT)}
+    assert {"imaging", "pipeline", "scale_out", "recursion"} <= rooms and "`imaging.reader`" in written["rooms"]
+    users = GRAPH.outside_imports(ROOT)
+    assert set(users["matplotlib"]) <= {"plotting", "explore"} and "click" not in users
+    assert set(users["dask"]) == set(users["zarr"]) == {"scale_out", "distributed"}
+
+
+def test_a_stale_document_is_caught(tmp_path):
+    doc = (ROOT.parent / "docs" / "architecture.md").read_text(encoding="utf-8")
+    stale = doc.replace("`imaging.reader`", "`reader`")                # a room's line as the old table had it
+    assert GRAPH.document_blocks(stale)["rooms"] != GRAPH.blocks(ROOT)["rooms"]

@@ -18,7 +18,7 @@ from PIL import Image
 
 import mgbp_classic
 from mgbp_classic.inference import default_model_path
-from mgbp_classic.io import read_image
+from mgbp_classic.imaging.io import read_image
 from mgbp_classic_cli.main import cli
 
 SAMPLE = Path(mgbp_classic.sample_image_path())
@@ -233,7 +233,7 @@ def test_bad_model_config_named_with_its_key_before_building(folder, network, wo
 ])
 @pytest.mark.parametrize("command", ["upscale", "evaluate"])
 def test_option_the_method_does_not_take(folder, args, words, command, monkeypatch):
-    import mgbp_classic.reader as reader
+    import mgbp_classic.imaging.reader as reader
 
     def no_reading(*a, **k):
         raise AssertionError("an image was read")
@@ -325,7 +325,7 @@ def test_long_output_names(folder, name, code, words):
 
 @pytest.mark.skipif(not sys_is_unwritable(), reason="/sys is writable here")
 def test_unwritable_output_refused_before_the_work(folder, monkeypatch):
-    from mgbp_classic import upscale as up
+    from mgbp_classic.pipeline import upscale as up
 
     def no_work(*a, **k):
         raise AssertionError("the image was upscaled")
@@ -391,7 +391,7 @@ def test_train_bad_out(train_data, tmp_path, where, words):
 # ----------------------------------------------------------------------------------------------
 from hypothesis import given, settings, strategies as st  # noqa: E402
 
-from mgbp_classic import upscale as up  # noqa: E402
+from mgbp_classic.pipeline import upscale as up  # noqa: E402
 
 ANY_VALUE = st.one_of(st.none(), st.booleans(), st.integers(-3, 70), st.floats(allow_nan=True),
                       st.text(max_size=6), st.just(Path("m.npz")))

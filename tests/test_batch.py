@@ -4,16 +4,16 @@ import pytest
 from click.testing import CliRunner
 from PIL import Image, ImageCms
 
-from mgbp_classic.batch import Settings, collect_inputs, plan_batch, run_batch, upscale_file
+from mgbp_classic.pipeline.batch import Settings, collect_inputs, plan_batch, run_batch, upscale_file
 from mgbp_classic.exceptions import ImageError
-from mgbp_classic.io import read_image
+from mgbp_classic.imaging.io import read_image
 from mgbp_classic._parallel import machine_threads
 from mgbp_classic._validate import check_threads, parse_memory
-from mgbp_classic.plan import CLASSIC_MAX_PIXELS, plan_upscale, target_size, tile_for_budget
+from mgbp_classic.pipeline.plan import CLASSIC_MAX_PIXELS, plan_upscale, target_size, tile_for_budget
 from mgbp_classic.resize import imresize
-from mgbp_classic.runner import NetRunner
-from mgbp_classic.stream import upscale_bands, upscale_whole
-from mgbp_classic.upscale import get_method, upscale
+from mgbp_classic.pipeline.runner import NetRunner
+from mgbp_classic.pipeline.stream import upscale_bands, upscale_whole
+from mgbp_classic.pipeline.upscale import get_method, upscale
 from mgbp_classic_cli.main import cli
 
 

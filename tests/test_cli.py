@@ -11,8 +11,8 @@ import pytest
 from click.testing import CliRunner
 
 import mgbp_classic
-from mgbp_classic import upscale as up
-from mgbp_classic.io import read_image
+from mgbp_classic.pipeline import upscale as up
+from mgbp_classic.imaging.io import read_image
 from mgbp_classic.resize import imresize
 from mgbp_classic_cli.main import cli
 

@@ -8,7 +8,7 @@ from click.testing import CliRunner
 
 from mgbp_classic import sample_image_path
 from mgbp_classic.inference import default_model_path
-from mgbp_classic.io import read_image, write_image
+from mgbp_classic.imaging.io import read_image, write_image
 from mgbp_classic.net import MGBPNet, NetConfig
 from mgbp_classic_cli.main import cli
 

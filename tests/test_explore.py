@@ -25,7 +25,7 @@ from mgbp_classic.deepfilter import DeepFilter, bicubic_filter
 from mgbp_classic.plotting import mass_radius
 from mgbp_classic.explore import Explorer, ExploreError, export, make_server
 from mgbp_classic.explore.export import grid_pixels
-from mgbp_classic.io import write_image
+from mgbp_classic.imaging.io import write_image
 from mgbp_classic.net import MGBPNet, NetConfig
 from mgbp_classic_cli.main import cli
 

@@ -56,8 +56,8 @@ def test_the_shipped_model_beats_bicubic_and_classic_mgbp(data_dir, name, scale)
     # at x2, x4 and x8: better than MATLAB bicubic and than classic MGBP, by most of the margin
     # measured when the model was exported (a regression in the weights, the network or the
     # inference path shows here)
-    from mgbp_classic.io import read_image
-    from mgbp_classic.upscale import evaluate_image
+    from mgbp_classic.imaging.io import read_image
+    from mgbp_classic.pipeline.upscale import evaluate_image
     hr = read_image(data_dir / "test" / "Set5" / f"{name}.png")
     psnr = {m: evaluate_image(hr, scale=scale, method=m)["psnr"] for m in ("bicubic", "mgbp", "net")}
     assert psnr["bicubic"] < psnr["mgbp"] < psnr["net"]

@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from mgbp_classic.batch import Settings, collect_inputs, output_name, plan_batch, upscale_file
-from mgbp_classic.io import read_image, write_image
-from mgbp_classic.runner import NetRunner
-from mgbp_classic.upscale import get_method, upscale
+from mgbp_classic.pipeline.batch import Settings, collect_inputs, output_name, plan_batch, upscale_file
+from mgbp_classic.imaging.io import read_image, write_image
+from mgbp_classic.pipeline.runner import NetRunner
+from mgbp_classic.pipeline.upscale import get_method, upscale
 from mgbp_classic_cli.main import cli
 
 #: The tile grid every path shares: 20 x 24 pixels in tiles of 12 (rows 12 + 8, columns 12 + 12, no
@@ -102,9 +102,9 @@ def test_zarr_and_a_dask_batch_equal_upscale(picture, tmp_path):
 def test_upscale_zarr_levels_agree_with_every_other_entry_point(tmp_path):
     dd = pytest.importorskip("mgbp_classic.distributed",
                              reason='Dask is not installed (the optional extra: pip install -e ".[dask]")')
-    pytest.importorskip("zarr", reason='zarr is not installed (the optional extra: pip install -e ".[dask]")')
+    zarr = pytest.importorskip("zarr", reason='zarr is not installed (the optional extra: pip install -e ".[dask]")')
     source = (np.random.default_rng(0).random((10, 10, 3)) * 255).astype(np.uint8)
     with pytest.raises(ValueError, match=r"^levels must be an integer >= 1, got True$"):
         dd.upscale_zarr(source, tmp_path / "a.zarr", levels=True, tile=8, margin=2)
     out = dd.upscale_zarr(source, tmp_path / "b.zarr", levels=np.int64(1), tile=8, margin=2)
-    assert dd.zarr.open_array(out, mode="r").shape == (20, 20, 3)
+    assert zarr.open_array(out, mode="r").shape == (20, 20, 3)

@@ -1,12 +1,12 @@
-"""``mgbp_classic.upscale.upscale``: methods, colour/alpha handling, the registry, validation."""
+"""``mgbp_classic.pipeline.upscale.upscale``: methods, colour/alpha handling, the registry, validation."""
 import numpy as np
 import pytest
 
 import mgbp_classic
-from mgbp_classic import upscale as up
-from mgbp_classic.io import read_image
+from mgbp_classic.pipeline import upscale as up
+from mgbp_classic.imaging.io import read_image
 from mgbp_classic.resize import imresize
-from mgbp_classic.upscale import upscale
+from mgbp_classic.pipeline.upscale import upscale
 
 
 @pytest.fixture(scope="module")

@@ -6,7 +6,7 @@ from mgbp_classic import _validate as V
 from mgbp_classic.ibp import ibp
 from mgbp_classic.multigrid import mgbp
 from mgbp_classic.resize import imresize
-from mgbp_classic.upscale import upscale
+from mgbp_classic.pipeline.upscale import upscale
 
 
 @pytest.mark.parametrize("value", [True, False, np.bool_(True), 2.0, "2", None])
@@ -112,8 +112,8 @@ def test_errors_name_the_parameter_they_blame_and_survive_pickling():
 def _levels_takers():
     """Every public entry point that takes ``levels``, called with ``levels=value``."""
     from mgbp_classic.multigrid import upscale_mgbp
-    from mgbp_classic.plan import target_size
-    from mgbp_classic.upscale import evaluation_levels
+    from mgbp_classic.pipeline.plan import target_size
+    from mgbp_classic.pipeline.upscale import evaluation_levels
     return {
         "check_int": lambda v: V.check_int(v, "levels", minimum=1),
         "check_levels": lambda v: V.check_levels(v, (8, 8)),

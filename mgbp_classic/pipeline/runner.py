@@ -1,7 +1,7 @@
 """The learned network made ready to upscale images: one :class:`NetRunner` for every path.
 
 ``upscale(method="net")`` (whole images and their tiles), the streamed output of
-:func:`mgbp_classic.batch.upscale_file` (tile by tile, band by band), the tiles of a Zarr image on a
+:func:`mgbp_classic.pipeline.batch.upscale_file` (tile by tile, band by band), the tiles of a Zarr image on a
 Dask cluster and the deep-filter explorer all run the network through a runner, so the following is
 written once:
 
@@ -11,7 +11,7 @@ written once:
 * every piece the network sees carries ``margin`` low-resolution pixels of context on each side
   (real neighbours, or a symmetric reflection at the image border), and only its centre is kept;
 * colour with an alpha channel is premultiplied by alpha before the network and divided after
-  (:func:`mgbp_classic.stream.upscale_whole`), alpha itself upscaled by bicubic ``imresize``;
+  (:func:`mgbp_classic.pipeline.stream.upscale_whole`), alpha itself upscaled by bicubic ``imresize``;
 * each thread that runs the network gets its own :class:`~mgbp_classic.nn.Engine` (scratch buffers,
   ReLU mode), kept by the runner for that thread's next piece.
 """
@@ -20,9 +20,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ._validate import check_int
-from .inference import DEFAULT_MARGIN, DEFAULT_TILE, default_model_path, load_model, upscale_rgb
-from .nn.engine import Engine
+from .._validate import check_int
+from ..inference import DEFAULT_MARGIN, DEFAULT_TILE, default_model_path, load_model, upscale_rgb
+from ..nn.engine import Engine
 from .stream import upscale_whole
 
 __all__ = ["NetRunner", "upscale_net"]
@@ -82,14 +82,14 @@ class NetRunner:
     def tile(self, piece, levels):
         """The last level of a piece that carries its margin already, ``(h + 2m, w + 2m)`` or
         ``(h + 2m, w + 2m, 3)`` (premultiplied colour), clipped to [0, 1]: the tile function of
-        :func:`mgbp_classic.stream.upscale_bands`."""
+        :func:`mgbp_classic.pipeline.stream.upscale_bands`."""
         return self._run(piece, levels, tile=None, margin=0)[-1]
 
     def block(self, block, levels):
         """The upscaled centre ``(h·s, w·s, C)`` of an overlapped block ``(h + 2m, w + 2m, C)``, C in
         1–4, float in [0, 1] (``s = 2**levels``, ``m`` the runner's margin): colour premultiplied by
         alpha around the network and divided after, alpha by bicubic ``imresize``, exactly as
-        :func:`mgbp_classic.upscale.upscale` treats a whole image (its function is :meth:`tile`'s)."""
+        :func:`mgbp_classic.pipeline.upscale.upscale` treats a whole image (its function is :meth:`tile`'s)."""
         m, s = self.margin, 2 ** levels
         out = upscale_whole(block, self._pieces, levels=levels, name="the network")
         return out[m * s:out.shape[0] - m * s, m * s:out.shape[1] - m * s]
@@ -106,7 +106,7 @@ class NetRunner:
 
 
 def upscale_net(image, *, levels, mu, model=None, tile=DEFAULT_TILE, margin=DEFAULT_MARGIN, progress=None):
-    """The learned network as a method of :func:`mgbp_classic.upscale.upscale`: a greyscale
+    """The learned network as a method of :func:`mgbp_classic.pipeline.upscale.upscale`: a greyscale
     ``(H, W)`` or RGB ``(H, W, 3)`` image in, every level out (a :class:`NetRunner` for the call).
 
     Parameters

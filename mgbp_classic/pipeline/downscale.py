@@ -7,7 +7,7 @@ bicubic ``imresize`` with symmetric padding. Up-scaling the result by the same f
 it with the (mod-cropped) original measures a super-resolution method.
 
 :class:`Downscale` is the same for the files of a batch: the outputs are planned by
-:func:`mgbp_classic.batch.plan_files` and written by :func:`mgbp_classic.batch.run_batch`, under the
+:func:`mgbp_classic.pipeline.batch.plan_files` and written by :func:`mgbp_classic.pipeline.batch.run_batch`, under the
 rules of every command that writes images.
 """
 from dataclasses import dataclass
@@ -15,10 +15,10 @@ from pathlib import Path
 
 import numpy as np
 
-from ._validate import ParamError, check_array, check_scale
-from .io import read_image, write_image
-from .metrics import mod_crop as _mod_crop
-from .resize import imresize
+from .._validate import ParamError, check_array, check_scale
+from ..imaging.io import read_image, write_image
+from ..metrics import mod_crop as _mod_crop
+from ..resize import imresize
 
 __all__ = ["Downscale", "downscale"]
 
@@ -58,7 +58,7 @@ def downscale(image, scale, *, mod_crop=True):
 
 @dataclass(frozen=True)
 class Downscale:
-    """Down-scaling as a batch's work (:func:`mgbp_classic.batch.run_batch`): each file by ``scale``,
+    """Down-scaling as a batch's work (:func:`mgbp_classic.pipeline.batch.run_batch`): each file by ``scale``,
     written as PNG with the input's bit depth (8 or 16).
 
     Parameters

@@ -10,8 +10,8 @@
 * :func:`upscale_file` is the same for one file, from Python.
 
 A method that tiles (the learned network: its registration names a tiler) is streamed: tiles whose
-size follows the memory budget (:mod:`mgbp_classic.plan`), rows written as they are made
-(:mod:`mgbp_classic.stream`, :class:`mgbp_classic.formats.ImageWriter`); the other methods work on
+size follows the memory budget (:mod:`mgbp_classic.pipeline.plan`), rows written as they are made
+(:mod:`mgbp_classic.pipeline.stream`, :class:`mgbp_classic.imaging.formats.ImageWriter`); the other methods work on
 the whole image.
 """
 import glob
@@ -22,13 +22,13 @@ from pathlib import Path
 
 import numpy as np
 
-from ._validate import (ParamError, check_choice, check_image, check_levels, check_name_length,
+from .._validate import (ParamError, check_choice, check_image, check_levels, check_name_length,
                         check_output_path, parse_memory)
-from .atomic import same_file
-from .exceptions import ImageError
-from .formats import EXTENSIONS, SUFFIX, ImageWriter, format_for, output_bit_depth
-from .io import read_header, read_image, write_image
-from .metadata import output_exif
+from ..atomic import same_file
+from ..exceptions import ImageError
+from ..imaging.formats import EXTENSIONS, SUFFIX, ImageWriter, format_for, output_bit_depth
+from ..imaging.io import read_header, read_image, write_image
+from ..imaging.metadata import output_exif
 from .plan import CLASSIC_MAX_PIXELS, MAX_STREAM_PIXELS, plan_upscale, target_size
 from .stream import upscale_bands
 from .upscale import get_method, streaming_methods, upscale
@@ -322,7 +322,7 @@ def make_parents(jobs):
 def probe(path):
     """``(shape, bit_depth, metadata)`` of an image file from its header, without decoding pixels.
 
-    The upright shape with the channels the reader returns (:func:`mgbp_classic.io.read_header`).
+    The upright shape with the channels the reader returns (:func:`mgbp_classic.imaging.io.read_header`).
     Raises :class:`ImageError` when the header cannot be read.
     """
     info = read_header(path)
@@ -337,13 +337,13 @@ def upscale_file(source, target=None, *, levels=None, scale=None, width=None, he
     Parameters
     ----------
     source : str or os.PathLike
-        Input image (anything :func:`mgbp_classic.io.read_image` reads).
+        Input image (anything :func:`mgbp_classic.imaging.io.read_image` reads).
     target : str or os.PathLike, optional
         Output file; default ``<stem>_x<factor><ext>`` beside the input (see :func:`output_name`).
     levels, scale, width, height
-        The output size, as in :func:`mgbp_classic.upscale.upscale` (one of them).
+        The output size, as in :func:`mgbp_classic.pipeline.upscale.upscale` (one of them).
     method, mu, iterations, **method_options
-        As in :func:`mgbp_classic.upscale.upscale`.
+        As in :func:`mgbp_classic.pipeline.upscale.upscale`.
     format : {"png", "tiff", "jpeg", "webp"}, optional
         Output format (default: from the target's extension).
     quality : int, optional
@@ -351,7 +351,7 @@ def upscale_file(source, target=None, *, levels=None, scale=None, width=None, he
     strip_metadata : bool, optional
         Write no ICC profile and no EXIF (default: carry the input's).
     memory : int or str, optional
-        Memory budget (e.g. ``"2GiB"``; default :func:`mgbp_classic.plan.default_memory`); sets the
+        Memory budget (e.g. ``"2GiB"``; default :func:`mgbp_classic.pipeline.plan.default_memory`); sets the
         network's tile size.
     tile : int, optional
         Network tile side (overrides the budget's choice).
@@ -367,7 +367,7 @@ def upscale_file(source, target=None, *, levels=None, scale=None, width=None, he
 
     Examples
     --------
-    >>> from mgbp_classic.batch import upscale_file                       # doctest: +SKIP
+    >>> from mgbp_classic.pipeline.batch import upscale_file                       # doctest: +SKIP
     >>> upscale_file("photo.jpg", scale=3, method="bicubic")               # doctest: +SKIP
     PosixPath('photo_x3.jpg')
     """
@@ -430,7 +430,7 @@ class Settings:
 
 
 def plan_job(job, settings, shape):
-    """The :class:`mgbp_classic.plan.Plan` of one job for an input of ``shape``: a method that tiles
+    """The :class:`mgbp_classic.pipeline.plan.Plan` of one job for an input of ``shape``: a method that tiles
     is streamed (unless every level is saved), the others work on whole images."""
 
     entry = get_method(settings.method)
@@ -536,7 +536,7 @@ def run_batch(jobs, settings, *, on_written=None, on_failed=None, on_skipped=Non
     Parameters
     ----------
     jobs : list of Job
-    settings : Settings or mgbp_classic.downscale.Downscale
+    settings : Settings or mgbp_classic.pipeline.downscale.Downscale
         What to do with each job: ``settings.run(job, progress=...)`` returns ``(path, (rows, cols))``.
     on_written, on_failed, on_skipped : callable, optional
         Called as each file is written ``(path, (rows, cols), seconds)``, fails ``(source, reason)`` or

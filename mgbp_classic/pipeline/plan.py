@@ -21,8 +21,8 @@ import math
 import os
 from dataclasses import dataclass
 
-from ._parallel import machine_threads
-from ._validate import ParamError, check_int, check_scale
+from .._parallel import machine_threads
+from .._validate import ParamError, check_int, check_scale
 
 __all__ = ["MAX_STREAM_PIXELS", "CLASSIC_MAX_PIXELS", "Plan", "target_size", "default_memory",
            "format_bytes", "tile_for_budget", "plan_upscale"]
@@ -168,7 +168,7 @@ def tile_for_budget(memory, *, width, levels, margin, bytes_per_tile_pixel, base
         Context pixels around each tile.
     bytes_per_tile_pixel : int
         The method's working memory per output pixel of one tile with its margins
-        (:attr:`mgbp_classic.upscale.UpscaleMethod.bytes_per_tile_pixel`).
+        (:attr:`mgbp_classic.pipeline.upscale.UpscaleMethod.bytes_per_tile_pixel`).
     base, minimum : int, optional
         Fixed process cost; smallest tile accepted.
 
@@ -247,8 +247,8 @@ def plan_upscale(shape, *, method, levels, output_shape, memory=None, tile=None,
     ----------
     shape : tuple of int
         Input ``(H, W)`` or ``(H, W, C)``.
-    method : mgbp_classic.upscale.UpscaleMethod
-        The registered method (:func:`mgbp_classic.upscale.get_method`): its name, whether it tiles
+    method : mgbp_classic.pipeline.upscale.UpscaleMethod
+        The registered method (:func:`mgbp_classic.pipeline.upscale.get_method`): its name, whether it tiles
         and what it costs.
     levels : int
     output_shape : (int, int)

@@ -25,7 +25,7 @@ and comes back as their mean.
 """
 import numpy as np
 
-from .resize import _apply_axis, _Csr, _get_kernel, _resize_matrix, _resize_params, imresize
+from ..resize import _apply_axis, _Csr, _get_kernel, _resize_matrix, _resize_params, imresize
 
 __all__ = ["ALPHA_EPS", "upscale_whole", "upscale_bands", "split_alpha", "premultiply", "unpremultiply"]
 
@@ -173,14 +173,14 @@ def upscale_bands(image, tile_function, *, levels, tile, margin, output_shape=No
         Checked float image ``(H, W)`` or ``(H, W, C)``, C in 1..4.
     tile_function : callable
         ``f(piece, levels)``: a ``(h, w)`` or ``(h, w, 3)`` float32 piece of (premultiplied) colour in,
-        its ``(h·2**levels, w·2**levels, ...)`` upscale out, e.g. :meth:`mgbp_classic.runner.NetRunner.tile`.
+        its ``(h·2**levels, w·2**levels, ...)`` upscale out, e.g. :meth:`mgbp_classic.pipeline.runner.NetRunner.tile`.
     levels : int
         2× levels.
     tile : int
-        Side of the low-resolution tiles (see :func:`mgbp_classic.plan.tile_for_budget`).
+        Side of the low-resolution tiles (see :func:`mgbp_classic.pipeline.plan.tile_for_budget`).
     margin : int
         Low-resolution context pixels around every tile (reflected at the image border), e.g. the
-        runner's :attr:`~mgbp_classic.runner.NetRunner.margin`.
+        runner's :attr:`~mgbp_classic.pipeline.runner.NetRunner.margin`.
     output_shape : (int, int), optional
         Exact output size (default ``2**levels`` times the input's); reached with anti-aliased bicubic
         ``imresize``, applied band by band (each band exactly as the whole-image resize makes it).

@@ -5,17 +5,17 @@ The command line (``mgbp-classic upscale`` and ``evaluate``), the benchmarks and
 
 * greyscale ``(H, W)`` and colour ``(H, W, 3)`` images go to the method unchanged;
 * with an alpha channel (``(H, W, 2)`` grey + alpha, ``(H, W, 4)`` RGBA) the method gets the colour
-  premultiplied by alpha, and the result is divided by the upscaled alpha (:mod:`mgbp_classic.stream`);
-* any size: ``levels`` (2**N), ``scale`` or ``width``/``height`` (:func:`mgbp_classic.plan.target_size`);
+  premultiplied by alpha, and the result is divided by the upscaled alpha (:mod:`mgbp_classic.pipeline.stream`);
+* any size: ``levels`` (2**N), ``scale`` or ``width``/``height`` (:func:`mgbp_classic.pipeline.plan.target_size`);
 * every output is clipped to [0, 1].
 
 Methods are looked up by name in one explicit registry, ``_REGISTRY`` (name → :class:`UpscaleMethod`).
 :func:`register_builtin_methods`, called once at the end of this module, fills it with the classic
 upscalers of the paper (``bicubic``, ``ibp``, ``mgbp``) and the learned network
-(:func:`mgbp_classic.runner.upscale_net`); others are added with :func:`register_method` and then
+(:func:`mgbp_classic.pipeline.runner.upscale_net`); others are added with :func:`register_method` and then
 appear automatically in the command line's ``--method`` choices. Importing any other module never
 registers anything. A method says what it takes (its function's keyword parameters), whether it
-works tile by tile (its ``tiler``: the network's :class:`~mgbp_classic.runner.NetRunner`) and what
+works tile by tile (its ``tiler``: the network's :class:`~mgbp_classic.pipeline.runner.NetRunner`) and what
 it costs; nothing else in the package treats a method by its name.
 """
 import inspect
@@ -26,13 +26,13 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from . import _validate
-from ._validate import ParamError, check_image, check_int, check_levels, check_real
-from .ibp import upscale_ibp
-from .metrics import make_lr, mod_crop, protocol_scores
-from .multigrid import upscale_mgbp
+from .. import _validate
+from .._validate import ParamError, check_image, check_int, check_levels, check_real
+from ..ibp import upscale_ibp
+from ..metrics import make_lr, mod_crop, protocol_scores
+from ..multigrid import upscale_mgbp
+from ..resize import imresize
 from .plan import target_size
-from .resize import imresize
 from .runner import NetRunner, upscale_net
 from .stream import upscale_whole
 
@@ -104,7 +104,7 @@ class UpscaleMethod:
         colour stays constant up to the edge). Other methods get a bicubic alpha.
     tiler : callable or None
         For a method that works tile by tile (its output can then be streamed to the file band by
-        band, :func:`mgbp_classic.batch.upscale_file`): ``tiler(*, mu, **options)`` returns an object
+        band, :func:`mgbp_classic.pipeline.batch.upscale_file`): ``tiler(*, mu, **options)`` returns an object
         with ``tile(piece, levels)`` (a piece with ``margin`` pixels of context on each side in, its
         upscaled last level out) and ``margin``. ``None``: the method works on whole images.
     seconds_per_megapixel : float
@@ -112,7 +112,7 @@ class UpscaleMethod:
         a method that tiles, per megapixel of tiles with their margins.
     bytes_per_tile_pixel : int or None
         For a method that tiles: working memory per output pixel of one tile with its margins
-        (sets the tile side that fits a memory budget, :func:`mgbp_classic.plan.tile_for_budget`).
+        (sets the tile side that fits a memory budget, :func:`mgbp_classic.pipeline.plan.tile_for_budget`).
     """
 
     name: str
@@ -186,7 +186,7 @@ def register_method(name, function, *, default_iterations=None, description="", 
     Examples
     --------
     >>> import numpy as np
-    >>> from mgbp_classic.upscale import register_method, upscale
+    >>> from mgbp_classic.pipeline.upscale import register_method, upscale
     >>> def nearest(image, *, levels, mu):
     ...     return [np.kron(image, np.ones((2 ** k, 2 ** k))) for k in range(1, levels + 1)]
     >>> _ = register_method("nearest-demo", nearest, replace=True)
@@ -350,7 +350,7 @@ def upscale(image, *, levels=None, scale=None, width=None, height=None, method=N
     ----------
     image : ndarray
         Float image in [0, 1]: greyscale ``(H, W)`` or ``(H, W, 1)``, grey + alpha ``(H, W, 2)``,
-        RGB ``(H, W, 3)`` or RGBA ``(H, W, 4)`` (what :func:`mgbp_classic.io.read_image` returns).
+        RGB ``(H, W, 3)`` or RGBA ``(H, W, 4)`` (what :func:`mgbp_classic.imaging.io.read_image` returns).
     levels : int, optional
         Number N ≥ 1 of 2× levels; the output is ``2**N`` times larger on each side. At most
         :func:`max_levels` for the image's size.
@@ -359,7 +359,7 @@ def upscale(image, *, levels=None, scale=None, width=None, height=None, method=N
         anti-aliased bicubic ``imresize`` brings the result to ``ceil(scale·H) × ceil(scale·W)``.
     width, height : int, optional
         Output size in pixels instead of ``levels``/``scale``; with only one, the aspect ratio is kept
-        (see :func:`mgbp_classic.plan.target_size`).
+        (see :func:`mgbp_classic.pipeline.plan.target_size`).
     method : str, optional
         A registered method (:func:`available_methods`); default :data:`DEFAULT_METHOD`. Built in:
 
@@ -400,14 +400,14 @@ def upscale(image, *, levels=None, scale=None, width=None, height=None, method=N
     -----
     The method gets the colour premultiplied by alpha, and its result is divided by the upscaled
     alpha, so the arbitrary colour of transparent pixels never darkens the visible edges
-    (:mod:`mgbp_classic.stream`). Alpha is upscaled by the method itself when it is linear (bicubic,
+    (:mod:`mgbp_classic.pipeline.stream`). Alpha is upscaled by the method itself when it is linear (bicubic,
     IBP, MGBP: the division is then exact), else (the network) with bicubic interpolation. Images larger than memory:
-    :func:`mgbp_classic.batch.upscale_file`.
+    :func:`mgbp_classic.pipeline.batch.upscale_file`.
 
     Examples
     --------
     >>> import numpy as np
-    >>> from mgbp_classic.upscale import upscale
+    >>> from mgbp_classic.pipeline.upscale import upscale
     >>> x = np.random.default_rng(0).random((12, 16, 3))
     >>> upscale(x, levels=2, method="bicubic").shape
     (48, 64, 3)
