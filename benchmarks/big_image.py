@@ -30,7 +30,7 @@ CLI = [sys.executable, "-c", "from mgbp_classic_cli.main import cli; cli()"]
 
 def make_photo(path, width, height):
     """A photo-like test image of the given size, written as PNG."""
-    from mgbp_classic.io import read_image, write_image
+    from mgbp_classic.imaging.io import read_image, write_image
     from mgbp_classic.resize import imresize
 
     source = ROOT.parent / "shared" / "data" / "test" / "Set14" / "lenna.png"
@@ -87,10 +87,12 @@ def main():
 
         # tiled = untiled on a crop around a tile corner
         from mgbp_classic.inference import load_model, upscale_rgb
-        from mgbp_classic.io import read_image
-        from mgbp_classic.plan import parse_memory, plan_upscale
+        from mgbp_classic.imaging.io import read_image
+        from mgbp_classic._validate import parse_memory
+        from mgbp_classic.pipeline.plan import plan_upscale
+        from mgbp_classic.pipeline.upscale import get_method
 
-        tile = plan_upscale((H, W, 3), method="net", levels=2, output_shape=(4 * H, 4 * W),
+        tile = plan_upscale((H, W, 3), method=get_method("net"), levels=2, output_shape=(4 * H, 4 * W),
                             memory=parse_memory(args.memory)).tile
         lr = read_image(photo)
         n, inner = args.crop, args.crop // 4

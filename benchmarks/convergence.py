@@ -87,7 +87,7 @@ def table3():
             print("\nTable 3 skipped: no Set5 image found")
             return
         path = candidates[0]
-    from mgbp_classic.io import read_image
+    from mgbp_classic.imaging.io import read_image
     image = read_image(path)
     luma = image[..., :3] @ np.array([0.299, 0.587, 0.114]) if image.ndim == 3 else image
     h, w = luma.shape

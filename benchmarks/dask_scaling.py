@@ -34,7 +34,7 @@ import numpy as np
 
 def make_images(folder, count, side, seed=0):
     """``count`` smooth colour test images ``side`` × ``side`` (PNG); their paths."""
-    from mgbp_classic.io import write_image
+    from mgbp_classic.imaging.io import write_image
     rng = np.random.default_rng(seed)
     y, x = np.mgrid[0:side, 0:side] / 7.0
     paths = []
@@ -48,7 +48,8 @@ def make_images(folder, count, side, seed=0):
 
 def batch_round(client, paths, out_dir, *, levels, method):
     """Seconds to upscale every path on the cluster (outputs removed first)."""
-    from mgbp_classic import batch, distributed as dist
+    from mgbp_classic import distributed as dist
+    from mgbp_classic.pipeline import batch
     for p in Path(out_dir).glob("*.png"):
         p.unlink()
     jobs = batch.plan_batch(batch.collect_inputs(paths), out_dir, into_directory=True,

@@ -33,7 +33,7 @@ import numpy as np
 
 from mgbp_classic.deepfilter import DeepFilter
 from mgbp_classic.inference import DEFAULT_MARGIN, default_model_path, load_model
-from mgbp_classic.io import read_image
+from mgbp_classic.imaging.io import read_image
 from mgbp_classic.metrics import make_lr
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -132,7 +132,7 @@ def figure(model, path, quick):
     s = 2 ** LEVELS
     pixels = spread_pixels((lr.shape[0] * s, lr.shape[1] * s), 8, seed=3)
     with tempfile.TemporaryDirectory() as tmp:
-        from mgbp_classic.io import write_image
+        from mgbp_classic.imaging.io import write_image
         args_img = Path(tmp) / f"{path.stem}_lr.png"             # the protocol's LR image (x1/4 bicubic)
         write_image(args_img, lr)
         cmd = [str(Path(sys.executable).parent / "mgbp-classic"), "visualize", "--levels", str(LEVELS), "--mu", str(MU),

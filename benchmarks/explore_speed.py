@@ -25,7 +25,7 @@ import numpy as np
 
 from mgbp_classic.explore import Explorer, make_server
 from mgbp_classic.inference import load_model
-from mgbp_classic.io import read_image
+from mgbp_classic.imaging.io import read_image
 
 ROOT = Path(__file__).resolve().parents[1]
 BABOON = ROOT.parent / "shared" / "data" / "test" / "Set14" / "baboon.png"

@@ -459,7 +459,7 @@ def main():
     numba.set_num_threads(args.threads)
     from mgbp_classic import nn
     from mgbp_classic.inference import DEFAULT_MARGIN, load_model, upscale_rgb
-    from mgbp_classic.io import read_image
+    from mgbp_classic.imaging.io import read_image
     from mgbp_classic.net import MGBPNet, multiscale_loss
 
     prof = Profile()
@@ -491,11 +491,14 @@ def main():
     if args.only in (None, "upscale"):
         from importlib import resources
 
-        from mgbp_classic.plan import format_bytes, parse_memory, plan_upscale
-        from mgbp_classic.stream import net_tiles, upscale_bands
+        from mgbp_classic._validate import parse_memory
+        from mgbp_classic.pipeline.plan import format_bytes, plan_upscale
+        from mgbp_classic.pipeline.upscale import get_method
+        from mgbp_classic.pipeline.runner import NetRunner
+        from mgbp_classic.pipeline.stream import upscale_bands
 
         net, _ = load_model()
-        tiles_fn = net_tiles()                                                 # the CLI's tile function
+        tiles_fn = NetRunner(mu=2).tile                                        # the CLI's tile function
         sample = read_image(str(resources.files("mgbp_classic").joinpath("assets", "sample_gulls.png")))
         rng = np.random.default_rng(0)
         photo = np.clip(np.kron(rng.random((64, 64, 3)), np.ones((4, 4, 1))), 0, 1)   # 256², smooth blocks
@@ -508,7 +511,7 @@ def main():
         for label, img, levels in cases:
             h, w = img.shape[:2]
             s = 2 ** levels
-            plan = plan_upscale(img.shape, method="net", levels=levels, output_shape=(h * s, w * s), memory=budget)
+            plan = plan_upscale(img.shape, method=get_method("net"), levels=levels, output_shape=(h * s, w * s), memory=budget)
             t, m = plan.tile, DEFAULT_MARGIN
             upscale_rgb(net, img[:20, :20], levels=levels, mu=2, tile=None)    # compile, warm
             starts = [(y, x) for y in range(0, h, t) for x in range(0, w, t)]

@@ -12,7 +12,7 @@ A method is ``name`` or ``name:key=value+...`` with keys ``mu`` and ``iterations
 the whole image at once: ``net:tile=0`` is about three times faster than the default 48-pixel tiles on
 BSD100 and, rounded to 8 bits as the protocol does, gives the same scores);
 ``net`` is added to the default list when the learned network is registered. The protocol is the one of
-``../shared/data/README.md`` (``mgbp_classic.upscale.evaluate_image``).
+``../shared/data/README.md`` (``mgbp_classic.pipeline.upscale.evaluate_image``).
 """
 import argparse
 import sys
@@ -21,8 +21,8 @@ from pathlib import Path
 
 import numpy as np
 
-from mgbp_classic import upscale as up
-from mgbp_classic.io import read_image
+from mgbp_classic.pipeline import upscale as up
+from mgbp_classic.imaging.io import read_image
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data" / "test"

@@ -19,8 +19,8 @@ from pathlib import Path
 import numpy as np
 
 from mgbp_classic.inference import default_model_path
-from mgbp_classic.io import read_image
-from mgbp_classic.upscale import evaluate_image
+from mgbp_classic.imaging.io import read_image
+from mgbp_classic.pipeline.upscale import evaluate_image
 
 ROOT = Path(__file__).resolve().parents[1]
 

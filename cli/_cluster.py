@@ -9,7 +9,7 @@ import sys
 
 import click
 
-from ._common import report_failed, report_skipped, report_summary, report_written
+from ._common import library_errors, report_failed, report_skipped, report_summary, report_written
 
 INSTALL_HINT = 'pip install -e ".[dask]"'
 
@@ -47,13 +47,11 @@ def open_cluster(scheduler, workers):
     option = "--scheduler" if scheduler is not None else "--workers"
     dist = distributed_module(option)
     try:
-        with dist.connect(scheduler=scheduler, workers=workers,
-                          echo=lambda line: click.echo(line, err=True)) as client:
+        with contextlib.ExitStack() as stack:
+            with library_errors():                   # e.g. an unreachable scheduler, as '--scheduler'
+                client = stack.enter_context(dist.connect(scheduler=scheduler, workers=workers,
+                                                          echo=lambda line: click.echo(line, err=True)))
             yield client
-    except ValueError as exc:
-        if str(exc).startswith("scheduler"):
-            raise click.BadParameter(str(exc).splitlines()[0], param_hint="'--scheduler'") from None
-        raise
     except KeyboardInterrupt:
         click.echo("interrupted: the cluster's tasks were cancelled", err=True)
         raise click.Abort() from None

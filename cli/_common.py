@@ -3,12 +3,16 @@ import contextlib
 import signal
 import sys
 import threading
+import warnings
 from pathlib import Path
 
 import click
 
+from mgbp_classic._validate import check_real, check_threads, parse_memory
 from mgbp_classic.atomic import same_file
-from mgbp_classic.exceptions import ImageError, ModelFileError
+from mgbp_classic.pipeline.batch import run_batch
+from mgbp_classic.exceptions import ImageError, ModelFileError, ParamError
+from mgbp_classic.imaging.io import read_image
 
 
 class Termination:
@@ -53,7 +57,7 @@ def sigterm_exits():
 
 class FiniteFloat(click.ParamType):
     """A finite number, optionally ``> 0`` or ``>= 0`` (``inf`` and ``nan`` are refused: click's
-    ``FloatRange`` accepts them)."""
+    ``FloatRange`` accepts them), checked by :func:`mgbp_classic._validate.check_real`."""
 
     name = "number"
 
@@ -61,67 +65,35 @@ class FiniteFloat(click.ParamType):
         self.positive, self.non_negative = positive, non_negative
 
     def convert(self, value, param, ctx):
-        import math
         try:
             number = float(value)
         except (TypeError, ValueError):
             self.fail(f"must be a number, got {value!r}", param, ctx)
-        if not math.isfinite(number):
-            self.fail(f"must be a finite number, got {value!r}", param, ctx)
-        if self.positive and number <= 0:
-            self.fail(f"must be > 0, got {value!r}", param, ctx)
-        if self.non_negative and number < 0:
-            self.fail(f"must be >= 0, got {value!r}", param, ctx)
-        return number
-
-
-def machine_threads():
-    """The number of threads this machine can run (Numba's ceiling: the available cores)."""
-    import numba
-    return int(numba.config.NUMBA_NUM_THREADS)
-
-
-def check_threads(threads, option="'--threads'"):
-    """``threads`` (``None`` passes) if it is between 1 and :func:`machine_threads`, else
-    ``click.BadParameter`` saying the range (never Numba's ValueError)."""
-    top = machine_threads()
-    if threads is not None and not 1 <= threads <= top:
-        raise click.BadParameter(f"must be between 1 and {top} (the cores this machine has), got {threads}",
-                                 param_hint=option)
-    return threads
+        minimum = 0 if self.positive or self.non_negative else None
+        with library_errors():
+            return check_real(number, param.name if param is not None else "value", minimum=minimum,
+                              strict=self.positive)
 
 
 def threads_option(*, check_machine=True, help="Numba threads, 1 to the number of cores [default: all cores]."):
-    """``--threads N`` (N >= 1; with ``check_machine``, at most the machine's cores, checked when the
-    option is parsed: :func:`check_threads`). Apply the value with :func:`use_threads`."""
+    """``--threads N`` (N >= 1; with ``check_machine``, at most the machine's cores: checked when the
+    option is parsed, by :func:`mgbp_classic._validate.check_threads`). Apply the value with
+    :func:`mgbp_classic._parallel.use_threads`."""
     def callback(ctx, param, value):
-        if value is not None and value < 1:
-            raise click.BadParameter(f"must be between 1 and {machine_threads()} (the cores this machine has), "
-                                     f"got {value}", ctx=ctx, param=param)
-        return check_threads(value) if check_machine else value
+        if not check_machine and (value is None or value >= 1):
+            return value                             # e.g. a cluster's workers, which may have more cores
+        with library_errors():
+            return check_threads(value)
     return click.option("--threads", type=int, default=None, callback=callback, help=help)
 
 
-@contextlib.contextmanager
-def use_threads(threads):
-    """Context manager: Numba's thread count set to ``threads`` (``None``: unchanged), restored after."""
-    if threads is None:
-        yield
-        return
-    import numba
-    previous = numba.get_num_threads()
-    numba.set_num_threads(threads)
-    try:
-        yield
-    finally:
-        numba.set_num_threads(previous)
-
-
-def image_paths_argument(name="images"):
-    """``IMAGES...``: one or more existing files (click reports a missing one in one line)."""
-    return click.argument(
-        name, nargs=-1, required=True,
-        type=click.Path(exists=True, dir_okay=False, readable=True, path_type=Path))
+def memory_option(help):
+    """``--memory SIZE``: parsed once, when the option is, into bytes
+    (:func:`mgbp_classic._validate.parse_memory`)."""
+    def callback(ctx, param, value):
+        with library_errors():
+            return None if value is None else parse_memory(value)
+    return click.option("--memory", default=None, metavar="SIZE", callback=callback, help=help)
 
 
 def output_option(help_text):
@@ -130,20 +102,21 @@ def output_option(help_text):
 
 
 @contextlib.contextmanager
-def library_errors(param_hints=None, *, where=None):
+def library_errors(*, where=None):
     """Turn the library's errors into one-line click errors (never a traceback).
+
+    A :class:`~mgbp_classic.exceptions.ParamError` becomes ``click.BadParameter`` for the running
+    command's parameter whose name is the error's ``param`` (an option's name is the library's
+    keyword name: ``--levels`` is ``levels``), with the error's ``reason``; else ``click.UsageError``
+    with the whole message. The message is never read to decide. Other ``ValueError``s become
+    ``click.UsageError``; bad parameters exit with status 2.
+    ``ImageError`` and ``ModelFileError`` (a file could not be read or written) and ``OSError``
+    become ``click.ClickException`` (exit status 1).
 
     Parameters
     ----------
-    param_hints : dict, optional
-        Maps the argument name that starts a library ``ValueError`` message (e.g. ``"levels"``)
-        to the command-line option it came from (e.g. ``"--levels"``); such errors become
-        ``click.BadParameter`` for that option. Other ``ValueError``s become ``click.UsageError``.
-
-    Notes
-    -----
-    ``ImageError`` and ``ModelFileError`` (a file could not be read or written) and ``OSError``
-    become ``click.ClickException`` (exit status 1); bad parameters exit with status 2.
+    where : str, optional
+        Added to a parameter's message in parentheses (e.g. the image it was found with).
     """
     try:
         yield
@@ -155,13 +128,20 @@ def library_errors(param_hints=None, *, where=None):
         where = f" ({exc.filename})" if getattr(exc, "filename", None) else ""
         raise click.ClickException(f"{exc.strerror or one_line(exc)}{where}") from None
     except ValueError as exc:
-        message = one_line(exc)
-        if where:
-            message = f"{message} ({where})"
-        first = message.split(" ", 1)[0]
-        if param_hints and first in param_hints:
-            raise click.BadParameter(message, param_hint=param_hints[first]) from None
-        raise click.UsageError(message) from None
+        at = f" ({where})" if where else ""
+        ctx = click.get_current_context(silent=True)
+        param = command_parameter(ctx, exc.param) if isinstance(exc, ParamError) else None
+        if param is not None:                           # "Invalid value for '--levels': <reason>"
+            raise click.BadParameter(exc.reason + at, ctx=ctx, param=param) from None
+        raise click.UsageError(one_line(exc) + at, ctx=ctx) from None
+
+
+def command_parameter(ctx, name):
+    """The running command's click parameter called ``name`` (a trailing ``_``, which keeps an option
+    from shadowing a Python builtin such as ``format``, is not part of the name), or ``None``."""
+    if ctx is None:
+        return None
+    return next((p for p in ctx.command.params if p.name is not None and p.name.rstrip("_") == name), None)
 
 
 def one_line(exc):
@@ -170,20 +150,9 @@ def one_line(exc):
     return text.splitlines()[0] if text else type(exc).__name__
 
 
-def read_header_or_fail(path):
-    """:func:`mgbp_classic.io.read_header` (what the file is, no pixel decoded) with its errors turned
-    into ``click.ClickException``."""
-    from mgbp_classic.io import read_header
-    with library_errors():
-        return read_header(path)
-
-
 def read_image_or_fail(path, **kwargs):
-    """:func:`mgbp_classic.io.read_image` with its errors turned into ``click.ClickException`` and
+    """:func:`mgbp_classic.imaging.io.read_image` with its errors turned into ``click.ClickException`` and
     its warnings (e.g. "only the first of 3 frames is read") printed as one line each on stderr."""
-    import warnings
-
-    from mgbp_classic.io import read_image
     with library_errors(), warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         image = read_image(path, **kwargs)
@@ -193,6 +162,75 @@ def read_image_or_fail(path, **kwargs):
         message = one_line(warning.message)
         click.echo(f"warning: {message if str(path) in message else f'{path}: {message}'}", err=True)
     return image
+
+
+def existing_options(f):
+    """``--skip-existing`` and ``--overwrite``: the one policy of every command that writes images
+    for an output that exists (without either it is an error naming the file)."""
+    f = click.option("--overwrite", is_flag=True, help="Replace outputs that exist already.")(f)
+    return click.option("--skip-existing", is_flag=True,
+                        help="Leave outputs that exist already untouched (reported as skipped).")(f)
+
+
+def existing_policy(skip_existing, overwrite):
+    """The ``existing=`` of :func:`mgbp_classic.pipeline.batch.plan_batch` for the two flags."""
+    if skip_existing and overwrite:
+        raise click.UsageError("--skip-existing and --overwrite exclude each other; give one")
+    return "skip" if skip_existing else ("overwrite" if overwrite else "error")
+
+
+class TileProgress:
+    """A ``progress(done, total)`` callback showing a click progress bar over tiles (when several)."""
+
+    def __init__(self, label, check=None):
+        self.label = label
+        self.check = check                     # called first, e.g. Termination.check
+        self.bar = None
+        self.done = 0
+
+    def __call__(self, done, total):
+        if self.check is not None:
+            self.check(done, total)
+        if total < 2:
+            return
+        if self.bar is None:
+            self.bar = click.progressbar(length=total, label=self.label, file=sys.stderr, show_pos=True)
+            self.bar.__enter__()
+        self.bar.update(done - self.done)
+        self.done = done
+
+    def close(self):
+        if self.bar is not None:
+            self.bar.__exit__(None, None, None)
+            self.bar = None
+
+
+def run_jobs(jobs, settings, *, single, label, term=None):
+    """Run planned jobs (:func:`mgbp_classic.pipeline.batch.run_batch`) and report them.
+
+    One image file given alone: its ``wrote`` line (a progress bar over its tiles when it has several),
+    or one error line. Several: a progress bar, a line for each file as soon as it is written,
+    skipped or failed (the others go on), the summary, exit status 1 if any failed.
+    """
+    check = term.check if term is not None else None
+    if single:
+        job = jobs[0]
+        if job.skip:
+            click.echo(f"skipped {job.target} (exists)")
+            return
+        tiles = TileProgress(f"{label} {job.source.path.name} (tiles)", check=check)
+        try:
+            with library_errors(where=job.source.path.name):
+                path, (rows, cols) = settings.run(job, progress=tiles)
+        finally:
+            tiles.close()
+        click.echo(f"wrote {path} ({cols}x{rows})")
+        return
+    with progress(jobs, label, show=len(jobs) > 1) as items:
+        summary = run_batch(list(items), settings, on_written=report_written, on_failed=report_failed,
+                            on_skipped=report_skipped, progress=(lambda job: check) if check else None)
+    if report_summary(summary):
+        raise SystemExit(1)
 
 
 def report_written(path, size, seconds):
@@ -216,148 +254,6 @@ def report_summary(summary):
     for path, reason in summary.failed:
         click.echo(f"  failed: {path}: {reason}", err=True)
     return len(summary.failed)
-
-
-def plan_outputs(inputs, output, name, *, extra=None):
-    """Decide every output path, before any work is done.
-
-    Parameters
-    ----------
-    inputs : list of Path
-        The input images.
-    output : Path or None
-        ``-o``: with one input, the output file (or an existing directory to write into); with several
-        inputs, a directory (created if missing). ``None``: beside each input.
-    name : callable
-        ``name(input_path) -> file name`` of the default output (e.g. ``<stem>_x8.png``).
-    extra : callable, optional
-        ``extra(input_path, main_output_path) -> list of Path`` of further files written for that input
-        (e.g. every level's image).
-
-    Returns
-    -------
-    list of (Path, list of Path)
-        For each input, its main output and its extra outputs.
-
-    Raises
-    ------
-    click.BadParameter
-        ``-o`` names an existing file while several inputs are given, an output would overwrite an
-        input, or two outputs collide.
-    """
-    if output is not None:
-        check_name_length(output, "'-o' / '--output'")
-    if output is not None and len(inputs) > 1 and output.exists() and not output.is_dir():
-        raise click.BadParameter(
-            f"must be a directory when several images are given, got the existing file '{output}'",
-            param_hint="'-o' / '--output'")
-    from mgbp_classic.formats import EXTENSIONS
-    if output is not None and len(inputs) == 1 and not output.is_dir() \
-            and output.suffix.lower() not in EXTENSIONS:
-        raise click.BadParameter(f"must be an image file ({', '.join(EXTENSIONS)}) or an existing directory, "
-                                 f"got '{output}'", param_hint="'-o' / '--output'")
-    plans = []
-    for path in inputs:
-        if output is None:
-            main = path.with_name(name(path))
-        elif len(inputs) > 1 or output.is_dir():
-            main = output / name(path)
-        else:
-            main = output
-        plans.append((main, list(extra(path, main)) if extra else []))
-    seen = {}
-    for path, (main, more) in zip(inputs, plans):
-        for out in [main, *more]:
-            for src in inputs:
-                if same_file(out, src):
-                    raise click.BadParameter(
-                        f"would overwrite the input image '{src}'; choose another output path",
-                        param_hint="'-o' / '--output'")
-            key = out.resolve()
-            if key in seen:
-                raise click.BadParameter(
-                    f"'{seen[key]}' and '{path}' would both be written to '{out}'",
-                    param_hint="'-o' / '--output'")
-            seen[key] = path
-    # every output writable, before any work (a directory that -o will create is checked when made)
-    created = output is not None and len(inputs) > 1 and not output.exists()
-    probed = set()
-    for main, more in plans:
-        for out in [main, *more]:
-            if created and out.parent == output:
-                check_name_length(out, "'-o' / '--output'")
-                continue
-            parent = out.parent.resolve()
-            check_output_file(out, "'-o' / '--output'", probe=parent not in probed)
-            probed.add(parent)
-    return plans
-
-
-def check_name_length(path, option):
-    """``click.BadParameter`` when a path's last component is longer than its file system allows
-    (``os.stat`` would raise ENAMETOOLONG: it must be checked before the path is looked at)."""
-    import os
-
-    parent = path.parent if str(path.parent) else Path(".")
-    try:
-        name_max = os.pathconf(parent if parent.is_dir() else ".", "PC_NAME_MAX")
-    except (OSError, ValueError):
-        name_max = 255
-    size = len(os.fsencode(path.name))
-    if size > name_max:
-        raise click.BadParameter(f"file name is {size} bytes long, more than the {name_max} bytes the file "
-                                 f"system allows", param_hint=option)
-
-
-def check_output_file(path, option, *, probe=True):
-    """Refuse, before any work is done, an output file that could not be written.
-
-    The directory must exist and accept a new file (``probe``: a short temporary file is created in
-    it and removed, which finds permissions, read-only file systems and full disks alike), the name
-    must fit the file system's limit, and the path must not be a directory.
-
-    Parameters
-    ----------
-    path : Path
-        The output file.
-    option : str
-        The option that named it (for the message), e.g. ``"'--csv'"``.
-    probe : bool, optional
-        Create the probe file (once per directory is enough: pass ``False`` for the others).
-
-    Raises
-    ------
-    click.BadParameter
-    """
-    import errno
-    import os
-    import tempfile
-
-    parent = path.parent if str(path.parent) else Path(".")
-    if not parent.is_dir():
-        raise click.BadParameter(f"directory '{parent}' does not exist", param_hint=option)
-    check_name_length(path, option)
-    if path.is_dir():
-        raise click.BadParameter(f"'{path}' is a directory, not a file", param_hint=option)
-    if not probe:
-        return
-    try:
-        fd, name = tempfile.mkstemp(dir=parent, prefix=".mgbp-", suffix=".probe")
-    except OSError as exc:
-        reason = {errno.EACCES: "permission denied", errno.EROFS: "read-only file system",
-                  errno.ENOSPC: "no space left on the device"}.get(exc.errno, exc.strerror or str(exc))
-        raise click.BadParameter(f"cannot write into directory '{parent}': {reason}", param_hint=option) from None
-    os.close(fd)
-    os.unlink(name)
-
-
-def ensure_directory(output, count):
-    """Create the ``-o`` directory when several images are written into it."""
-    if output is not None and count > 1:
-        try:
-            output.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise click.ClickException(f"cannot create the output directory '{output}': {exc.strerror}")
 
 
 def progress(items, label, *, show=None):

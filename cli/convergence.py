@@ -4,27 +4,25 @@ from pathlib import Path
 
 import click
 
+import numpy as np
+
+from mgbp_classic._validate import check_suffix
+from mgbp_classic.convergence import rate_table
+
 from ._common import library_errors, read_image_or_fail
 
 PLOT_SUFFIXES = (".png", ".pdf", ".svg")
 
 
-def _check_plot(ctx, param, value):
+def _plot_path(ctx, param, value):
     if value is None:
         return None
-    path = Path(value)
-    if path.suffix.lower() not in PLOT_SUFFIXES:
-        raise click.BadParameter(f"must end in {', '.join(PLOT_SUFFIXES)}, got '{value}'")
-    if path.exists() and path.is_dir():
-        raise click.BadParameter(f"must be a file, got the directory '{value}'")
-    if not path.parent.exists():
-        raise click.BadParameter(f"its directory does not exist: '{path.parent}'")
-    return path
+    with library_errors():
+        return check_suffix(value, "plot", PLOT_SUFFIXES)
 
 
 def _greyscale(image):
     """Luma (BT.601 weights) of an RGB(A) image; greyscale unchanged."""
-    import numpy as np
     if image.ndim == 2:
         return image
     if image.shape[2] in (1, 2):
@@ -49,16 +47,16 @@ def _centre_crop(image, side):
                    "asymptotic rate: 60 for IBP, 200 for odd N, 400 for even N).")
 @click.option("--kernel", type=click.Choice(["cubic", "linear", "lanczos2", "lanczos3", "box"]),
               default="cubic", show_default=True, help="Kernel of both g (down) and p (up), as in MATLAB imresize.")
-@click.option("--size", type=click.IntRange(2, 32), default=8, show_default=True,
+@click.option("--size", "shape", type=click.IntRange(2, 32), default=8, show_default=True,
               help="Side of the random periodic input (when no IMAGE is given).")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the random input.")
 @click.option("--crop", type=click.IntRange(4, 64), default=24, show_default=True,
               help="With IMAGE: analyse the centre crop of at most this side (the exact prediction costs "
                    "grow with the image area).")
-@click.option("--plot", type=click.Path(dir_okay=True, path_type=str), default=None, callback=_check_plot,
+@click.option("--plot", type=click.Path(dir_okay=True, path_type=str), default=None, callback=_plot_path,
               help="Write a semilog plot of the residual histories (.png, .pdf or .svg).")
 @click.argument("image", required=False, type=click.Path(exists=True, dir_okay=False, readable=True, path_type=Path))
-def command(levels, mu, iterations, kernel, size, seed, crop, plot, image):
+def command(levels, mu, iterations, kernel, shape, seed, crop, plot, image):
     """Predicted and measured convergence rates of IBP (N=1) and MGBP (N levels, µ steps).
 
     For each case, the finest level of MGBP is repeated for several outer cycles (µ back-projection
@@ -68,10 +66,6 @@ def command(levels, mu, iterations, kernel, size, seed, crop, plot, image):
     (centre crop) with MATLAB's symmetric boundaries, which the prediction also covers exactly.
     The last column, rel_diff, is |measured - predicted| / predicted.
     """
-    import numpy as np
-
-    from mgbp_classic.convergence import rate_table
-
     levels = sorted(set(levels or (1, 2, 3)))
     mu = sorted(set(mu or (1, 2)))
     if image is not None:
@@ -79,14 +73,14 @@ def command(levels, mu, iterations, kernel, size, seed, crop, plot, image):
         source = f"{image.name} (luma, {picture.shape[0]}x{picture.shape[1]} centre crop, symmetric boundaries)"
     else:
         picture = None
-        source = f"uniform noise {size}x{size}, seed {seed}, periodic boundaries"
+        source = f"uniform noise {shape}x{shape}, seed {seed}, periodic boundaries"
     cases = [(lv, m) for lv in levels for m in mu]
     rows = []
-    with library_errors({"levels": "'--levels'", "mu": "'--mu'", "shape": "'--size'"}):
+    with library_errors():
         with click.progressbar(cases, label="measuring", file=sys.stderr,
                                item_show_func=lambda c: c and f"N={c[0]} µ={c[1]}") as bar:
             for lv, m in bar:
-                rows += rate_table(levels=(lv,), mu=(m,), shape=size, cycles=iterations, seed=seed,
+                rows += rate_table(levels=(lv,), mu=(m,), shape=shape, cycles=iterations, seed=seed,
                                    g=kernel, p=kernel, image=picture)
     click.echo(f"input: {source}; kernel pair: {kernel}/{kernel}")
     click.echo(f"{'levels':>6} {'mu':>3} {'predicted':>11} {'measured':>11} {'rel_diff':>9} {'cycles':>6}")

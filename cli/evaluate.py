@@ -2,20 +2,19 @@
 import csv
 import io
 import json
-import math
 from pathlib import Path
 
 import click
 import numpy as np
 
-from mgbp_classic import upscale as _up
+from mgbp_classic.pipeline import upscale as _up
+from mgbp_classic._parallel import use_threads
+from mgbp_classic._validate import check_output_path
 from mgbp_classic.atomic import atomic_write
 
 from ._cluster import cluster_options, evaluate_rows, open_cluster, wanted
-from ._common import (check_output_file, library_errors, one_line, progress, read_image_or_fail, same_file,
-                      threads_option, use_threads)
-from .upscale import (PARAM_HINTS, iterations_option, method_kwargs, method_option, mu_option, net_options,
-                      resolve_method)
+from ._common import library_errors, one_line, progress, read_image_or_fail, same_file, threads_option
+from .upscale import iterations_option, method_kwargs, method_option, mu_option, net_options, resolve_method
 
 #: File name endings read from ``--dataset``.
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
@@ -58,33 +57,28 @@ def command(dataset, scale, method, levels, mu, iterations, model, tile, csv_pat
         raise click.UsageError("Missing option '--scale' (or '--levels').")
     if scale is None:
         scale = 2 ** levels
-    power = scale & (scale - 1) == 0
-    if levels is not None and 2 ** levels != scale:
-        raise click.BadParameter(f"levels must be log2(scale) = {math.log2(scale):g} for --scale {scale}, "
-                                 f"got {levels}", param_hint="'--levels'")
-    if method != "bicubic" and not power:
-        raise click.BadParameter(f"scale must be a power of two (2, 4, 8, ...) for method {method!r}, "
-                                 f"got {scale}", param_hint="'--scale'")
+    with library_errors():
+        power_levels = _up.evaluation_levels(scale, method=method, levels=levels)
     files = dataset_images(dataset)
     if not files:
         raise click.BadParameter(f"must contain images ({', '.join(IMAGE_SUFFIXES)}), found none in "
                                  f"'{dataset}'", param_hint="'--dataset'")
-    for path, option in ((csv_path, "'--csv'"), (json_path, "'--json'")):
-        if path is not None:
-            check_output_file(path, option)              # before the run, not after it
+    with library_errors():                              # before the run, not after it
+        for path, name in ((csv_path, "csv_path"), (json_path, "json_path")):
+            if path is not None:
+                check_output_path(path, name)
     if csv_path is not None and json_path is not None and same_file(csv_path, json_path):
         raise click.BadParameter("must differ from --csv", param_hint="'--json'")
 
     rows = []
     if wanted(scheduler, workers):
-        with open_cluster(scheduler, workers) as client, \
-                library_errors({**PARAM_HINTS, "scale": "'--scale'"}):
+        with open_cluster(scheduler, workers) as client, library_errors():
             rows = evaluate_rows(client, files, label=f"{method} x{scale} on {dataset.name}", scale=scale,
                                  method=method, levels=levels, mu=mu, iterations=iterations, options=options)
     with progress([] if rows else files, f"{method} x{scale} on {dataset.name}") as items:
         for path in items:
             hr = read_image_or_fail(path)
-            with library_errors({**PARAM_HINTS, "scale": "'--scale'"}, where=path.name):
+            with library_errors(where=path.name):
                 score = _up.evaluate_image(hr, scale=scale, method=method, levels=levels, mu=mu,
                                            iterations=iterations, **options)
             rows.append({"image": path.name, **score})
@@ -97,7 +91,7 @@ def command(dataset, scale, method, levels, mu, iterations, model, tile, csv_pat
     click.echo(f"mean PSNR {mean['psnr']:.2f} dB, SSIM {mean['ssim']:.4f}, "
                f"total time {sum(r['seconds'] for r in rows):.2f} s")
     settings = {"dataset": str(dataset), "scale": scale, "method": method,
-                "levels": levels if levels is not None else (int(math.log2(scale)) if power else None),
+                "levels": power_levels,
                 "mu": mu, "iterations": used_iterations}
     if csv_path is not None:
         _write_atomic(csv_path, _csv_text(rows, mean))

@@ -6,9 +6,6 @@ from pathlib import Path
 import click
 
 from ._common import library_errors, read_image_or_fail, same_file
-
-#: Library argument name (first word of its ValueError messages) -> command-line option.
-PARAM_HINTS = {"levels": "'--levels'", "mu": "'--mu'", "grid": "'--grid'"}
 DEFAULT_PORT = 8765
 
 
@@ -45,8 +42,8 @@ def command(levels, mu, model, port, no_browser, export_dir, grid, color, verbos
     image. Ctrl-C stops the server.
     """
     from mgbp_classic.explore import Explorer, export, make_server, serve
-    from mgbp_classic.explore.compute import ExploreError, MAX_NETWORK_PIXELS
-    from mgbp_classic.inference import load_model
+    from mgbp_classic.explore.compute import MAX_NETWORK_PIXELS
+    from mgbp_classic.pipeline.runner import NetRunner
 
     levels = list(dict.fromkeys(levels)) or [2]
     mus = list(dict.fromkeys(mu)) or [2]
@@ -57,21 +54,19 @@ def command(levels, mu, model, port, no_browser, export_dir, grid, color, verbos
     img = read_image_or_fail(image)
     if img.ndim == 3 and img.shape[2] == 4:
         img = img[..., :3]                                    # the alpha channel is not the network's
-    with library_errors(PARAM_HINTS):
-        net, _ = load_model(model)
-    explorer = Explorer(net, img, name=image.name, model_name=Path(model).name if model else "pretrained model")
+    with library_errors():
+        runner = NetRunner(model, mu=mus[0])
+    explorer = Explorer(runner.net, img, name=image.name, margin=runner.margin,
+                        model_name=Path(model).name if model else "pretrained model")
     if not explorer.levels_allowed:
         raise click.BadParameter(f"is too large for the explorer ({img.shape[1]}x{img.shape[0]}: even x2 needs more "
                                  f"than {MAX_NETWORK_PIXELS} network output pixels with the reflection margin); "
                                  f"crop it first", param_hint="'IMAGE'")
-    try:
+    with library_errors():
         for lv in levels:
             explorer.check_levels_mu(lv, mus[0])
         for m in mus:
             explorer.check_levels_mu(levels[0], m)
-    except ExploreError as exc:
-        first = str(exc).split(" ", 1)[0]
-        raise click.BadParameter(str(exc), param_hint=PARAM_HINTS.get(first)) from None
 
     if export_dir is not None:
         if export_dir.exists() and not export_dir.is_dir():
@@ -82,7 +77,7 @@ def command(levels, mu, model, port, no_browser, export_dir, grid, color, verbos
         states = [(lv, m) for lv in levels for m in mus]
         modes = ("luma", "color") if color else ("luma",)
         with click.progressbar(length=1, label="export", file=sys.stderr, show_pos=True) as bar, \
-                library_errors(PARAM_HINTS):
+                library_errors():
             def progress(done, total):
                 bar.length = total
                 bar.update(done - bar.pos)

@@ -4,6 +4,10 @@ from pathlib import Path
 
 import click
 
+from mgbp_classic.inference import default_model_path
+from mgbp_classic.net import MGBPNet
+from mgbp_classic.train import training_stages
+
 from ._common import library_errors
 
 
@@ -12,9 +16,6 @@ from ._common import library_errors
 @click.option("--json", "as_json", is_flag=True, help="Print the whole record as JSON.")
 def command(model, as_json):
     """Describe MODEL (default: the pretrained model shipped in the package)."""
-    from mgbp_classic.inference import default_model_path
-    from mgbp_classic.net import MGBPNet
-    from mgbp_classic.train import training_stages
     path = model if model is not None else Path(default_model_path())
     with library_errors():
         net, meta = MGBPNet.load(path)

@@ -11,14 +11,14 @@ os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")
 import click  # noqa: E402
 
 from mgbp_classic import __version__  # noqa: E402
+from mgbp_classic._heap import retain_freed_memory  # noqa: E402
+from mgbp_classic._parallel import sleeping_idle_threads  # noqa: E402
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="mgbp-classic")
 def cli():
     """Multi-Grid Back-Projection super-resolution (AAAI 2019) on the CPU."""
-    from mgbp_classic._heap import retain_freed_memory
-    from mgbp_classic._parallel import sleeping_idle_threads
     retain_freed_memory()            # the command owns its process: no page faults for every new array,
     sleeping_idle_threads()          # and no spinning Numba threads in the way of the BLAS products
     _printable_stdout()

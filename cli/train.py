@@ -4,14 +4,14 @@ from pathlib import Path
 
 import click
 
-from ._cluster import cluster_options, open_cluster, wanted
-from ._common import (FiniteFloat, check_output_file, check_threads, library_errors, threads_option,
-                      use_threads)
+from mgbp_classic._parallel import use_threads
+from mgbp_classic._validate import check_output_path, check_threads
+from mgbp_classic.data import find_images
+from mgbp_classic.exceptions import TrainingError
+from mgbp_classic.train import TrainConfig, train
 
-#: Library argument name (first word of its ValueError messages) -> command-line option.
-PARAM_HINTS = {"levels": "'--levels'", "mu": "'--mu'", "patch": "'--patch'", "batch": "'--batch'",
-               "steps": "'--steps'", "lr": "'--lr'", "lr_decay": "'--lr-decay'", "seed": "'--seed'",
-               "cannot": "'--resume'", "init": "'--init'"}
+from ._cluster import cluster_options, open_cluster, wanted
+from ._common import FiniteFloat, library_errors, threads_option
 
 
 def _parse_scales(ctx, param, value):
@@ -72,20 +72,18 @@ def command(data, levels, mu, patch, batch, steps, lr, lr_decay, seed, out, resu
     Ctrl-C or SIGTERM stops the run after writing a checkpoint (continue it with --resume); a loss or
     weights that become NaN or infinite stop it with an error, and the last checkpoint stays as it was.
     """
-    from mgbp_classic.data import find_images
-    from mgbp_classic.exceptions import TrainingError
-    from mgbp_classic.train import TrainConfig, train
-
     distributed = wanted(scheduler, workers)
     if not distributed:
-        check_threads(threads)                       # a cluster's workers may have more cores
-    check_output_file(out, "'--out'")
+        with library_errors():
+            check_threads(threads)                   # a cluster's workers may have more cores
     log_path = log if log is not None else out.with_suffix(".log.jsonl")
-    check_output_file(log_path, "'--log'")
+    with library_errors():
+        check_output_path(out, "out")
+        check_output_path(log_path, "log")
     config = TrainConfig(data=[str(d) for d in data], levels=levels, mu=mu, patch=patch, batch=batch,
                          steps=steps, lr=lr, lr_decay=lr_decay, seed=seed,
                          init=None if init is None else str(init))
-    with library_errors(PARAM_HINTS), use_threads(None if distributed else threads):
+    with library_errors(), use_threads(None if distributed else threads):
         config.validate()
         if resume and not out.exists():
             raise click.BadParameter(f"no checkpoint to resume at {out}", param_hint="'--resume'")

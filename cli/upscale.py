@@ -4,19 +4,16 @@ from pathlib import Path
 
 import click
 
-from mgbp_classic import upscale as _up
-
+from mgbp_classic.pipeline import batch
+from mgbp_classic.pipeline import upscale as _up
+from mgbp_classic._parallel import use_threads
 from mgbp_classic.exceptions import ImageError
+from mgbp_classic.imaging.formats import FORMATS
+from mgbp_classic.pipeline.plan import format_bytes
 
 from ._cluster import cluster_options, open_cluster, upscale_batch, wanted
-from ._common import (check_name_length, check_output_file, library_errors, output_option, progress, report_failed,
-                      report_skipped, report_summary, report_written, sigterm_exits, threads_option, use_threads)
-
-#: Library argument name (first word of its ValueError messages) -> command-line option.
-PARAM_HINTS = {"levels": "'--levels'", "mu": "'--mu'", "iterations": "'--iterations'",
-               "method": "'--method'", "model": "'--model'", "tile": "'--tile'", "scale": "'--scale'",
-               "width": "'--width'", "height": "'--height'", "memory": "'--memory'", "quality": "'--quality'",
-               "format": "'--format'"}
+from ._common import (existing_options, existing_policy, library_errors, memory_option, output_option, run_jobs,
+                      sigterm_exits, threads_option)
 
 DEFAULT_LEVELS = 2
 
@@ -40,7 +37,7 @@ class MethodChoice(click.Choice):
 
 
 def method_option():
-    """``--method``: one of the registered methods; default :data:`mgbp_classic.upscale.DEFAULT_METHOD`
+    """``--method``: one of the registered methods; default :data:`mgbp_classic.pipeline.upscale.DEFAULT_METHOD`
     (read when the command runs; resolve ``None`` with :func:`resolve_method`)."""
     return click.option(
         "--method", type=MethodChoice(), default=None,
@@ -78,56 +75,12 @@ def net_options():
 
 def method_kwargs(method, model, tile, iterations=None):
     """The method options given on the command line, for ``upscale(**kwargs)`` (absent ones are not
-    passed), checked by :func:`mgbp_classic.upscale.check_method_options` before any image is read:
+    passed), checked by :func:`mgbp_classic.pipeline.upscale.check_method_options` before any image is read:
     ``click.BadParameter`` naming the option when ``method`` does not take it."""
     given = {k: v for k, v in (("model", model), ("tile", tile)) if v is not None}
-    with library_errors(PARAM_HINTS):
+    with library_errors():
         _up.check_method_options(method, iterations=iterations, **given)
     return given
-
-
-class TileProgress:
-    """A ``progress(done, total)`` callback showing a click progress bar over tiles (when several)."""
-
-    def __init__(self, label, check=None):
-        self.label = label
-        self.check = check                     # called first, e.g. Termination.check
-        self.bar = None
-        self.done = 0
-
-    def __call__(self, done, total):
-        if self.check is not None:
-            self.check(done, total)
-        if total < 2:
-            return
-        if self.bar is None:
-            self.bar = click.progressbar(length=total, label=self.label, file=sys.stderr, show_pos=True)
-            self.bar.__enter__()
-        self.bar.update(done - self.done)
-        self.done = done
-
-    def close(self):
-        if self.bar is not None:
-            self.bar.__exit__(None, None, None)
-            self.bar = None
-
-
-def output_name(path, levels):
-    """``<stem>_x<2**levels>.png`` (the name of a PNG output at a power-of-two factor)."""
-    return f"{Path(path).stem}_x{2 ** levels}.png"
-
-
-def _size_label(levels, scale, width, height):
-    if width is not None or height is not None:
-        return None                                   # named by the output size, known per image
-    if scale is not None:
-        return f"x{scale:g}"
-    return f"x{2 ** levels}"
-
-
-def _size_text(width, height):
-    return "x".join(str(v) for v in (width, height) if v is not None) if width and height else \
-        (f"width {width}" if width else f"height {height}")
 
 
 @click.command("upscale")
@@ -146,7 +99,7 @@ def _size_text(width, height):
 @iterations_option()
 @output_option("Output file (one image) or directory (several images, a folder, a pattern; -r mirrors "
                "the tree under it). Default: <stem>_x<factor>.<ext> beside each input.")
-@click.option("--format", "format_", type=click.Choice(["png", "jpeg", "webp", "tiff"]), default=None,
+@click.option("--format", "format_", type=click.Choice(list(FORMATS)), default=None,
               help="Output format. [default: from -o's extension, else the input's format when it is one "
                    "of these, else png]")
 @click.option("--quality", type=click.IntRange(1, 100), default=None,
@@ -156,11 +109,9 @@ def _size_text(width, height):
                    "reset to 1 and the pixel dimensions updated).")
 @click.option("-r", "--recursive", is_flag=True,
               help="Descend into the subdirectories of directory inputs, mirroring the tree under -o.")
-@click.option("--skip-existing", is_flag=True, help="Leave outputs that exist already untouched (reported as skipped).")
-@click.option("--overwrite", is_flag=True, help="Replace outputs that exist already.")
-@click.option("--memory", default=None, metavar="SIZE",
-              help="Memory budget, e.g. 2GiB or 800MB; sets the network's tile size. [default: half the "
-                   "available memory, between 1 and 8 GiB]")
+@existing_options
+@memory_option("Memory budget, e.g. 2GiB or 800MB; sets the network's tile size. [default: half the "
+               "available memory, between 1 and 8 GiB]")
 @threads_option()
 @click.option("--dry-run", is_flag=True,
               help="Print the plan (each output's path and size, tiles, memory, estimated time); write nothing.")
@@ -181,121 +132,40 @@ def command(levels, scale, width, height, mu, method, iterations, output, format
     existing output is an error unless --skip-existing or --overwrite. With several images a file
     that fails is reported and the others are written; the exit status is 1 if any failed.
     """
-    from mgbp_classic import batch
-    from mgbp_classic.formats import EXTENSIONS
-    from mgbp_classic.plan import parse_memory
-
-    if skip_existing and overwrite:
-        raise click.UsageError("--skip-existing and --overwrite exclude each other; give one")
     sized = [n for n, v in (("--scale", scale), ("--width", width), ("--height", height)) if v is not None]
     if levels is not None and sized:
         raise click.UsageError(f"--levels and {sized[0]} exclude each other; give one way to set the size")
-    if levels is None and not sized:
-        levels = DEFAULT_LEVELS
     if save_levels and sized:
         raise click.UsageError(f"--save-levels needs --levels (every level is a power of two), got {sized[0]}")
-    if memory is not None:
-        try:
-            parse_memory(memory)
-        except ValueError as exc:
-            raise click.BadParameter(str(exc).replace("memory must", "must"), param_hint="'--memory'") from None
+    if quality is not None and format_ is not None and FORMATS[format_].quality is None:
+        raise click.BadParameter(f"applies to JPEG and WebP only, got --format {format_}", param_hint="'--quality'")
     context = click.get_current_context()
     context.with_resource(use_threads(threads))                       # restored when the command ends
     term = context.with_resource(sigterm_exits())                     # no temporary file left by SIGTERM
     method = resolve_method(method)
     options = method_kwargs(method, model, tile, iterations)
     options.pop("tile", None)
-    if quality is not None and format_ in ("png", "tiff"):
-        raise click.BadParameter(f"applies to JPEG and WebP only, got --format {format_}", param_hint="'--quality'")
-
-    try:
-        sources = batch.collect_inputs(images, recursive=recursive)
-    except ValueError as exc:
-        raise click.BadParameter(str(exc).split("; ", 1)[-1], param_hint="'IMAGES...'") from None
-    if output is not None:
-        check_name_length(output, "'-o' / '--output'")    # before any look at it (a too long name raises)
-    single = len(sources) == 1 and Path(images[0]).is_file() and len(images) == 1
-    if output is not None and single and not output.is_dir() and output.suffix.lower() not in EXTENSIONS:
-        raise click.BadParameter(f"must be an image file ({', '.join(EXTENSIONS)}) or an existing directory, "
-                                 f"got '{output}'", param_hint="'-o' / '--output'")
-    label = _size_label(levels, scale, width, height)
-
-    def name(path):
-        text = label
-        if text is None:
-            from mgbp_classic.plan import target_size
-            try:
-                shape = batch.probe(path)[0]
-                _, (rows, cols) = target_size(shape, width=width, height=height)
-                text = f"{cols}x{rows}"
-            except (ValueError, ImageError):
-                text = f"w{width}" if height is None else (f"h{height}" if width is None else f"{width}x{height}")
-        return batch.output_name(Path(path), label=text, format=format_)
-
-    def extra(src, main):
-        if not save_levels:
-            return []
-        stem = main.name[:-len(main.suffix) - len(f"_x{2 ** levels}")] if main.stem.endswith(f"_x{2 ** levels}") \
-            else main.stem
-        return [main.with_name(f"{stem}_x{2 ** k}{main.suffix}") for k in range(1, levels)]
-
-    policy = "skip" if skip_existing else ("overwrite" if overwrite else "error")
-    for source in sources:                            # a name the file system cannot hold, before any work
-        check_name_length(Path(name(source.path)), "'-o' / '--output'" if output is not None else "'IMAGES...'")
-    try:
-        jobs = batch.plan_batch(sources, output, name=name, existing=policy, extra=extra,
-                                into_directory=not single or (output is not None and output.is_dir()))
-    except ValueError as exc:                         # without -o the names were made from the inputs'
-        raise click.BadParameter(str(exc).replace("output ", "", 1) if str(exc).startswith("output ")
-                                 else str(exc),
-                                 param_hint="'-o' / '--output'" if output is not None else "'IMAGES...'") from None
-    settings = batch.Settings(levels=levels, scale=scale, width=width, height=height, method=method, mu=mu,
-                              iterations=iterations, format=format_, quality=quality,
-                              strip_metadata=strip_metadata, memory=memory, tile=tile, save_levels=save_levels,
-                              options=options)
+    settings = batch.Settings(levels=DEFAULT_LEVELS if levels is None and not sized else levels, scale=scale,
+                              width=width, height=height, method=method, mu=mu, iterations=iterations,
+                              format=format_, quality=quality, strip_metadata=strip_metadata, memory=memory, tile=tile,
+                              save_levels=save_levels, options=options)
+    with library_errors():
+        jobs, single = batch.plan_files(images, output, name=settings.name, extra=settings.extra, recursive=recursive,
+                                        existing=existing_policy(skip_existing, overwrite))
     if dry_run:
-        _dry_run(jobs, settings, single)
-        return
-    if wanted(scheduler, workers):                 # one task per image on a Dask cluster, the same rules
-        for job in jobs:
-            if job.make_parent and not job.skip:
-                try:
-                    job.target.parent.mkdir(parents=True, exist_ok=True)
-                except OSError as exc:
-                    raise click.ClickException(f"cannot create the output directory '{job.target.parent}': "
-                                               f"{exc.strerror}") from None
+        _dry_run(jobs, settings)
+    elif wanted(scheduler, workers):                  # one task per image on a Dask cluster, the same rules
+        with library_errors():
+            batch.make_parents(jobs)
         with open_cluster(scheduler, workers) as client:
-            failed = upscale_batch(client, jobs, settings, label=label or _size_text(width, height),
-                                   threads=threads)
+            failed = upscale_batch(client, jobs, settings, label=settings.describe(), threads=threads)
         sys.exit(1 if failed else 0)
-
-    if single:
-        job = jobs[0]
-        if job.skip:
-            click.echo(f"skipped {job.target} (exists)")
-            return
-        check_output_file(job.target, "'-o' / '--output'" if output is not None else "'IMAGES...'")
-        tiles = TileProgress(f"upscaling {Path(images[0]).name} (tiles)", check=term.check)
-        try:
-            with library_errors(PARAM_HINTS, where=job.source.path.name):
-                path, (rows, cols) = batch.run_job(job, settings, progress=tiles)
-        finally:
-            tiles.close()
-        click.echo(f"wrote {path} ({cols}x{rows})")
-        return
-
-    with progress(jobs, f"upscaling {label or 'to ' + _size_text(width, height)}", show=len(jobs) > 1) as items:
-        summary = batch.run_batch(list(items), settings, on_written=report_written, on_failed=report_failed,
-                                  on_skipped=report_skipped, progress=lambda job: term.check)
-    if report_summary(summary):
-        raise SystemExit(1)
+    else:
+        run_jobs(jobs, settings, single=single, label=f"upscaling {settings.describe()}", term=term)
 
 
-def _dry_run(jobs, settings, single):
+def _dry_run(jobs, settings):
     """Print each job's plan; nothing is written."""
-    from mgbp_classic import batch
-    from mgbp_classic.plan import format_bytes
-
     problems = 0
     peak = 0
     for job in jobs:

@@ -2,12 +2,13 @@
 from pathlib import Path
 
 import click
+import numpy as np
+
+from mgbp_classic._validate import check_suffix
+from mgbp_classic.imaging.io import read_image
 
 from ._cluster import cluster_options, distributed_module, open_cluster, task_bar, wanted
 from ._common import library_errors
-
-PARAM_HINTS = {"levels": "'--levels'", "mu": "'--mu'", "tile": "'--tile'", "margin": "'--margin'",
-               "source": "SOURCE", "model": "'--model'"}
 
 
 @click.command("upscale-zarr")
@@ -38,14 +39,11 @@ def command(levels, mu, model, tile, margin, overwrite, threads, scheduler, work
     for trying it out). Needs the dask extra: pip install -e ".[dask]".
     """
     dist = distributed_module("upscale-zarr")
-    from mgbp_classic.inference import DEFAULT_MARGIN
-    if target.suffix.lower() != ".zarr":
-        raise click.BadParameter(f"must end in .zarr, got '{target}'", param_hint="TARGET")
+    with library_errors():
+        check_suffix(target, "target", {".zarr"}, file=False)
     if target.exists() and not overwrite:
         raise click.BadParameter(f"'{target}' exists (add --overwrite to replace it)", param_hint="TARGET")
-    if not target.resolve().parent.is_dir():
-        raise click.BadParameter(f"directory '{target.parent}' does not exist", param_hint="TARGET")
-    with library_errors(PARAM_HINTS):
+    with library_errors():
         if source.is_dir():
             import zarr
             try:
@@ -54,9 +52,7 @@ def command(levels, mu, model, tile, margin, overwrite, threads, scheduler, work
                 raise click.BadParameter(f"'{source}' is not a Zarr array ({type(exc).__name__})",
                                          param_hint="SOURCE") from None
         else:
-            from mgbp_classic.io import read_image
             image, info = read_image(source, return_info=True)
-            import numpy as np
             dtype = np.uint16 if info.bit_depth == 16 else np.uint8
             array = np.round(image * np.iinfo(dtype).max).astype(dtype)
     s = 2 ** levels
@@ -71,11 +67,10 @@ def command(levels, mu, model, tile, margin, overwrite, threads, scheduler, work
             bar.__enter__()
         bar.update(done - bar.pos)
 
-    options = dict(levels=levels, mu=mu, model=model, tile=tile,
-                   margin=DEFAULT_MARGIN if margin is None else margin, overwrite=overwrite, threads=threads,
-                   progress=progress)
+    options = dict(levels=levels, mu=mu, model=model, tile=tile, overwrite=overwrite, threads=threads,
+                   progress=progress, **({} if margin is None else {"margin": margin}))
     try:
-        with library_errors(PARAM_HINTS):
+        with library_errors():
             if wanted(scheduler, workers):
                 with open_cluster(scheduler, workers) as client:
                     dist.upscale_zarr(array, target, client=client, **options)

@@ -3,11 +3,15 @@ import sys
 from pathlib import Path
 
 import click
+import numpy as np
 
-from ._common import library_errors, read_image_or_fail, threads_option, use_threads
+from mgbp_classic._parallel import use_threads
+from mgbp_classic._validate import check_levels, check_suffix
+from mgbp_classic.deepfilter import DeepFilter
+from mgbp_classic.imaging.io import write_image
+from mgbp_classic.pipeline.runner import NetRunner
 
-#: Library argument name (first word of its ValueError messages) -> command-line option.
-PARAM_HINTS = {"levels": "'--levels'", "mu": "'--mu'", "margin": "'--margin'", "pixels": "'--pixel'"}
+from ._common import library_errors, read_image_or_fail, threads_option
 
 
 class PixelType(click.ParamType):
@@ -26,14 +30,6 @@ class PixelType(click.ParamType):
         if x < 0 or y < 0:
             self.fail(f"must be non-negative X,Y, got {value!r}", param, ctx)
         return x, y
-
-
-def _check_suffix(path, allowed, option):
-    if path is not None and path.suffix.lower() not in allowed:
-        raise click.BadParameter(f"must end in one of {', '.join(sorted(allowed))}, got '{path.name}'",
-                                 param_hint=option)
-    if path is not None and not path.resolve().parent.is_dir():
-        raise click.BadParameter(f"directory '{path.parent}' does not exist", param_hint=option)
 
 
 @click.command("visualize")
@@ -67,41 +63,35 @@ def command(levels, mu, pixels, model, margin, radius, difference, residual_path
     black image. The check F X + R = net(X) at the pixels is printed.
     """
     click.get_current_context().with_resource(use_threads(threads))   # restored when the command ends
-    import numpy as np
-
-    from mgbp_classic.deepfilter import DeepFilter
-    from mgbp_classic.inference import DEFAULT_MARGIN, load_model
-    from mgbp_classic.io import write_image
-    from mgbp_classic.plotting import plot_filters
-    from mgbp_classic.upscale import max_levels
-
     from matplotlib.figure import Figure
 
-    _check_suffix(output, {f".{e}" for e in Figure().canvas.get_supported_filetypes()} & {".png", ".pdf", ".svg"},
-                  "'-o' / '--output'")
-    _check_suffix(residual_path, {".npy", ".png"}, "'--residual'")
+    from mgbp_classic.plotting import plot_filters
+
+    with library_errors():
+        check_suffix(output, "output", {f".{e}" for e in Figure().canvas.get_supported_filetypes()}
+                     & {".png", ".pdf", ".svg"})
+        if residual_path is not None:
+            check_suffix(residual_path, "residual_path", {".npy", ".png"})
     if residual_path is not None and residual_path.resolve() == output.resolve():
         raise click.BadParameter("must differ from the figure path", param_hint="'--residual'")
     img = read_image_or_fail(image)
     if img.ndim == 3 and img.shape[2] == 4:
         img = img[..., :3]                                    # the alpha channel is not the network's
-    top = max_levels(img.shape)
-    if levels > top:
-        raise click.BadParameter(f"must be at most {top} for a {img.shape[1]}x{img.shape[0]} image, got {levels}",
-                                 param_hint="'--levels'")
+    with library_errors():
+        check_levels(levels, img.shape)
     s = 2 ** levels
     oh, ow = img.shape[0] * s, img.shape[1] * s
     for x, y in pixels:
         if x >= ow or y >= oh:
             raise click.BadParameter(f"{x},{y} lies outside the {ow}x{oh} output (x in 0..{ow - 1}, "
                                      f"y in 0..{oh - 1})", param_hint="'--pixel'")
-    with library_errors(PARAM_HINTS):
-        net, _ = load_model(model)
+    with library_errors():
+        runner = NetRunner(model, mu=mu, **({} if margin is None else {"margin": margin}))
     yx = [(y, x) for x, y in pixels]
     steps = 2 + len(yx)
     with click.progressbar(length=steps, label="visualize", file=sys.stderr, show_pos=True) as bar, \
-            library_errors(PARAM_HINTS):
-        df = DeepFilter(net, img, levels=levels, mu=mu, margin=DEFAULT_MARGIN if margin is None else margin)
+            library_errors():
+        df = DeepFilter(runner.net, img, levels=levels, mu=runner.mu, margin=runner.margin)
         bar.update(1)                                          # gains recorded (the network's output)
 
         def progress(done, total, start=[1]):

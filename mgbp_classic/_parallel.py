@@ -8,12 +8,39 @@ kernels were measured separately), with one signature.
 :func:`sleeping_idle_threads` is the other half of the rule, a setting of the whole process: the
 network alternates Numba kernels with OpenBLAS products, and two pools that each keep their idle
 threads spinning then fight over the two cores at every switch.
+
+:func:`machine_threads` is the one idea of "the cores": what Numba's pool can run (its
+``NUMBA_NUM_THREADS``, by default the cores this process may use); :func:`use_threads` sets the
+pool's size for a block.
 """
+import contextlib
 import os
 
 import numba
 
-__all__ = ["run", "sleeping_idle_threads"]
+__all__ = ["machine_threads", "run", "sleeping_idle_threads", "use_threads"]
+
+
+def machine_threads():
+    """The cores this process can run kernels on: the size of Numba's thread pool
+    (``NUMBA_NUM_THREADS``, which defaults to the cores the process may use)."""
+    return int(numba.config.NUMBA_NUM_THREADS)
+
+
+@contextlib.contextmanager
+def use_threads(threads):
+    """Within the block, Numba's kernels run on ``threads`` threads (``None``: unchanged); the
+    previous count is restored after. ``threads`` must be checked already
+    (:func:`mgbp_classic._validate.check_threads`)."""
+    if threads is None:
+        yield
+        return
+    previous = numba.get_num_threads()
+    numba.set_num_threads(int(threads))
+    try:
+        yield
+    finally:
+        numba.set_num_threads(previous)
 
 
 def run(kernel, work, *args, serial_below):

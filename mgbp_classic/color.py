@@ -13,6 +13,8 @@ both rounded half away from zero and saturated, as MATLAB's ``imlincomb`` does.
 """
 import numpy as np
 
+from .exceptions import ParamError
+
 __all__ = ["LUMA_WEIGHTS", "rgb2ycbcr", "ycbcr2rgb", "rgb2y"]
 
 #: BT.601 luma weights of R, G, B (the relative weights of MATLAB ``rgb2ycbcr``'s Y; they sum to 1).
@@ -32,7 +34,7 @@ _INV = {"float": (255.0, 1.0), "uint8": (255.0, 255.0), "uint16": (65535 / 257, 
 
 def _class_of(arr, name):
     if arr.ndim < 1 or arr.shape[-1] != 3:
-        raise ValueError(f"{name} must have 3 channels in its last axis, got shape {arr.shape}")
+        raise ParamError(name, f"must have 3 channels in its last axis, got shape {arr.shape}")
     if arr.dtype == np.uint8:
         return "uint8"
     if arr.dtype == np.uint16:
@@ -40,7 +42,7 @@ def _class_of(arr, name):
     if np.issubdtype(arr.dtype, np.floating) or np.issubdtype(arr.dtype, np.integer) \
             or arr.dtype == np.bool_:
         return "float"
-    raise ValueError(f"{name} must be float in [0, 1], uint8 or uint16, got dtype {arr.dtype}")
+    raise ParamError(name, f"must be float in [0, 1], uint8 or uint16, got dtype {arr.dtype}")
 
 
 def _lincomb(arr, mat, offset, cls, out_rows=slice(None)):

@@ -13,7 +13,7 @@ See ``docs/lesson4_convergence.md`` for the experiments.
 """
 import numpy as np
 
-from ._validate import check_shape
+from ._validate import ParamError, check_shape
 from .ibp import ibp
 from .multigrid import mgbp
 from .spectral import (DEFAULT_GRID, EXCITATION_THRESHOLD, MGBPRate, check_kernel_pair, check_mgbp_pair,
@@ -47,7 +47,7 @@ def fit_rate(history, *, tail=0.5, floor=1e-11):
     """
     h = np.asarray(history, dtype=np.float64).ravel()
     if h.size == 0 or not (0 < tail <= 1):
-        raise ValueError(f"history must be non-empty and tail in (0, 1], got {h.size} values and tail={tail!r}")
+        raise ParamError("history", f"must be non-empty and tail in (0, 1], got {h.size} values and tail={tail!r}")
     limit = floor * h[0] if h[0] > 0 else floor
     bad = np.nonzero(~(h > limit))[0]
     usable = h[:bad[0]] if bad.size else h
@@ -132,7 +132,7 @@ def rate_table(*, levels=(1, 2, 3, 4), mu=(1, 2, 3), shape=8, cycles=None, seed=
     else:
         x = np.asarray(image, dtype=np.float64)
         if x.ndim != 2:
-            raise ValueError(f"image must be greyscale (H, W), got shape {x.shape}")
+            raise ParamError("image", f"must be greyscale (H, W), got shape {x.shape}")
         mode = "reflect" if mode is None else mode
     rows = []
     for lv in levels:

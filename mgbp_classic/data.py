@@ -11,7 +11,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .io import read_image
+from .exceptions import ParamError
+from .imaging.io import read_image
 from .resize import imresize
 
 __all__ = ["IMAGE_SUFFIXES", "find_images", "PatchSampler"]
@@ -63,7 +64,7 @@ class PatchSampler:
     def __init__(self, root, *, patch, levels=3):
         step = 2 ** levels
         if patch % step:
-            raise ValueError(f"patch must be a multiple of {step} for {levels} levels, got {patch}")
+            raise ParamError("patch", f"must be a multiple of {step} for {levels} levels, got {patch}")
         self.patch, self.levels, self.files = patch, levels, []
         self.pyramids = []                     # per image: list of uint8 (H/2^j, W/2^j, 3)
         for path in find_images(root):
@@ -79,7 +80,7 @@ class PatchSampler:
             self.pyramids.append(pyr)
             self.files.append(str(path))
         if not self.pyramids:
-            raise ValueError(f"no training image is at least {patch}×{patch} pixels")
+            raise ParamError("patch", f"no training image is at least {patch}×{patch} pixels", subject="")
         # positions on the 2^levels grid per image
         counts = np.array([((p[0].shape[0] - patch) // step + 1) * ((p[0].shape[1] - patch) // step + 1)
                            for p in self.pyramids], dtype=np.float64)

@@ -42,7 +42,7 @@ import numbers
 
 import numpy as np
 
-from ._validate import check_image, check_int, check_levels_mu, check_pixels
+from ._validate import ParamError, check_image, check_int, check_levels_mu, check_pixels
 from .color import LUMA_WEIGHTS
 from .inference import DEFAULT_MARGIN
 from .net import MGBPNet, NetConfig
@@ -78,7 +78,7 @@ def _check_weights(weights, k, channels):
     if w.shape == (channels,):
         w = np.broadcast_to(w, (k, channels))
     if w.shape != (k, channels) or not np.all(np.isfinite(w)):
-        raise ValueError(f"weights must be finite, of shape ({channels},) or ({k}, {channels}), "
+        raise ParamError("weights", f"must be finite, of shape ({channels},) or ({k}, {channels}), "
                          f"got shape {w.shape}")
     return w
 
@@ -252,7 +252,7 @@ class FrozenNetwork:
         """
         arr = check_image(image, channels=(self.net.config.channels,))
         if arr.shape != self.input_shape:
-            raise ValueError(f"image must have the recorded shape {self.input_shape}, got {arr.shape}")
+            raise ParamError("image", f"must have the recorded shape {self.input_shape}, got {arr.shape}")
         x = _to_tensor(arr, self.net.dtype)
         if bias:
             return _to_image(self._frozen(x))
@@ -285,7 +285,7 @@ class FrozenNetwork:
         h, w, c = self.input_shape
         (y, x), = check_pixels([(y, x)], (h, w), "pixel")
         if not isinstance(channel, numbers.Integral) or not 0 <= channel < c:
-            raise ValueError(f"channel must be an integer in 0..{c - 1}, got {channel!r}")
+            raise ParamError("channel", f"must be an integer in 0..{c - 1}, got {channel!r}")
         delta = np.zeros_like(self._x)
         delta[0, channel, y, x] = 1
         return _to_image(self._frozen(delta)) - self.residual
@@ -341,7 +341,7 @@ class FrozenNetwork:
         live on disjoint boxes).
         """
         if method not in ("window", "full"):
-            raise ValueError(f"method must be 'window' or 'full', got {method!r}")
+            raise ParamError("method", f"must be 'window' or 'full', got {method!r}")
         h, w, c = self.input_shape
         pix = check_pixels(pixels, self.output_shape[:2])
         wts = _check_weights(weights, len(pix), c)
@@ -530,7 +530,7 @@ class DeepFilter:
             return np.abs(fx + r @ LUMA_WEIGHTS - y @ LUMA_WEIGHTS)
         if f.shape == (k, 3) + hw + (3,):
             return np.abs(np.einsum("koyxc,yxc->ko", f, x) + r - y)
-        raise ValueError(f"filters must have shape {(k,) + hw + (3,)} or {(k, 3) + hw + (3,)}, got {f.shape}")
+        raise ParamError("filters", f"must have shape {(k,) + hw + (3,)} or {(k, 3) + hw + (3,)}, got {f.shape}")
 
     def bicubic(self, pixels):
         """The MATLAB bicubic ×s filter at the same output pixels, (K, H, W) (see :func:`bicubic_filter`)."""

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ._validate import check_array, check_callback, check_int, check_tol
+from ._validate import ParamError, check_array, check_callback, check_int, check_tol
 from .exceptions import ConvergenceWarning
 from .metrics import rms
 from .resize import Downscale, Upscale
@@ -141,7 +141,7 @@ def _ibp(x, s, *, iterations, tol, g, p, mode, y0, callback, validate):
         y = check_array(y0, "y0")
         want = (s * x.shape[0], s * x.shape[1]) + x.shape[2:]
         if y.shape != want:
-            raise ValueError(f"y0 must have shape {want} (scale × the shape of x), got {y.shape}")
+            raise ParamError("y0", f"must have shape {want} (scale × the shape of x), got {y.shape}")
         y = y.astype(x.dtype, copy=True)
     y, history = _iterate(x, y, down, up, iterations, tol, callback)
     steps = len(history) - 1
@@ -170,7 +170,7 @@ def _iterate(x, y, down, up, iterations, tol, callback):
 
 def upscale_ibp(image, *, levels, mu, iterations, final_only=False, tol=None, g="cubic", p="cubic",
                 mode="reflect", validate=True):
-    """The ``ibp`` method of :func:`mgbp_classic.upscale.upscale`: IBP at 2×, 4×, …, ``2**levels``×.
+    """The ``ibp`` method of :func:`mgbp_classic.pipeline.upscale.upscale`: IBP at 2×, 4×, …, ``2**levels``×.
 
     Each level is IBP at its own factor from the bicubic start (``None`` for all but the last with
     ``final_only``). ``image``, ``levels`` and ``iterations`` come validated from ``upscale``; ``mu``

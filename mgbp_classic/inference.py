@@ -7,18 +7,16 @@ neighbouring pixels (or reflected ones at the image border) and only its centre 
 memory is bounded by the tile size and the result matches the untiled output up to the influence
 of pixels beyond the margin (within 1/255 with the default margin).
 """
-from functools import lru_cache
 from importlib import resources
 from pathlib import Path
 
 import numpy as np
 
-from ._validate import check_levels_mu
+from ._validate import ParamError, check_int, check_levels_mu
 from .net import MGBPNet
 from .nn.engine import Engine
 
-__all__ = ["DEFAULT_MODEL", "default_model_path", "load_model", "upscale_rgb", "upscale_net",
-           "DEFAULT_MARGIN", "DEFAULT_TILE"]
+__all__ = ["DEFAULT_MODEL", "default_model_path", "load_model", "upscale_rgb", "DEFAULT_MARGIN", "DEFAULT_TILE"]
 
 DEFAULT_MODEL = "mgbp_x2x4x8.npz"
 DEFAULT_MARGIN = 16          # LR pixels of context around each tile (and reflected at borders)
@@ -30,19 +28,14 @@ def default_model_path():
     return str(resources.files("mgbp_classic").joinpath("assets", DEFAULT_MODEL))
 
 
-@lru_cache(maxsize=4)
-def _load_cached(path, mtime):
-    return MGBPNet.load(path)
-
-
 def load_model(path=None):
-    """Load a model file (default: the shipped pretrained model); returns ``(net, meta)``."""
-    path = str(Path(path if path is not None else default_model_path()).resolve())
-    try:
-        mtime = Path(path).stat().st_mtime
-    except OSError:
-        mtime = None
-    return _load_cached(path, mtime)
+    """Read a model file (default: the shipped pretrained model); returns ``(net, meta)``.
+
+    Every call reads the file and returns a network of its own (a few milliseconds): a caller may
+    train or change it without touching anybody else's. To run a model on many images, keep a
+    :class:`mgbp_classic.pipeline.runner.NetRunner`.
+    """
+    return MGBPNet.load(Path(path if path is not None else default_model_path()))
 
 
 def _run(net, lr, levels, mu, engine=None):
@@ -82,19 +75,14 @@ def upscale_rgb(net, image, *, levels, mu, tile=None, margin=DEFAULT_MARGIN, pro
         Every level's output, (H·2^k, W·2^k, 3) in the network's dtype (float32 for a trained
         model) clipped to [0, 1], k = 1 … levels.
     """
-    check_levels_mu(levels, mu)
+    levels, mu = check_levels_mu(levels, mu)
     if image.ndim != 3 or image.shape[2] != 3:
-        raise ValueError(f"image must be (H, W, 3), got shape {image.shape}")
+        raise ParamError("image", f"must be (H, W, 3), got shape {image.shape}")
     H, W = image.shape[:2]
-    m = int(margin)
-    if m < 0:
-        raise ValueError(f"margin must be >= 0, got {margin}")
+    m = check_int(margin, "margin", minimum=0)
+    tile = check_int(tile, "tile", minimum=1, optional=True)
     padded = np.pad(image, ((m, m), (m, m), (0, 0)), mode="symmetric") if m else image
-    if padded.shape[0] < H + 2 * m:            # tiny images: np.pad 'symmetric' handles m > size
-        raise ValueError(f"image too small for margin {m}")
     th = tw = tile if tile else max(H, W)
-    if tile is not None and tile < 1:
-        raise ValueError(f"tile must be >= 1, got {tile}")
     outs = [np.empty((H << k, W << k, 3), net.dtype) for k in range(1, levels + 1)]
     starts = [(y, x) for y in range(0, H, th) for x in range(0, W, tw)]
     engine = Engine() if engine is None else engine                   # one context for every tile
@@ -110,17 +98,3 @@ def upscale_rgb(net, image, *, levels, mu, tile=None, margin=DEFAULT_MARGIN, pro
     for o in outs:
         np.clip(o, 0.0, 1.0, out=o)
     return outs
-
-
-def upscale_net(image, *, levels, mu=2, model=None, tile=DEFAULT_TILE, margin=DEFAULT_MARGIN,
-                progress=None):
-    """The ``net`` method of :func:`mgbp_classic.upscale.upscale`: greyscale or RGB in, levels out.
-
-    Greyscale images are replicated to three channels and the output converted back by averaging
-    the channels (the network is trained on colour).
-    """
-    net, _ = load_model(model)
-    grey = image.ndim == 2
-    rgb = np.repeat(image[:, :, None], 3, axis=2) if grey else image
-    outs = upscale_rgb(net, rgb, levels=levels, mu=mu, tile=tile, margin=margin, progress=progress)
-    return [o.mean(axis=2) for o in outs] if grey else outs

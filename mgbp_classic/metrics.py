@@ -16,7 +16,8 @@ history the solvers record.
 import numpy as np
 
 from .color import rgb2y
-from .io import quantize
+from ._validate import ParamError, check_int
+from .imaging.io import quantize
 from .resize import imresize
 
 __all__ = ["psnr", "psnr_rgb", "ssim", "mod_crop", "make_lr", "protocol_scores", "rms"]
@@ -32,30 +33,31 @@ def _pair(reference, test):
     ref = np.asarray(reference, dtype=np.float64)
     tst = np.asarray(test, dtype=np.float64)
     if ref.shape != tst.shape:
-        raise ValueError(f"reference and test must have the same shape, got {ref.shape} and "
-                         f"{tst.shape}")
+        raise ParamError("test", f"reference and test must have the same shape, got {ref.shape} and "
+                         f"{tst.shape}", subject="")
     if ref.ndim == 3 and ref.shape[2] == 1:
         ref, tst = ref[:, :, 0], tst[:, :, 0]
     if not (ref.ndim == 2 or (ref.ndim == 3 and ref.shape[2] == 3)):
-        raise ValueError(f"images must be (H, W), (H, W, 1) or (H, W, 3), got shape {ref.shape}")
+        raise ParamError("reference", f"images must be (H, W), (H, W, 1) or (H, W, 3), got shape {ref.shape}",
+                         subject="")
     return ref, tst
 
 
 def _crop(img, crop_border):
     if not isinstance(crop_border, (int, np.integer)) or crop_border < 0:
-        raise ValueError(f"crop_border must be a non-negative integer, got {crop_border!r}")
+        raise ParamError("crop_border", f"must be a non-negative integer, got {crop_border!r}")
     if crop_border == 0:
         return img
     if 2 * crop_border >= min(img.shape[:2]):
-        raise ValueError(f"crop_border={crop_border} leaves nothing of a {img.shape[0]}x"
-                         f"{img.shape[1]} image")
+        raise ParamError("crop_border", f"crop_border={crop_border} leaves nothing of a {img.shape[0]}x"
+                         f"{img.shape[1]} image", subject="")
     return img[crop_border:-crop_border, crop_border:-crop_border]
 
 
 def _prepare(reference, test, crop_border, y_channel, data_range):
     """Both images on the [0, 255] scale (Y channel on the 8-bit grid when ``y_channel``)."""
     if not np.isfinite(data_range) or data_range <= 0:
-        raise ValueError(f"data_range must be positive, got {data_range!r}")
+        raise ParamError("data_range", f"must be positive, got {data_range!r}")
     ref, tst = _pair(reference, test)
     if y_channel:
         ref = quantize(ref / data_range, 8)
@@ -162,8 +164,8 @@ def ssim(reference, test, *, crop_border=0, y_channel=True, data_range=1.0):
     """
     ref, tst = _prepare(reference, test, crop_border, y_channel, data_range)
     if min(ref.shape[:2]) < 11:
-        raise ValueError(f"SSIM needs images of at least 11x11 pixels after cropping, got "
-                         f"{ref.shape[0]}x{ref.shape[1]}")
+        raise ParamError("reference", f"SSIM needs images of at least 11x11 pixels after cropping, got "
+                         f"{ref.shape[0]}x{ref.shape[1]}", subject="")
     if ref.ndim == 2:
         return _ssim_single(ref, tst)
     return float(np.mean([_ssim_single(ref[..., c], tst[..., c]) for c in range(ref.shape[2])]))
@@ -171,12 +173,11 @@ def ssim(reference, test, *, crop_border=0, y_channel=True, data_range=1.0):
 
 def mod_crop(image, scale):
     """Crop the bottom/right so height and width are multiples of ``scale`` (protocol step 1)."""
-    if isinstance(scale, bool) or not isinstance(scale, (int, np.integer)) or scale < 1:
-        raise ValueError(f"scale must be an integer >= 1, got {scale!r}")
+    scale = check_int(scale, "scale", minimum=1)
     img = np.asarray(image)
     h, w = img.shape[0] - img.shape[0] % scale, img.shape[1] - img.shape[1] % scale
     if h == 0 or w == 0:
-        raise ValueError(f"image of shape {img.shape} is smaller than scale={scale}")
+        raise ParamError("scale", f"image of shape {img.shape} is smaller than scale={scale}", subject="")
     return img[:h, :w]
 
 

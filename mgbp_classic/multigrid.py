@@ -136,7 +136,7 @@ def mgbp(x, *, levels, mu, iterations=1, g="cubic", p="cubic", mode="reflect", t
         Input image ``(H, W)`` or ``(H, W, C)``; float32 stays float32, all else float64.
     levels : int
         Number N ≥ 1 of 2× levels (Algorithm 1's L = N + 1); the output is ``2**N`` times larger.
-        At most :func:`mgbp_classic.upscale.max_levels` for the image size.
+        At most :func:`mgbp_classic.pipeline.upscale.max_levels` for the image size.
     mu : int
         Back-projection steps µ ≥ 1 at every level: 1 is the V-cycle, 2 the W-cycle (Figure 2).
     iterations : int, optional
@@ -234,7 +234,7 @@ def _mgbp(x, *, levels, mu, iterations, g, p, mode, tol, callback, validate):
 
 def upscale_mgbp(image, *, levels, mu, iterations, tol=None, g="cubic", p="cubic", mode="reflect",
                  callback=None, validate=True):
-    """The ``mgbp`` method of :func:`mgbp_classic.upscale.upscale`: ``[Y_2, …, Y_(N+1)]``.
+    """The ``mgbp`` method of :func:`mgbp_classic.pipeline.upscale.upscale`: ``[Y_2, …, Y_(N+1)]``.
 
     ``image``, ``levels``, ``mu`` and ``iterations`` come validated from ``upscale``; a fixed cycle
     budget is the point there, so an unreached ``tol`` does not warn.

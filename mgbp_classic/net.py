@@ -30,7 +30,7 @@ from dataclasses import dataclass, asdict
 import numpy as np
 
 from . import nn
-from ._validate import check_levels_mu
+from ._validate import ParamError, check_levels_mu
 from .exceptions import ModelFileError
 from .nn.graph import Graph, Sequential
 from .nn.params import read_model_file
@@ -61,7 +61,7 @@ class NetConfig:
         names = set(cls.__dataclass_fields__)
         unknown = set(d) - names
         if unknown:
-            raise ValueError(f"unknown network config keys {sorted(unknown)}")
+            raise ParamError("config", f"unknown network config keys {sorted(unknown)}", subject="")
         return cls(**d)
 
 

@@ -18,7 +18,7 @@ from matplotlib import colormaps
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from ._validate import check_int, check_pixels
+from ._validate import ParamError, check_int, check_pixels
 from .color import LUMA_WEIGHTS
 
 __all__ = ["filter_window", "mass_radius", "plot_filters", "plot_rate_table"]
@@ -118,7 +118,7 @@ def filter_window(filt, pixel, *, scale, radius):
     """
     filt = np.asarray(filt, dtype=np.float64)
     if filt.ndim != 2:
-        raise ValueError(f"filt must be a 2-D (H, W) filter, got shape {filt.shape}")
+        raise ParamError("filt", f"must be a 2-D (H, W) filter, got shape {filt.shape}")
     radius = check_int(radius, "radius", minimum=0)
     h, w = filt.shape
     (y, x), = check_pixels([pixel], (h * scale, w * scale), "pixel")
@@ -193,9 +193,9 @@ def plot_filters(output, pixels, filters, *, scale, residual=None, bicubic=None,
     pix = check_pixels(pixels, img.shape[:2])
     k = len(pix)
     if filters.ndim != 3 or filters.shape[0] != k:
-        raise ValueError(f"filters must be (K={k}, H, W) 2-D filters, got shape {filters.shape}")
+        raise ParamError("filters", f"must be (K={k}, H, W) 2-D filters, got shape {filters.shape}")
     if bicubic is not None and np.shape(bicubic) != filters.shape:
-        raise ValueError(f"bicubic must have the shape of filters {filters.shape}, got {np.shape(bicubic)}")
+        raise ParamError("bicubic", f"must have the shape of filters {filters.shape}, got {np.shape(bicubic)}")
     if radius is None:
         radius = max(mass_radius(f, p, scale=scale) for f, p in zip(filters, pix))
         radius = int(min(max(radius, 3), 24))

@@ -35,7 +35,7 @@ import numpy as np
 from numba import njit, prange
 
 from ._parallel import run
-from ._validate import check_array, check_int, is_int
+from ._validate import ParamError, check_array, check_choice, check_int, is_int
 
 __all__ = [
     "cubic", "linear", "lanczos2", "lanczos3", "box", "KERNELS", "BOUNDARY_MODES",
@@ -118,23 +118,18 @@ def _get_kernel(kernel):
     """A kernel name or a callable with ``.support`` -> (function, support)."""
     if isinstance(kernel, str):
         if kernel not in KERNELS:
-            raise ValueError(f"kernel must be one of {sorted(KERNELS)}, got {kernel!r}")
+            raise ParamError("kernel", f"must be one of {sorted(KERNELS)}, got {kernel!r}")
         f = KERNELS[kernel]
         return f, float(f.support)
     if callable(kernel) and hasattr(kernel, "support"):
         return kernel, float(kernel.support)
-    raise ValueError(f"kernel must be one of {sorted(KERNELS)} or a callable with a .support "
+    raise ParamError("kernel", f"must be one of {sorted(KERNELS)} or a callable with a .support "
                      f"attribute, got {kernel!r}")
 
 
 # ----------------------------------------------------------------------------------------------
 # Boundary extension and sparse matrices
 # ----------------------------------------------------------------------------------------------
-def _check_mode(mode):
-    if mode not in BOUNDARY_MODES:
-        raise ValueError(f"mode must be one of {list(BOUNDARY_MODES)}, got {mode!r}")
-
-
 def _extend(pos, n, mode):
     """Map integer positions (any range) into ``[0, n)``; -1 marks 'outside' for ``constant``."""
     pos = np.asarray(pos, dtype=np.int64)
@@ -352,8 +347,8 @@ def _apply_axis(mat, x, axis, *, backend="numba"):
     """
     mat = _Csr.from_any(mat)
     if mat.shape[1] != x.shape[axis]:   # the kernels trust their indices: never skip this
-        raise ValueError(f"matrix with {mat.shape[1]} columns cannot act on axis {axis} of "
-                         f"length {x.shape[axis]}")
+        raise ParamError("x", f"matrix with {mat.shape[1]} columns cannot act on axis {axis} of "
+                         f"length {x.shape[axis]}", subject="")
     n_out = mat.shape[0]
     shape = list(x.shape)
     shape[axis] = n_out
@@ -397,8 +392,8 @@ def _separable(m0, m1, x, *, first=None, backend="fused"):
             return _apply_axis(m1, _apply_axis(m0, x, 0), 1)
         return _apply_axis(m0, _apply_axis(m1, x, 1), 0)
     if m0.shape[1] != x.shape[0] or m1.shape[1] != x.shape[1]:
-        raise ValueError(f"matrices of shapes {m0.shape}, {m1.shape} cannot act on an array of "
-                         f"shape {x.shape}")
+        raise ParamError("x", f"matrices of shapes {m0.shape}, {m1.shape} cannot act on an array of "
+                         f"shape {x.shape}", subject="")
     x3 = x.reshape(x.shape[0], x.shape[1], -1)
     out = np.zeros((m0.shape[0], m1.shape[0], x3.shape[2]), dtype=x.dtype)
     band = max(8, -(-m0.shape[0] // (4 * numba.get_num_threads())))
@@ -449,13 +444,13 @@ def _resize_matrix(n_in, n_out, scale, kernel, support, antialiasing):
 def _resize_params(in_shape, scale, output_shape):
     """Per-axis (scale, output size) exactly as MATLAB's imresize derives them."""
     if (scale is None) == (output_shape is None):
-        raise ValueError("give exactly one of scale and output_shape, got "
-                         f"scale={scale!r}, output_shape={output_shape!r}")
+        raise ParamError("scale", "give exactly one of scale and output_shape, got "
+                         f"scale={scale!r}, output_shape={output_shape!r}", subject="")
     if scale is not None:
         scales = (scale, scale) if np.isscalar(scale) else tuple(scale)
         if len(scales) != 2 or not all(isinstance(s, numbers.Real) and np.isfinite(s) and s > 0
                                        for s in scales):
-            raise ValueError(f"scale must be a positive number or a pair of them, got {scale!r}")
+            raise ParamError("scale", f"must be a positive number or a pair of them, got {scale!r}")
         scales = tuple(float(s) for s in scales)
         sizes = tuple(int(math.ceil(s * n)) for s, n in zip(scales, in_shape))
         return scales, sizes
@@ -463,7 +458,7 @@ def _resize_params(in_shape, scale, output_shape):
     ok = len(shp) == 2 and any(v is not None for v in shp) and all(
         v is None or (is_int(v) and v >= 1) for v in shp)
     if not ok:
-        raise ValueError("output_shape must be (rows, cols) of positive integers (one may be "
+        raise ParamError("output_shape", "must be (rows, cols) of positive integers (one may be "
                          f"None to keep the aspect ratio), got {output_shape!r}")
     if shp[0] is None:
         s = shp[1] / in_shape[1]
@@ -580,7 +575,7 @@ class _Resampler:
 
     def __init__(self, scale, *, kernel="cubic", mode="reflect", origin=None):
         self.scale = check_int(scale, "scale", minimum=1)
-        _check_mode(mode)
+        check_choice(mode, "mode", tuple(BOUNDARY_MODES))
         self.mode = mode
         s = self.scale
         if isinstance(kernel, str) or callable(kernel):
@@ -599,7 +594,7 @@ class _Resampler:
                 arr = None
             if arr is None or arr.ndim not in (1, 2) or arr.size == 0 \
                     or not np.all(np.isfinite(arr)):
-                raise ValueError("kernel must be a kernel name, a finite 1-D array (separable) "
+                raise ParamError("kernel", "must be a kernel name, a finite 1-D array (separable) "
                                  f"or a finite 2-D array, got {type(kernel).__name__} of shape "
                                  f"{getattr(arr, 'shape', None)}")
             self.kernel = "custom"
@@ -625,7 +620,7 @@ class _Resampler:
         else:
             org = tuple(origin) if isinstance(origin, (tuple, list)) else ()
         if len(org) != 2 or not all(is_int(o) for o in org):
-            raise ValueError(f"origin must be an integer or a pair of integers, got {origin!r}")
+            raise ParamError("origin", f"must be an integer or a pair of integers, got {origin!r}")
         return tuple(int(o) for o in org)
 
     @property
@@ -767,7 +762,7 @@ class Downscale(_Resampler):
             shape = (s * x.shape[0], s * x.shape[1])
         shape = tuple(int(v) for v in shape)
         if len(shape) != 2 or -(-shape[0] // s) != x.shape[0] or -(-shape[1] // s) != x.shape[1]:
-            raise ValueError(f"shape must be (H, W) with ceil(H/{s}), ceil(W/{s}) equal to "
+            raise ParamError("shape", f"must be (H, W) with ceil(H/{s}), ceil(W/{s}) equal to "
                              f"{x.shape[:2]}, got {shape!r}")
         if self.separable:
             return _separable(self._axis_matrix(shape[0], 0).T,
@@ -899,7 +894,7 @@ class Upscale(_Resampler):
         y = check_array(y, "y", finite=False)
         s = self.scale
         if y.shape[0] % s or y.shape[1] % s:
-            raise ValueError(f"y must have height and width divisible by scale={s}, got shape "
+            raise ParamError("y", f"must have height and width divisible by scale={s}, got shape "
                              f"{y.shape}")
         n0, n1 = y.shape[0] // s, y.shape[1] // s
         if self.separable:

@@ -39,7 +39,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ._validate import check_int, check_shape
+from ._validate import ParamError, check_int, check_shape
 from .exceptions import ConvergenceWarning
 from .recursion import ClassicOperators, back_project, multigrid
 from .resize import Downscale, Upscale
@@ -63,7 +63,7 @@ def _operators(g, p, scale, mode="wrap"):
     down = g if isinstance(g, Downscale) else Downscale(scale, kernel=g, mode=mode)
     up = p if isinstance(p, Upscale) else Upscale(scale, kernel=p, mode=mode)
     if down.scale != up.scale:
-        raise ValueError(f"g and p must have the same scale, got {down.scale} and {up.scale}")
+        raise ParamError("p", f"g and p must have the same scale, got {down.scale} and {up.scale}", subject="")
     return down, up
 
 
@@ -220,9 +220,9 @@ def check_kernel_pair(g="cubic", p="cubic", scale=2):
             _RATE_CACHE.clear()
         rho = _RATE_CACHE[key] = ibp_rate(down, up)
     if rho > 1 + 1e-9:
-        raise ValueError(f"kernel pair (g, p) is not contractive at scale {down.scale}: rho = {rho:.4g} "
+        raise ParamError("g", f"kernel pair (g, p) is not contractive at scale {down.scale}: rho = {rho:.4g} "
                          f"(the spectral radius of I - D P) must be < 1, the back-projection would diverge; "
-                         f"check the gains (sum of p per axis should be {down.scale}, of g 1)")
+                         f"check the gains (sum of p per axis should be {down.scale}, of g 1)", subject="")
     if rho > 1 - 1e-9:
         warnings.warn(f"kernel pair (g, p) is not strictly contractive at scale {down.scale}: rho = {rho:.6g}; "
                       "some frequency of the residual is never reduced", ConvergenceWarning, stacklevel=3)
@@ -368,7 +368,7 @@ def mgbp_blocks(g="cubic", p="cubic", *, levels, mu, shape=16, rows=None):
     """
     down, up = _operators(g, p, 2)
     if down.scale != 2:
-        raise ValueError(f"g and p must be factor-2 operators for MGBP, got scale {down.scale}")
+        raise ParamError("g", f"g and p must be factor-2 operators for MGBP, got scale {down.scale}", subject="")
     levels = check_int(levels, "levels", minimum=1)
     mu = check_int(mu, "mu", minimum=1)
     n0, n1 = check_shape(shape)
@@ -480,7 +480,7 @@ def mgbp_rate(g="cubic", p="cubic", *, levels, mu, shape=16, mode="wrap"):
     """
     n0, n1 = check_shape(shape)
     if mode not in ("wrap", "reflect"):
-        raise ValueError(f"mode must be 'wrap' or 'reflect' for an exact prediction, got {mode!r}")
+        raise ParamError("mode", f"must be 'wrap' or 'reflect' for an exact prediction, got {mode!r}")
     grid = (n0, n1) if mode == "wrap" else (2 * n0, 2 * n1)
     size = 4 ** (check_int(levels, "levels", minimum=1) - 1)
     chunk = max(1, int(2e6 // (grid[1] * size * size)))               # rows per chunk: bounded memory
@@ -535,9 +535,9 @@ def predict_mgbp_history(x, *, levels, mu, cycles, g="cubic", p="cubic", mode="w
     """
     x = np.asarray(x, dtype=np.float64)
     if x.ndim != 2:
-        raise ValueError(f"x must be a greyscale (H, W) array, got shape {x.shape}")
+        raise ParamError("x", f"must be a greyscale (H, W) array, got shape {x.shape}")
     if mode not in ("wrap", "reflect"):
-        raise ValueError(f"mode must be 'wrap' or 'reflect' for an exact prediction, got {mode!r}")
+        raise ParamError("mode", f"must be 'wrap' or 'reflect' for an exact prediction, got {mode!r}")
     if mode == "reflect":
         x = _symmetric_extension(x)
     blocks = mgbp_blocks(g, p, levels=levels, mu=mu, shape=x.shape)
@@ -641,7 +641,7 @@ def matrix_free_rate(g="cubic", p="cubic", *, levels, mu, shape=16, scale=2, mod
             est = new
         return float(est), np.array([est])
     if method != "arnoldi":
-        raise ValueError(f"method must be 'arnoldi' or 'power', got {method!r}")
+        raise ParamError("method", f"must be 'arnoldi' or 'power', got {method!r}")
     op = LinearOperator((dim, dim), matvec=lambda v: apply(np.asarray(v).reshape(image_shape)).ravel(),
                         dtype=np.float64)
     kk = max(1, min(int(k), dim - 2))

@@ -27,12 +27,12 @@ import time
 import numpy as np
 
 from . import nn
-from ._validate import check_int
+from ._validate import ParamError, check_int, check_real
 from .atomic import atomic_write, stale_temporaries
 from .exceptions import TrainingError
 from .data import PatchSampler, find_images
 from .inference import upscale_rgb
-from .io import read_image
+from .imaging.io import read_image
 from .metrics import make_lr, mod_crop, protocol_scores
 from .net import MGBPNet, NetConfig, multiscale_loss
 
@@ -83,22 +83,19 @@ class TrainConfig:
 
         Raises
         ------
-        ValueError
+        ParamError
         """
         check_int(self.levels, "levels", minimum=1)
         check_int(self.mu, "mu", minimum=1)
         check_int(self.patch, "patch", minimum=1)
         if self.patch < 2 ** self.levels or self.patch % 2 ** self.levels:
-            raise ValueError(f"patch must be a positive multiple of {2 ** self.levels} for "
+            raise ParamError("patch", f"must be a positive multiple of {2 ** self.levels} for "
                              f"{self.levels} levels, got {self.patch}")
         check_int(self.batch, "batch", minimum=1)
         check_int(self.steps, "steps", minimum=0)
         check_int(self.seed, "seed", minimum=0)
         for name in ("lr", "lr_decay"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) \
-                    or value <= 0:
-                raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
+            check_real(getattr(self, name), name, minimum=0, strict=True)
 
 
 def learning_rate(config, step):
@@ -180,8 +177,8 @@ def read_log(path):
         except ValueError:
             if i == last:                      # the line being written when the run stopped
                 continue
-            raise ValueError(f"{path}: line {i + 1} is not a JSON log entry ({line[:40]!r}); "
-                             f"the log is damaged") from None
+            raise ParamError("log", f"{path}: line {i + 1} is not a JSON log entry ({line[:40]!r}); "
+                             f"the log is damaged", subject="") from None
         entries.append(entry)
     return entries
 
@@ -301,7 +298,7 @@ class TrainingRun:
             mine = {k: v for k, v in self.netcfg.to_dict().items() if k != "seed"}
             theirs = {k: v for k, v in start.config.to_dict().items() if k != "seed"}
             if mine != theirs:
-                raise ValueError(f"init model {config.init} has the network {theirs}, not {mine}")
+                raise ParamError("init", f"init model {config.init} has the network {theirs}, not {mine}", subject="")
             self.net.store.params[...] = start.store.params
             self.init_record = {"path": str(config.init), "steps": init_meta.get("steps"),
                                 "train_seconds": init_meta.get("train_seconds"),
@@ -341,12 +338,14 @@ class TrainingRun:
             raise FileNotFoundError(f"cannot resume: checkpoint not found: {out}")
         net_loaded, meta = MGBPNet.load(out)
         if net_loaded.config != self.netcfg:
-            raise ValueError(f"cannot resume {out}: its network is {net_loaded.config}, not {self.netcfg}")
+            raise ParamError("resume", f"cannot resume {out}: its network is {net_loaded.config}, not {self.netcfg}",
+                             subject="")
         saved = dict(meta.get("train_config", {}))
         mine = asdict(self.config)
         diff = {k for k in mine if k != "steps" and saved.get(k) != mine[k]}
         if diff:
-            raise ValueError(f"cannot resume {out}: its training config differs in {sorted(diff)}")
+            raise ParamError("resume", f"cannot resume {out}: its training config differs in {sorted(diff)}",
+                             subject="")
         self.net.store.params[...] = net_loaded.store.params
         self.adam.load_state_dict(net_loaded.extra)
         self.step_count = int(meta["steps"])

@@ -4,14 +4,16 @@ import pytest
 from click.testing import CliRunner
 from PIL import Image, ImageCms
 
-from mgbp_classic.batch import Settings, collect_inputs, plan_batch, run_batch, upscale_file
+from mgbp_classic.pipeline.batch import Settings, collect_inputs, plan_batch, run_batch, upscale_file
 from mgbp_classic.exceptions import ImageError
-from mgbp_classic.io import read_image
-from mgbp_classic.plan import (CLASSIC_MAX_PIXELS, check_threads, machine_threads, parse_memory, plan_upscale,
-                               target_size, tile_for_budget)
+from mgbp_classic.imaging.io import read_image
+from mgbp_classic._parallel import machine_threads
+from mgbp_classic._validate import check_threads, parse_memory
+from mgbp_classic.pipeline.plan import CLASSIC_MAX_PIXELS, plan_upscale, target_size, tile_for_budget
 from mgbp_classic.resize import imresize
-from mgbp_classic.stream import net_tiles, upscale_bands, upscale_whole
-from mgbp_classic.upscale import get_method, upscale
+from mgbp_classic.pipeline.runner import NetRunner
+from mgbp_classic.pipeline.stream import upscale_bands, upscale_whole
+from mgbp_classic.pipeline.upscale import get_method, upscale
 from mgbp_classic_cli.main import cli
 
 
@@ -160,7 +162,8 @@ def test_streamed_network_equals_the_untiled_network(tmp_path):
     image = read_image(_sample_crop(tmp_path, 14, 18))
     net, _ = load_model()
     whole = upscale_rgb(net, image, levels=1, mu=2, tile=None)[0]
-    bands = np.concatenate(list(upscale_bands(image, net_tiles(mu=2), levels=1, tile=9)))
+    runner = NetRunner(mu=2)
+    bands = np.concatenate(list(upscale_bands(image, runner.tile, levels=1, tile=9, margin=runner.margin)))
     assert np.abs(bands - whole).max() < 1 / 255
 
 
@@ -210,20 +213,22 @@ def test_memory_budget_sets_the_tile_and_is_checked():
     assert parse_memory("2GiB") == 2 ** 31 and parse_memory("1.5 GB") == 1_500_000_000
     with pytest.raises(ValueError, match="memory must be a positive size"):
         parse_memory("lots")
-    small = tile_for_budget(parse_memory("1GiB"), width=2000, levels=2)
-    large = tile_for_budget(parse_memory("4GiB"), width=2000, levels=2)
+    net, mgbp = get_method("net"), get_method("mgbp")         # what each method declares it costs
+    per_pixel = dict(margin=16, bytes_per_tile_pixel=net.bytes_per_tile_pixel)
+    small = tile_for_budget(parse_memory("1GiB"), width=2000, levels=2, **per_pixel)
+    large = tile_for_budget(parse_memory("4GiB"), width=2000, levels=2, **per_pixel)
     assert 16 <= small < large
-    plan = plan_upscale((1500, 2000, 3), method="net", levels=2, output_shape=(6000, 8000), memory=2 ** 30)
+    plan = plan_upscale((1500, 2000, 3), method=net, levels=2, output_shape=(6000, 8000), memory=2 ** 30)
     assert plan.memory <= 2 ** 30 and plan.tiles == -(-1500 // plan.tile) * -(-2000 // plan.tile)
-    big = plan_upscale((3000, 4000, 3), method="net", levels=2, output_shape=(12000, 16000), memory=2 ** 31)
+    big = plan_upscale((3000, 4000, 3), method=net, levels=2, output_shape=(12000, 16000), memory=2 ** 31)
     assert big.streamed and big.memory <= 2 ** 31
     with pytest.raises(ValueError, match="at most 2\\*\\*26 pixels .* method 'net' streams up to 2\\*\\*30"):
-        plan_upscale((3000, 4000, 3), method="mgbp", levels=2, output_shape=(12000, 16000))
+        plan_upscale((3000, 4000, 3), method=mgbp, levels=2, output_shape=(12000, 16000), streaming=["net"])
     assert CLASSIC_MAX_PIXELS == 2 ** 26
     with pytest.raises(ValueError, match="memory must be at least"):
-        plan_upscale((3000, 4000, 3), method="net", levels=2, output_shape=(12000, 16000), memory=2 ** 27)
+        plan_upscale((3000, 4000, 3), method=net, levels=2, output_shape=(12000, 16000), memory=2 ** 27)
     with pytest.raises(ValueError, match="at most 2\\*\\*30 pixels"):
-        plan_upscale((20000, 20000, 3), method="net", levels=1, output_shape=(40000, 40000))
+        plan_upscale((20000, 20000, 3), method=net, levels=1, output_shape=(40000, 40000))
 
 
 def test_dry_run_prints_the_plan_and_writes_nothing(tmp_path):

@@ -11,8 +11,8 @@ import pytest
 from click.testing import CliRunner
 
 import mgbp_classic
-from mgbp_classic import upscale as up
-from mgbp_classic.io import read_image
+from mgbp_classic.pipeline import upscale as up
+from mgbp_classic.imaging.io import read_image
 from mgbp_classic.resize import imresize
 from mgbp_classic_cli.main import cli
 
@@ -185,6 +185,22 @@ def test_registered_method_appears_in_cli(sample, monkeypatch):
     assert np.allclose(read_image(sample.with_name("gulls_x4.png")), 128 / 255)
 
 
+def test_library_errors_reach_the_option_their_param_names_never_their_text(sample, monkeypatch):
+    from mgbp_classic.exceptions import ParamError
+
+    def picky(image, *, levels, mu):                  # a method that blames mu, in words that name levels
+        raise ParamError("mu", "levels and mu disagree here, got mu=2")
+    monkeypatch.setitem(up._REGISTRY, "picky", up.UpscaleMethod("picky", picky))
+    line = assert_one_line_error(run("upscale", "--levels", 1, "--method", "picky", sample), code=2)
+    assert line == "Error: Invalid value for '--mu': levels and mu disagree here, got mu=2 (gulls.png)"
+
+    def plain(image, *, levels, mu):                  # a ValueError that blames no parameter: a usage error
+        raise ValueError("levels look wrong")
+    monkeypatch.setitem(up._REGISTRY, "plain", up.UpscaleMethod("plain", plain))
+    line = assert_one_line_error(run("upscale", "--levels", 1, "--method", "plain", sample), code=2)
+    assert line == "Error: levels look wrong (gulls.png)"
+
+
 # --------------------------------------------------------------------------------------------------
 # upscale: error paths
 
@@ -322,6 +338,28 @@ def test_downscale_keeps_16_bit(tmp_path, rgb8):
     assert result.exit_code == 0, result.output
     out, info = read_image(tmp_path / "deep_down4.png", return_info=True)
     assert out.shape == (6, 8) and info.bit_depth == 16
+
+
+def test_downscale_keeps_the_output_rules_of_upscale(sample, tmp_path):
+    # one planner for every command that writes images: an existing output is an error naming it
+    assert run("downscale", "--scale", 2, sample).exit_code == 0
+    made = tmp_path / "gulls_down2.png"
+    before = made.read_bytes()
+    again = run("downscale", "--scale", 2, sample)
+    assert_one_line_error(again, str(made), "--overwrite", "--skip-existing", "'IMAGES...'", code=2)
+    assert made.read_bytes() == before
+    skipped = run("downscale", "--scale", 2, "--skip-existing", sample)
+    assert skipped.exit_code == 0 and f"skipped {made} (exists)" in skipped.output
+    assert run("downscale", "--scale", 3, "--overwrite", "-o", made, sample).exit_code == 0
+    assert read_image(made).shape == (24, 32, 3)                # replaced by the /3 image
+    # a folder in, a folder out, a line and the summary for each file
+    (tmp_path / "set").mkdir()
+    for name in ("a.png", "b.png"):
+        shutil.copy(sample, tmp_path / "set" / name)
+    result = run("downscale", "--scale", 2, tmp_path / "set", "-o", tmp_path / "small")
+    assert result.exit_code == 0, result.output
+    assert "2 written, 0 skipped, 0 failed" in result.output
+    assert sorted(p.name for p in (tmp_path / "small").iterdir()) == ["a_down2.png", "b_down2.png"]
 
 
 @pytest.mark.parametrize("scale", ["0", "1", "0.5", "-2", "abc", "inf", "nan"])

@@ -8,7 +8,7 @@ from click.testing import CliRunner
 
 from mgbp_classic import sample_image_path
 from mgbp_classic.inference import default_model_path
-from mgbp_classic.io import read_image, write_image
+from mgbp_classic.imaging.io import read_image, write_image
 from mgbp_classic.net import MGBPNet, NetConfig
 from mgbp_classic_cli.main import cli
 
@@ -116,7 +116,7 @@ def test_train_error_paths(tmp_path):
     res = run("train", "--data", folder, "--out", tmp_path / "m.npz", "--resume")
     assert res.exit_code == 2 and "no checkpoint to resume" in res.output
     res = run("train", "--data", folder, "--out", tmp_path / "m.npz", "--patch", "12")
-    assert res.exit_code == 2 and "patch must be a positive multiple of 8" in res.output
+    assert res.exit_code == 2 and "'--patch': must be a positive multiple of 8" in res.output
     res = run("train", "--data", folder, "--out", tmp_path / "m.npz", "--mu", "0")
     assert res.exit_code == 2 and "Invalid value for '--mu': 0 is not in the range x>=1" in res.output
     res = run("train", "--data", folder, "--out", tmp_path / "m.npz", "--patch", "64")

@@ -229,8 +229,8 @@ def test_cli_on_an_image(tmp_path):
     (["--iterations", "1"], r"Invalid value for '--iterations'"),
     (["--kernel", "sinc"], r"Invalid value for '--kernel'"),
     (["--size", "1"], r"Invalid value for '--size'"),
-    (["--plot", "rates.txt"], r"Invalid value for '--plot': must end in .png, .pdf, .svg, got 'rates.txt'"),
-    (["--plot", "no/such/dir/rates.png"], r"Invalid value for '--plot': its directory does not exist"),
+    (["--plot", "rates.txt"], r"Invalid value for '--plot': must end in one of .pdf, .png, .svg, got 'rates.txt'"),
+    (["--plot", "no/such/dir/rates.png"], r"Invalid value for '--plot': directory 'no/such/dir' does not exist"),
     (["missing.png"], r"Invalid value for '\[IMAGE\]': File 'missing.png' does not exist"),
 ])
 def test_cli_errors_are_one_line(args, match):

@@ -199,7 +199,7 @@ def test_greyscale_image_is_replicated(tiny):
 
 
 def test_float32_theorem_on_a_set5_crop(data_dir):
-    from mgbp_classic.io import read_image
+    from mgbp_classic.imaging.io import read_image
     from mgbp_classic.metrics import make_lr
     lr = make_lr(read_image(data_dir / "test" / "Set5" / "butterfly.png"), 4)[20:29, 24:33]
     net = MGBPNet()                                                   # full-size architecture, float32
@@ -280,7 +280,7 @@ def test_errors(tiny):
 # ----------------------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def cli_files(tmp_path_factory):
-    from mgbp_classic.io import write_image
+    from mgbp_classic.imaging.io import write_image
     d = tmp_path_factory.mktemp("visualize")
     net = MGBPNet(TINY)
     net.store.params[...] += 0.05 * np.random.default_rng(0).standard_normal(net.store.size).astype(np.float32)
@@ -304,7 +304,7 @@ def test_cli_visualize_writes_figure_and_residual(cli_files):
     err = float(res.output.split("<= ")[1].split()[0])
     assert err <= 1e-5                                                 # F X + R = net(X) at the pixels
     assert (d / "fig.png").stat().st_size > 5000
-    from mgbp_classic.io import read_image
+    from mgbp_classic.imaging.io import read_image
     df = DeepFilter(MGBPNet.load(d / "tiny.npz")[0], read_image(d / "img.png"), levels=2, mu=1, margin=2)
     np.testing.assert_allclose(np.load(d / "r.npy"), df.residual, rtol=0, atol=1e-6)
     res = visualize("--levels", 1, "--pixel", "0,0", "--difference", "--model", d / "tiny.npz", d / "img.png",
@@ -318,7 +318,7 @@ def test_cli_visualize_writes_figure_and_residual(cli_files):
     (["--pixel", "1;2"], "'--pixel': must be two integers X,Y (column, row of the output), got '1;2'"),
     (["--pixel", "-1,2"], "'--pixel': must be non-negative X,Y, got '-1,2'"),
     (["--pixel", "1,2", "--levels", "0"], "'--levels'"),
-    (["--pixel", "1,2", "--levels", "12"], "'--levels': must be at most"),
+    (["--pixel", "1,2", "--levels", "12"], "'--levels': must be between 1 and 10 for a 6×8 image, got 12"),
     (["--pixel", "1,2", "--mu", "0"], "'--mu'"),
     ([], "Missing option '--pixel'"),
 ])

@@ -13,7 +13,7 @@ import pytest
 from click.testing import CliRunner
 
 import mgbp_classic
-from mgbp_classic.io import write_image
+from mgbp_classic.imaging.io import write_image
 from mgbp_classic_cli.main import cli
 
 SAMPLE = mgbp_classic.sample_image_path()
@@ -104,7 +104,7 @@ def test_cli_batch_on_a_cluster_equals_the_local_outputs(tmp_path):
 
 
 def test_cluster_batch_keeps_the_existing_output_rules(client, tmp_path):
-    from mgbp_classic import batch
+    from mgbp_classic.pipeline import batch
     paths = smooth_images(tmp_path, 2, (12, 16))
     sources = batch.collect_inputs(paths)
     settings = batch.Settings(levels=1, method="bicubic")
@@ -127,9 +127,9 @@ def test_cluster_batch_keeps_the_existing_output_rules(client, tmp_path):
 
 
 def test_a_lost_worker_loses_no_image_and_writes_none_twice(tmp_path, monkeypatch):
-    from mgbp_classic import batch
-    from mgbp_classic.io import read_image
-    from mgbp_classic.upscale import upscale
+    from mgbp_classic.pipeline import batch
+    from mgbp_classic.imaging.io import read_image
+    from mgbp_classic.pipeline.upscale import upscale
     paths = smooth_images(tmp_path, 6, (24, 24), seed=1)
     jobs = batch.plan_batch(batch.collect_inputs(paths), tmp_path / "out", into_directory=True,
                             name=lambda p: os.path.basename(p))

@@ -25,7 +25,7 @@ from mgbp_classic.deepfilter import DeepFilter, bicubic_filter
 from mgbp_classic.plotting import mass_radius
 from mgbp_classic.explore import Explorer, ExploreError, export, make_server
 from mgbp_classic.explore.export import grid_pixels
-from mgbp_classic.io import write_image
+from mgbp_classic.imaging.io import write_image
 from mgbp_classic.net import MGBPNet, NetConfig
 from mgbp_classic_cli.main import cli
 
@@ -347,8 +347,8 @@ def test_cli_export(files, tmp_path):
 @pytest.mark.parametrize("args, message", [
     (["--levels", "1", "--levels", "2"], "may be repeated only with --export"),
     (["--grid", "3"], "--grid and --color apply only with --export"),
-    (["--levels", "5"], "levels must be an integer between 1 and 3 for a 10x10 image, got 5"),
-    (["--mu", "7"], "mu must be an integer between 1 and 4, got 7"),
+    (["--levels", "5"], "'--levels': must be an integer between 1 and 3 for a 10x10 image, got 5"),
+    (["--mu", "7"], "'--mu': must be an integer between 1 and 4, got 7"),
     (["--port", "70000"], "70000 is not in the range 0<=x<=65535"),
 ])
 def test_cli_bad_options(files, args, message):

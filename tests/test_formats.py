@@ -4,9 +4,9 @@ import pytest
 from PIL import Image, ImageCms, ImageOps
 
 from mgbp_classic.exceptions import ImageError
-from mgbp_classic.formats import ImageWriter
-from mgbp_classic.io import read_image, write_image
-from mgbp_classic.metadata import apply_orientation, read_metadata
+from mgbp_classic.imaging.formats import ImageWriter
+from mgbp_classic.imaging.io import read_image, write_image
+from mgbp_classic.imaging.metadata import apply_orientation, read_metadata
 
 ICC = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
 

@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-import mgbp_classic.io as mio
-import mgbp_classic.reader as reader
+import mgbp_classic.imaging.io as mio
+import mgbp_classic.imaging.reader as reader
 from mgbp_classic import ImageError
-from mgbp_classic.io import quantize, read_image, to_uint8, write_image
+from mgbp_classic.imaging.io import quantize, read_image, to_uint8, write_image
 
 RNG = np.random.default_rng(255)
 

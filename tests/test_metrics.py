@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from mgbp_classic.color import rgb2y
-from mgbp_classic.io import read_image
+from mgbp_classic.imaging.io import read_image
 from mgbp_classic.metrics import make_lr, mod_crop, protocol_scores, psnr, psnr_rgb, ssim
 from mgbp_classic.resize import imresize
 

@@ -11,7 +11,7 @@ from PIL import Image
 
 from mgbp_classic import ImageError
 from mgbp_classic.exceptions import MultiFrameWarning
-from mgbp_classic.reader import SUPPORTED_FORMATS, read_header, read_image
+from mgbp_classic.imaging.reader import SUPPORTED_FORMATS, read_header, read_image
 
 RNG = np.random.default_rng(14)
 

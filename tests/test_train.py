@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from mgbp_classic.data import PatchSampler
-from mgbp_classic.io import write_image
+from mgbp_classic.imaging.io import write_image
 from mgbp_classic.net import MGBPNet, NetConfig
 from mgbp_classic.resize import imresize
 from mgbp_classic.train import TrainConfig, git_revision, learning_rate, read_log, steps_label, train

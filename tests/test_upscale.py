@@ -1,12 +1,12 @@
-"""``mgbp_classic.upscale.upscale``: methods, colour/alpha handling, the registry, validation."""
+"""``mgbp_classic.pipeline.upscale.upscale``: methods, colour/alpha handling, the registry, validation."""
 import numpy as np
 import pytest
 
 import mgbp_classic
-from mgbp_classic import upscale as up
-from mgbp_classic.io import read_image
+from mgbp_classic.pipeline import upscale as up
+from mgbp_classic.imaging.io import read_image
 from mgbp_classic.resize import imresize
-from mgbp_classic.upscale import upscale
+from mgbp_classic.pipeline.upscale import upscale
 
 
 @pytest.fixture(scope="module")
@@ -136,13 +136,13 @@ def test_float32_stays_float32_and_output_is_clipped(rgb):
 def test_register_method(rgb, registry):
     calls = []
 
-    def half(image, *, levels, mu, **options):
-        calls.append((levels, mu, options))
+    def half(image, *, levels, mu, strength=0):               # its options: its keyword parameters
+        calls.append((levels, mu, {"strength": strength}))
         return [np.full((image.shape[0] << k, image.shape[1] << k) + image.shape[2:], 0.5)
                 for k in range(1, levels + 1)]
 
-    entry = up.register_method("half", half, description="constant grey", options=("strength",))
-    assert entry.name == "half" and "half" in up.available_methods()
+    entry = up.register_method("half", half, description="constant grey")
+    assert entry.name == "half" and "half" in up.available_methods() and entry.options == ("strength",)
     out = upscale(np.dstack([rgb, np.ones(rgb.shape[:2])]), levels=2, method="half", mu=3, strength=1)
     assert out.shape == (80, 112, 4) and np.all(out[..., :3] == 0.5) and np.all(out[..., 3] == 1)
     assert calls == [(2, 3, {"strength": 1})]

@@ -6,7 +6,7 @@ from mgbp_classic import _validate as V
 from mgbp_classic.ibp import ibp
 from mgbp_classic.multigrid import mgbp
 from mgbp_classic.resize import imresize
-from mgbp_classic.upscale import upscale
+from mgbp_classic.pipeline.upscale import upscale
 
 
 @pytest.mark.parametrize("value", [True, False, np.bool_(True), 2.0, "2", None])
@@ -92,3 +92,42 @@ def test_tolerance_shape_callback_and_pixels():
     np.testing.assert_array_equal(V.check_pixels((1.0, 2), (4, 4)), [[1, 2]])
     with pytest.raises(ValueError, match=r"must lie in the 4×4 output"):
         V.check_pixels([(0, 4)], (4, 4))
+
+
+def test_errors_name_the_parameter_they_blame_and_survive_pickling():
+    import pickle
+
+    from mgbp_classic.exceptions import ParamError
+    with pytest.raises(ParamError) as info:
+        V.check_levels(9, (72, 96))
+    err = info.value
+    assert (err.param, err.reason) == ("levels", "must be between 1 and 6 for a 72×96 image, got 9")
+    assert str(err) == "levels must be between 1 and 6 for a 72×96 image, got 9" and isinstance(err, ValueError)
+    again = pickle.loads(pickle.dumps(err))                 # a Dask task's error travels pickled
+    assert type(again) is ParamError and (again.param, again.reason, str(again)) == (err.param, err.reason, str(err))
+    whole = ParamError("resume", "cannot resume run.npz: its network differs", subject="")
+    assert str(whole) == whole.reason == "cannot resume run.npz: its network differs"
+
+
+def _levels_takers():
+    """Every public entry point that takes ``levels``, called with ``levels=value``."""
+    from mgbp_classic.multigrid import upscale_mgbp
+    from mgbp_classic.pipeline.plan import target_size
+    from mgbp_classic.pipeline.upscale import evaluation_levels
+    return {
+        "check_int": lambda v: V.check_int(v, "levels", minimum=1),
+        "check_levels": lambda v: V.check_levels(v, (8, 8)),
+        "target_size": lambda v: target_size((8, 8), levels=v)[0],
+        "upscale": lambda v: upscale(np.zeros((8, 8)), levels=v, method="bicubic").shape[0] // 8,
+        "mgbp": lambda v: upscale_mgbp(np.zeros((8, 8)), levels=v, mu=1, iterations=1)[-1].shape[0] // 8,
+        "evaluation_levels": lambda v: evaluation_levels(2 ** 2, method="bicubic", levels=v),
+    }
+
+
+@pytest.mark.parametrize("name", list(_levels_takers()))
+def test_levels_agree_everywhere_numpy_integers_yes_bools_no(name):
+    call = _levels_takers()[name]
+    assert call(np.int64(2)) in (2, 4)                   # 2 levels (or the factor 4 they make)
+    for value in (True, 2.0, "2"):
+        with pytest.raises(ValueError, match=r"^levels must be (None or )?an integer >= 1, got "):
+            call(value)

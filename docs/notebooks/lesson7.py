@@ -37,7 +37,7 @@ import numpy as np  # noqa: E402
 
 from mgbp_classic import sample_image_path  # noqa: E402
 from mgbp_classic.deepfilter import DeepFilter  # noqa: E402
-from mgbp_classic.io import read_image  # noqa: E402
+from mgbp_classic.imaging.io import read_image  # noqa: E402
 
 MODEL = os.environ.get("MGBP_DOCS_MODEL")          # another model file for the figures, if set
 x = read_image(sample_image_path())[20:32, 30:42] if SMALL else read_image(sample_image_path())[16:40, 24:56]

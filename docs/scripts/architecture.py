@@ -1,8 +1,11 @@
-"""The package's import order, read from its source: docs/figures/architecture.png and a text list.
+"""The package's rooms and import order, read from its source: docs/figures/architecture.png and
+the generated parts of docs/architecture.md.
 
-Run ``python docs/scripts/architecture.py`` to redraw the figure and print the list that
-``docs/architecture.md`` shows. ``tests/test_architecture.py`` checks the same graph (no cycle,
-imports inside functions listed), so the picture is always the graph the tests accept.
+Run ``python docs/scripts/architecture.py`` to redraw the figure and rewrite the generated blocks of
+``docs/architecture.md`` (the room table from the modules' docstrings, the import order, who imports
+the libraries outside the standard library). ``tests/test_architecture.py`` checks the same graph
+(no cycle, imports inside functions listed) and fails when the document's blocks are not what this
+script makes of the code today, so the picture and the tables are always the code's.
 
 The graph: one node per module of ``mgbp_classic`` (each subpackage, such as the network engine
 ``mgbp_classic.nn.*``, drawn as one node), an edge ``a → b`` when ``a`` imports ``b`` (at the top, or inside a
@@ -178,6 +181,107 @@ def text_list(package_dir=ROOT / PACKAGE):
     return "\n".join(lines)
 
 
+def _first_line(path):
+    """The first line of a module's docstring (its one-line summary)."""
+    doc = ast.get_docstring(ast.parse(Path(path).read_text(encoding="utf-8"))) or ""
+    return doc.strip().split("\n")[0].strip()
+
+
+def rooms(package_dir=ROOT / PACKAGE):
+    """``[(room, summary, [(module, summary), ...])]``: the rooms of the package, in import order
+    (bottom first); a subpackage is one room and lists its modules."""
+    known = modules(package_dir)
+    packages = {m for m, (_, is_package) in known.items() if is_package and m != PACKAGE}
+    nodes, edges = graph(package_dir)
+    level = levels(nodes, edges)
+    out = []
+    for n in sorted(nodes, key=lambda n: (level[n], n)):
+        full = f"{PACKAGE}.{n}" if n != "__init__" else PACKAGE
+        inside = [(m[len(full) + 1:], _first_line(path)) for m, (path, _) in known.items()
+                  if full in packages and m.startswith(full + ".")]
+        out.append((n, _first_line(known[full][0]), inside))
+    return out
+
+
+#: Libraries outside the standard library whose importers the document lists.
+LIBRARIES = ("numpy", "scipy", "numba", "PIL", "imageio", "matplotlib", "click", "dask", "zarr")
+
+
+def outside_imports(package_dir=ROOT / PACKAGE):
+    """``{library: {room: inside_function}}``: which rooms import each of :data:`LIBRARIES` (at the
+    top, or only inside functions)."""
+    known = modules(package_dir)
+    packages = {m for m, (_, is_package) in known.items() if is_package and m != PACKAGE}
+    found = {}
+    for module, (path, _) in known.items():
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+
+        def visit(node, function):
+            for child in ast.iter_child_nodes(node):
+                inner = function or isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef))
+                names = []
+                if isinstance(child, ast.Import):
+                    names = [a.name for a in child.names]
+                elif isinstance(child, ast.ImportFrom) and not child.level and child.module:
+                    names = [child.module]
+                for name in names:
+                    if name.split(".")[0] in LIBRARIES:
+                        room = found.setdefault(name.split(".")[0], {})
+                        short = _short(module, packages)
+                        room[short] = room.get(short, True) and function
+                visit(child, inner)
+
+        visit(tree, False)
+    return found
+
+
+def _table(rows):
+    return "\n".join(["| room | what it holds |", "|---|---|", *rows])
+
+
+def blocks(package_dir=ROOT / PACKAGE):
+    """``{name: text}``: the generated blocks of ``docs/architecture.md``."""
+    rows = []
+    for room, summary, inside in rooms(package_dir):
+        if room == "__init__":
+            continue
+        rows.append(f"| `{room}{'/' if inside else ''}` | {summary} |")
+        rows += [f"| &nbsp;&nbsp;`{room}.{m}` | {s} |" for m, s in inside if m != "__init__" and "." not in m]
+    libraries = []
+    for library in LIBRARIES:
+        users = outside_imports(package_dir).get(library, {})
+        names = ", ".join(f"`{u}`" + (" (inside a function)" if inner else "") for u, inner in sorted(users.items()))
+        libraries.append(f"- `{library}`: {names or 'no room'}")
+    return {"rooms": _table(rows), "imports": "```\n" + text_list(package_dir) + "\n```",
+            "libraries": "\n".join(libraries)}
+
+
+def _marks(name):
+    return (f"<!-- begin {name}: made by docs/scripts/architecture.py from the code; do not edit -->",
+            f"<!-- end {name} -->")
+
+
+def document_blocks(text):
+    """``{name: text}``: the generated blocks as they stand in a document."""
+    out = {}
+    for name in ("rooms", "imports", "libraries"):
+        begin, end = _marks(name)
+        if begin in text and end in text:
+            out[name] = text.split(begin, 1)[1].split(end, 1)[0].strip("\n")
+    return out
+
+
+def write_document(path=HERE.parent / "architecture.md", package_dir=ROOT / PACKAGE):
+    """Rewrite the generated blocks of ``path`` from the code; returns the path."""
+    text = Path(path).read_text(encoding="utf-8")
+    for name, block in blocks(package_dir).items():
+        begin, end = _marks(name)
+        head, rest = text.split(begin, 1)
+        text = head + begin + "\n" + block + "\n" + end + rest.split(end, 1)[1]
+    Path(path).write_text(text, encoding="utf-8")
+    return path
+
+
 def make_figures(outdir=OUT, small=False, package_dir=ROOT / PACKAGE):
     """Draw the import order into ``outdir/architecture.png``; returns ``[path]``."""
     nodes, edges = graph(package_dir)
@@ -217,7 +321,7 @@ def make_figures(outdir=OUT, small=False, package_dir=ROOT / PACKAGE):
     ax.set_xticks([])
     for side in ("top", "right", "bottom"):
         ax.spines[side].set_visible(False)
-    ax.set_title("mgbp_classic: each module imports only modules below it "
+    ax.set_title("mgbp_classic: each room imports only rooms below it "
                  "(arrow: a direct import; dashed: inside a function)", fontsize=10)
     fig.tight_layout()
     Path(outdir).mkdir(parents=True, exist_ok=True)
@@ -228,4 +332,4 @@ def make_figures(outdir=OUT, small=False, package_dir=ROOT / PACKAGE):
 
 if __name__ == "__main__":
     print("\n".join(str(p) for p in make_figures(Path(sys.argv[1]) if len(sys.argv) > 1 else OUT)))
-    print(text_list())
+    print(write_document())

@@ -16,7 +16,7 @@ import threading
 
 from mgbp_classic.explore import Explorer, make_server
 from mgbp_classic.inference import load_model
-from mgbp_classic.io import read_image
+from mgbp_classic.imaging.io import read_image
 from mgbp_classic.metrics import make_lr
 
 ROOT = Path(__file__).resolve().parents[2]

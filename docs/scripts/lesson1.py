@@ -233,7 +233,7 @@ def fig_aliasing(outdir, small):
 def fig_upscalers(outdir, small):
     """A crop of the sample image upscaled 4× by zero insertion and by four interpolation kernels."""
     import mgbp_classic
-    from mgbp_classic.io import read_image
+    from mgbp_classic.imaging.io import read_image
     s = 4
     x = read_image(mgbp_classic.sample_image_path())
     x = x[44:68, 64:96] if not small else x[48:60, 72:88]

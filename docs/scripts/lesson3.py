@@ -18,11 +18,11 @@ import numpy as np  # noqa: E402
 
 import mgbp_classic  # noqa: E402
 from mgbp_classic.exceptions import ConvergenceWarning  # noqa: E402
-from mgbp_classic.io import read_image  # noqa: E402
+from mgbp_classic.imaging.io import read_image  # noqa: E402
 from mgbp_classic.metrics import make_lr, mod_crop, protocol_scores  # noqa: E402
 from mgbp_classic.multigrid import ClassicOperators, TracingOperators, mgbp, multigrid  # noqa: E402
 from mgbp_classic.resize import Downscale, Upscale, imresize  # noqa: E402
-from mgbp_classic.upscale import upscale  # noqa: E402
+from mgbp_classic.pipeline.upscale import upscale  # noqa: E402
 
 FIGURES = Path(__file__).resolve().parents[1] / "figures"
 

@@ -21,7 +21,7 @@ import mgbp_classic  # noqa: E402
 from mgbp_classic import convergence as C  # noqa: E402
 from mgbp_classic.exceptions import ConvergenceWarning  # noqa: E402
 from mgbp_classic.ibp import ibp, rms  # noqa: E402
-from mgbp_classic.io import read_image  # noqa: E402
+from mgbp_classic.imaging.io import read_image  # noqa: E402
 from mgbp_classic.multigrid import mgbp  # noqa: E402
 from mgbp_classic.plotting import plot_rate_table  # noqa: E402
 from mgbp_classic.resize import Downscale, Upscale  # noqa: E402

@@ -248,7 +248,7 @@ def fig_learning_curve(outdir, small, log=TRAINING_LOG):
 def results_crop(small):
     """(HR crop, its LR) of the results figure: the centre of Set14 monarch (or of the sample image)."""
     from mgbp_classic import sample_image_path
-    from mgbp_classic.io import read_image
+    from mgbp_classic.imaging.io import read_image
     from mgbp_classic.metrics import make_lr
     data = ROOT.parent / "shared" / "data" / "test" / "Set14"
     path = data / "monarch.png" if (data / "monarch.png").exists() else Path(sample_image_path())
@@ -263,7 +263,7 @@ def results_crop(small):
 def classic_crop_scores(small=False):
     """Protocol PSNR/SSIM of the results crop for bicubic and classic MGBP (µ = 2)."""
     from mgbp_classic.metrics import protocol_scores
-    from mgbp_classic.upscale import upscale
+    from mgbp_classic.pipeline.upscale import upscale
     hr, lr = results_crop(small)
     return {"bicubic": protocol_scores(hr, upscale(lr, levels=2, method="bicubic"), 4),
             "mgbp": protocol_scores(hr, upscale(lr, levels=2, method="mgbp", mu=2), 4)}
@@ -274,7 +274,7 @@ def fig_results(outdir, small, measurements=None):
     from mgbp_classic.inference import load_model, upscale_rgb
     from mgbp_classic.metrics import protocol_scores
     from mgbp_classic.train import steps_label
-    from mgbp_classic.upscale import upscale
+    from mgbp_classic.pipeline.upscale import upscale
     hr, lr = results_crop(small)
     net, meta = load_model()
     results = {"bicubic": upscale(lr, levels=2, method="bicubic"),
@@ -297,9 +297,9 @@ def fig_results(outdir, small, measurements=None):
 
 def set5_network_psnr(scale=4, mu=2):
     """Mean protocol PSNR/SSIM of the shipped network on Set5 (slow: used by refresh_model.py)."""
-    from mgbp_classic.io import read_image
+    from mgbp_classic.imaging.io import read_image
     from mgbp_classic.metrics import make_lr, mod_crop, protocol_scores
-    from mgbp_classic.upscale import upscale
+    from mgbp_classic.pipeline.upscale import upscale
     from claims import need_data
     scores = []
     for f in sorted(need_data("test", "Set5").glob("*.png")):
@@ -347,9 +347,9 @@ def _applications(levels, mu, module):
 @lru_cache(None)
 def set5_classic(scale=4):
     """Mean protocol PSNR on Set5 of bicubic and classic MGBP (µ = 2)."""
-    from mgbp_classic.io import read_image
+    from mgbp_classic.imaging.io import read_image
     from mgbp_classic.metrics import make_lr, mod_crop, protocol_scores
-    from mgbp_classic.upscale import upscale
+    from mgbp_classic.pipeline.upscale import upscale
     out = {"bicubic": [], "mgbp": []}
     for f in sorted(need_data("test", "Set5").glob("*.png")):
         hr = mod_crop(read_image(f), scale)

@@ -26,7 +26,7 @@ import numpy as np  # noqa: E402
 
 from mgbp_classic import sample_image_path  # noqa: E402
 from mgbp_classic.deepfilter import LUMA_WEIGHTS, DeepFilter  # noqa: E402
-from mgbp_classic.io import read_image  # noqa: E402
+from mgbp_classic.imaging.io import read_image  # noqa: E402
 from mgbp_classic.metrics import make_lr  # noqa: E402
 from mgbp_classic.net import MGBPNet, NetConfig  # noqa: E402
 from mgbp_classic.plotting import filter_window, plot_filters  # noqa: E402

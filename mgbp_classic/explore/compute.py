@@ -27,6 +27,7 @@ import numpy as np
 
 from ..color import LUMA_WEIGHTS
 from ..deepfilter import DeepFilter, bicubic_filter
+from .._validate import ParamError, check_choice, check_int, is_int
 from ..inference import DEFAULT_MARGIN
 from ..plotting import mass_radius
 from ..resize import imresize
@@ -57,8 +58,9 @@ CACHE_ROWS = 2048
 CACHE_STATES = 6
 
 
-class ExploreError(ValueError):
-    """A request the explorer cannot serve (bad level, µ, pixel or mode); the message is one line."""
+#: A request the explorer cannot serve (bad level, µ, pixel or mode): the package's
+#: :class:`~mgbp_classic.exceptions.ParamError`, whose ``param`` names the argument; the message is one line.
+ExploreError = ParamError
 
 
 class Cancelled(Exception):
@@ -150,9 +152,9 @@ class Explorer:
         if arr.ndim == 2:
             arr = np.repeat(arr[:, :, None], 3, axis=2)
         if arr.ndim != 3 or arr.shape[2] != 3 or min(arr.shape[:2]) < 1:
-            raise ValueError(f"image must be an (H, W, 3) or (H, W) array, got shape {np.shape(image)}")
+            raise ParamError("image", f"must be an (H, W, 3) or (H, W) array, got shape {np.shape(image)}")
         if not np.all(np.isfinite(arr)):
-            raise ValueError("image must be finite, got NaN or infinity")
+            raise ParamError("image", "must be finite, got NaN or infinity")
         self.net = net
         self.image = arr
         self.name, self.model_name, self.margin = str(name), str(model_name), int(margin)
@@ -170,30 +172,24 @@ class Explorer:
         """Validate (levels, µ) → ints, or raise :class:`ExploreError` with a one-line reason."""
         h, w = self.image.shape[:2]
         if not self.levels_allowed:
-            raise ExploreError(f"the image is too large for the explorer ({w}x{h}: with the {self.margin}-pixel "
+            raise ParamError("image", f"the image is too large for the explorer ({w}x{h}: with the {self.margin}-pixel "
                                f"margin even x2 needs more than {MAX_NETWORK_PIXELS} network output pixels); "
-                               f"crop it first")
-        top = max(self.levels_allowed)
-        if not _is_int(levels) or not 1 <= int(levels) <= top:
-            raise ExploreError(f"levels must be an integer between 1 and {top} for a {w}x{h} image, got {levels!r}")
-        if not _is_int(mu) or not 1 <= int(mu) <= MAX_MU:
-            raise ExploreError(f"mu must be an integer between 1 and {MAX_MU}, got {mu!r}")
-        return int(levels), int(mu)
+                               f"crop it first", subject="")
+        levels = check_int(levels, "levels", minimum=1, maximum=max(self.levels_allowed), where=f" for a {w}x{h} image")
+        return levels, check_int(mu, "mu", minimum=1, maximum=MAX_MU)
 
     def check_pixel(self, levels, y, x):
         """Validate an output pixel (row y, column x) at ``2**levels`` → ints, or raise :class:`ExploreError`."""
         h, w = self.image.shape[:2]
         s = 1 << levels
-        if not _is_int(y) or not _is_int(x) or not (0 <= int(y) < s * h and 0 <= int(x) < s * w):
-            raise ExploreError(f"pixel must lie in the {s * w}x{s * h} output (x in 0..{s * w - 1}, "
+        if not is_int(y) or not is_int(x) or not (0 <= int(y) < s * h and 0 <= int(x) < s * w):
+            raise ParamError("pixel", f"must lie in the {s * w}x{s * h} output (x in 0..{s * w - 1}, "
                                f"y in 0..{s * h - 1}), got (x={x!r}, y={y!r})")
         return int(y), int(x)
 
     @staticmethod
     def check_mode(mode):
-        if mode not in MODES:
-            raise ExploreError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
-        return mode
+        return check_choice(mode, "mode", MODES)
 
     # -- the page's description of the image --------------------------------------------------------
     def info(self):
@@ -262,7 +258,8 @@ class Explorer:
         if kind == "input":
             return self.input_png()
         if kind not in ("output", "bicubic", "residual"):
-            raise ExploreError(f"image must be one of input, output, bicubic, residual, got {kind!r}")
+            raise ParamError("kind", subject="image",
+                             reason=f"must be one of input, output, bicubic, residual, got {kind!r}")
         levels, mu = self.check_levels_mu(levels, mu)
         with self.lock:
             return self._state(levels, mu, live=False).pngs[kind]
@@ -380,6 +377,3 @@ class Explorer:
             "net": [_num(v) for v in net_rgb], "check": check,
         }
 
-
-def _is_int(value):
-    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)

@@ -19,6 +19,7 @@ import json
 from pathlib import Path
 
 from ..atomic import atomic_write
+from .._validate import ParamError, check_int
 from .server import static_bytes
 
 __all__ = ["export", "grid_pixels", "MAX_GRID"]
@@ -62,9 +63,8 @@ def export(explorer, directory, *, states, grid=8, modes=("luma",), progress=Non
     """
     states = [explorer.check_levels_mu(lv, mu) for lv, mu in states]
     if not states:
-        raise ValueError("states must name at least one (levels, mu) pair")
-    if not isinstance(grid, int) or not 1 <= grid <= MAX_GRID:
-        raise ValueError(f"grid must be an integer between 1 and {MAX_GRID}, got {grid!r}")
+        raise ParamError("states", "must name at least one (levels, mu) pair")
+    grid = check_int(grid, "grid", minimum=1, maximum=MAX_GRID)
     modes = [explorer.check_mode(m) for m in modes]
     out = Path(directory)
     out.mkdir(parents=True, exist_ok=True)

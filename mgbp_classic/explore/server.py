@@ -37,7 +37,8 @@ import threading
 from types import MappingProxyType
 from urllib.parse import parse_qs, urlsplit
 
-from .compute import Cancelled, ExploreError, MODES
+from ..exceptions import ParamError
+from .compute import Cancelled, MODES
 
 __all__ = ["ExploreServer", "make_server", "serve", "STATIC_FILES", "MAX_TARGET", "static_bytes"]
 
@@ -152,7 +153,7 @@ class _Handler(BaseHTTPRequestHandler):
             self._route()
         except _BadRequest as exc:
             self._error(exc.status, exc.message)
-        except ExploreError as exc:
+        except ParamError as exc:                       # a bad level, µ, pixel, mode, ...
             self._error(400, str(exc).splitlines()[0])
         except Cancelled:
             self.close_connection = True

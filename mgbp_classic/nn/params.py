@@ -20,7 +20,7 @@ import numpy as np
 
 from ..atomic import atomic_write
 from ..exceptions import ModelFileError
-from ..reader import describe_file
+from ..imaging.reader import describe_file
 
 __all__ = ["ParamStore", "he_normal", "zeros", "read_model_file"]
 

@@ -1,13 +1,13 @@
 """Reading and writing images as float arrays in [0, 1].
 
-Reading is :mod:`mgbp_classic.reader` (:func:`read_image`, :func:`read_header`, re-exported here):
+Reading is :mod:`mgbp_classic.imaging.reader` (:func:`read_image`, :func:`read_header`, re-exported here):
 the header first, every accepted colour model and sample type listed there.
-Writing (:mod:`mgbp_classic.formats`) produces PNG and TIFF (8/16-bit), JPEG and WebP, with the
+Writing (:mod:`mgbp_classic.imaging.formats`) produces PNG and TIFF (8/16-bit), JPEG and WebP, with the
 input's ICC profile and EXIF when given, and is atomic: the file is written under a temporary name
 in the target directory and moved into place with :func:`os.replace`
 (:func:`mgbp_classic.atomic.atomic_write`), so a failure never leaves a partial file or damages an
 existing one. EXIF orientation is applied on reading
-(:mod:`mgbp_classic.metadata`): every image enters the library upright.
+(:mod:`mgbp_classic.imaging.metadata`): every image enters the library upright.
 
 Conventions: greyscale ``(H, W)``, RGB ``(H, W, 3)``, RGBA ``(H, W, 4)``, float64 in [0, 1].
 """
@@ -15,7 +15,7 @@ import os
 
 import numpy as np
 
-from .exceptions import ImageError
+from ..exceptions import ImageError, ParamError
 from .formats import ImageWriter
 from .metadata import output_exif
 from .reader import ImageInfo, read_header, read_image
@@ -44,7 +44,7 @@ def quantize(image, bit_depth=8):
         ``(k + 0.5)/m`` do not occur for images that went through float arithmetic.)
     """
     if bit_depth not in (8, 16):
-        raise ValueError(f"bit_depth must be 8 or 16, got {bit_depth!r}")
+        raise ParamError("bit_depth", f"must be 8 or 16, got {bit_depth!r}")
     arr = np.asarray(image)
     dtype = np.float32 if arr.dtype == np.float32 else np.float64
     m = float(2 ** bit_depth - 1)
@@ -75,8 +75,8 @@ def write_image(path, image, *, bit_depth=8, format=None, quality=None, metadata
     format : {"png", "tiff", "jpeg", "webp"}, optional
         Overrides the extension.
     quality : int, optional
-        1..100, JPEG and WebP only (default :data:`mgbp_classic.formats.DEFAULT_QUALITY`).
-    metadata : mgbp_classic.metadata.ImageMetadata, optional
+        1..100, JPEG and WebP only (default :data:`mgbp_classic.imaging.formats.DEFAULT_QUALITY`).
+    metadata : mgbp_classic.imaging.metadata.ImageMetadata, optional
         ICC profile and EXIF to embed (EXIF with orientation 1 and this image's pixel dimensions).
 
     Returns
@@ -91,7 +91,7 @@ def write_image(path, image, *, bit_depth=8, format=None, quality=None, metadata
 
     Notes
     -----
-    The encoders are in :mod:`mgbp_classic.formats`; :class:`~mgbp_classic.formats.ImageWriter`
+    The encoders are in :mod:`mgbp_classic.imaging.formats`; :class:`~mgbp_classic.imaging.formats.ImageWriter`
     writes the same files band by band for images larger than memory.
     """
     name = os.fspath(path)

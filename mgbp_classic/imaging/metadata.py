@@ -1,6 +1,6 @@
 """Image metadata carried from an input file to its upscaled output: ICC profile, EXIF, orientation.
 
-The reader (:func:`mgbp_classic.io.read_image`) calls :func:`read_metadata` on the file's header and
+The reader (:func:`mgbp_classic.imaging.io.read_image`) calls :func:`read_metadata` on the file's header and
 :func:`apply_orientation` once on the decoded pixels, so every image enters the library upright. A
 writer then asks :func:`output_exif` for the EXIF block to embed: the same tags, with the orientation
 reset to 1 (the pixels are already upright) and the pixel dimensions set to the output's.

@@ -27,31 +27,43 @@ import tempfile
 import zlib
 from pathlib import Path
 from types import MappingProxyType
+from typing import NamedTuple
 
 import numpy as np
 
-from .atomic import atomic_write
-from .exceptions import ImageError
+from ..atomic import atomic_write
+from ..exceptions import ImageError
 
-__all__ = ["FORMATS", "EXTENSIONS", "DEFAULT_QUALITY", "ImageWriter", "format_for", "output_bit_depth"]
+__all__ = ["FORMATS", "Format", "EXTENSIONS", "SUFFIX", "DEFAULT_QUALITY", "ImageWriter", "format_for",
+           "output_bit_depth"]
 
-#: Written formats: name -> (bit depths, alpha allowed, largest side).
+class Format(NamedTuple):
+    """One written format: what it holds and which encoder of :class:`ImageWriter` writes it."""
+
+    extensions: tuple          # file name extensions (lower case), the standard one first
+    bit_depths: tuple          # sample depths it holds
+    alpha: bool                # whether it holds an alpha channel
+    max_side: int              # largest width or height
+    quality: object            # default quality 1..100 of a lossy format; None: no quality option
+    encoder: str               # ImageWriter's hooks _<encoder>_begin, _<encoder>_rows, _<encoder>_end
+
+
+#: The written formats, one writer each, in one table (the command line's ``--format`` reads it).
 FORMATS = MappingProxyType({
-    "png": ((8, 16), True, 2 ** 31 - 1),
-    "tiff": ((8, 16), True, 2 ** 32 - 1),
-    "jpeg": ((8,), False, 65535),
-    "webp": ((8,), True, 16383),
+    "png": Format((".png",), (8, 16), True, 2 ** 31 - 1, None, "png"),
+    "tiff": Format((".tif", ".tiff"), (8, 16), True, 2 ** 32 - 1, None, "tiff"),
+    "jpeg": Format((".jpg", ".jpeg"), (8,), False, 65535, 92, "pillow"),
+    "webp": Format((".webp",), (8,), True, 16383, 90, "pillow"),
 })
 
-#: File name extension (lower case) -> format.
-EXTENSIONS = MappingProxyType({".png": "png", ".tif": "tiff", ".tiff": "tiff", ".jpg": "jpeg", ".jpeg": "jpeg",
-                               ".webp": "webp"})
+#: File name extension (lower case) -> format (from :data:`FORMATS`).
+EXTENSIONS = MappingProxyType({ext: name for name, f in FORMATS.items() for ext in f.extensions})
 
-#: Standard extension of each format (for derived output names).
-SUFFIX = MappingProxyType({"png": ".png", "tiff": ".tif", "jpeg": ".jpg", "webp": ".webp"})
+#: Standard extension of each format, for derived output names (from :data:`FORMATS`).
+SUFFIX = MappingProxyType({name: f.extensions[0] for name, f in FORMATS.items()})
 
-#: ``quality`` used for the lossy formats when none is given (1..100).
-DEFAULT_QUALITY = MappingProxyType({"jpeg": 92, "webp": 90})
+#: ``quality`` used for the lossy formats when none is given, 1..100 (from :data:`FORMATS`).
+DEFAULT_QUALITY = MappingProxyType({name: f.quality for name, f in FORMATS.items() if f.quality is not None})
 
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -89,7 +101,7 @@ def format_for(path, format=None):
 
 def output_bit_depth(format, bit_depth):
     """``bit_depth`` if ``format`` holds it, else 8 (JPEG and WebP are 8-bit formats)."""
-    return bit_depth if bit_depth in FORMATS[format][0] else 8
+    return bit_depth if bit_depth in FORMATS[format].bit_depths else 8
 
 
 def _reason(exc):
@@ -117,7 +129,7 @@ class ImageWriter:
     icc_profile : bytes, optional
         ICC profile to embed.
     exif : PIL.Image.Exif, optional
-        EXIF to embed (see :func:`mgbp_classic.metadata.output_exif`).
+        EXIF to embed (see :func:`mgbp_classic.imaging.metadata.output_exif`).
 
     Examples
     --------
@@ -132,7 +144,7 @@ class ImageWriter:
                  icc_profile=None, exif=None):
         self.path = os.fspath(path)
         self.format = format_for(self.path, format)
-        depths, alpha_ok, max_side = FORMATS[self.format]
+        depths, alpha_ok, max_side = FORMATS[self.format][1:4]
         if bit_depth not in (8, 16):
             raise ImageError(f"cannot write image {self.path!r}: bit_depth must be 8 or 16, got {bit_depth!r}")
         self.bit_depth = output_bit_depth(self.format, bit_depth)
@@ -250,13 +262,13 @@ class ImageWriter:
 
     # -- per-format hooks ------------------------------------------------------------------------
     def _begin(self):
-        getattr(self, f"_{self.format}_begin")()
+        getattr(self, f"_{FORMATS[self.format].encoder}_begin")()
 
     def _rows(self, ints):
-        getattr(self, f"_{self.format}_rows")(ints)
+        getattr(self, f"_{FORMATS[self.format].encoder}_rows")(ints)
 
     def _end(self):
-        getattr(self, f"_{self.format}_end")()
+        getattr(self, f"_{FORMATS[self.format].encoder}_end")()
 
     # PNG: IHDR, iCCP, eXIf, IDAT chunks as the compressor emits them, IEND.
     def _png_chunk(self, tag, data):
@@ -391,6 +403,3 @@ class ImageWriter:
             options["exif"] = self.exif.tobytes()
         im.save(self._file, format=self.format.upper(), **options)
 
-    _jpeg_begin = _webp_begin = _pillow_begin
-    _jpeg_rows = _webp_rows = _pillow_rows
-    _jpeg_end = _webp_end = _pillow_end

@@ -37,7 +37,7 @@ rule for every format. An MPO file (a JPEG with auxiliary images: thumbnails, de
 second view of a stereo pair -- phones write them) is one picture, its primary image. Formats
 that hold one picture at several sizes (ICO, ICNS) give the largest.
 
-The EXIF orientation is applied (:func:`mgbp_classic.metadata.apply_orientation`): every image
+The EXIF orientation is applied (:func:`mgbp_classic.imaging.metadata.apply_orientation`): every image
 enters the library upright, and :class:`ImageInfo` gives the upright size with the orientation the
 file stored (a writer resets it to 1).
 """
@@ -52,7 +52,7 @@ from dataclasses import dataclass
 import numpy as np
 from numba import njit
 
-from .exceptions import ImageError, MultiFrameWarning
+from ..exceptions import ImageError, MultiFrameWarning, ParamError
 from .metadata import ImageMetadata, apply_orientation, from_image
 
 __all__ = ["DEFAULT_MAX_PIXELS", "ImageInfo", "SUPPORTED_FORMATS", "describe_file", "read_header", "read_image"]
@@ -101,7 +101,7 @@ class ImageInfo:
         profile's colour space does not match ``mode``.
     exif : bytes or None
         The EXIF block to carry (descriptive tags and the Exif/GPS directories, as
-        :class:`mgbp_classic.metadata.ImageMetadata` holds it), ``None`` when the file has none.
+        :class:`mgbp_classic.imaging.metadata.ImageMetadata` holds it), ``None`` when the file has none.
     """
 
     path: str
@@ -129,7 +129,7 @@ class ImageInfo:
 
     @property
     def metadata(self):
-        """What a writer carries into the output: :class:`~mgbp_classic.metadata.ImageMetadata`."""
+        """What a writer carries into the output: :class:`~mgbp_classic.imaging.metadata.ImageMetadata`."""
         return ImageMetadata(icc_profile=self.icc_profile, exif=self.exif, orientation=self.orientation)
 
 
@@ -197,9 +197,9 @@ def read_image(path, *, max_pixels=DEFAULT_MAX_PIXELS, dtype=np.float64, return_
     """
     dtype = np.dtype(dtype)
     if dtype not in (np.float32, np.float64):
-        raise ValueError(f"dtype must be float32 or float64, got {dtype}")
+        raise ParamError("dtype", f"must be float32 or float64, got {dtype}")
     if max_pixels is not None and (not isinstance(max_pixels, (int, np.integer)) or max_pixels < 1):
-        raise ValueError(f"max_pixels must be None or an integer >= 1, got {max_pixels!r}")
+        raise ParamError("max_pixels", f"must be None or an integer >= 1, got {max_pixels!r}")
     name = _check_file(path)
     with _open(name) as im:
         plan = _plan_or_fail(im, name)

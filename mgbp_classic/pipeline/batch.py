@@ -9,9 +9,10 @@
   fails is recorded with its reason and the batch goes on (:class:`Summary`);
 * :func:`upscale_file` is the same for one file, from Python.
 
-The learned network (``method="net"``) is streamed: tiles whose size follows the memory budget
-(:mod:`mgbp_classic.plan`), rows written as they are made (:mod:`mgbp_classic.stream`,
-:class:`mgbp_classic.formats.ImageWriter`); the other methods work on the whole image.
+A method that tiles (the learned network: its registration names a tiler) is streamed: tiles whose
+size follows the memory budget (:mod:`mgbp_classic.pipeline.plan`), rows written as they are made
+(:mod:`mgbp_classic.pipeline.stream`, :class:`mgbp_classic.imaging.formats.ImageWriter`); the other methods work on
+the whole image.
 """
 import glob
 import os
@@ -21,15 +22,16 @@ from pathlib import Path
 
 import numpy as np
 
-from ._validate import check_image, check_levels
-from .atomic import same_file
-from .exceptions import ImageError
-from .formats import EXTENSIONS, SUFFIX, ImageWriter, format_for, output_bit_depth
-from .io import read_header, read_image, write_image
-from .metadata import output_exif
-from .plan import CLASSIC_MAX_PIXELS, MAX_STREAM_PIXELS, parse_memory, plan_upscale, target_size
-from .stream import net_tiles, upscale_bands
-from .upscale import DEFAULT_METHOD, get_method, upscale
+from .._validate import (ParamError, check_choice, check_image, check_levels, check_name_length,
+                        check_output_path, parse_memory)
+from ..atomic import same_file
+from ..exceptions import ImageError
+from ..imaging.formats import EXTENSIONS, SUFFIX, ImageWriter, format_for, output_bit_depth
+from ..imaging.io import read_header, read_image, write_image
+from ..imaging.metadata import output_exif
+from .plan import CLASSIC_MAX_PIXELS, MAX_STREAM_PIXELS, plan_upscale, target_size
+from .stream import upscale_bands
+from .upscale import get_method, streaming_methods, upscale
 
 __all__ = ["IMAGE_SUFFIXES", "Source", "Job", "Summary", "collect_inputs", "output_name", "plan_batch",
            "probe", "record_skip", "run_batch", "run_job", "upscale_file", "EXISTING_POLICIES"]
@@ -86,12 +88,12 @@ class Summary:
         return f"{len(self.written)} written, {len(self.skipped)} skipped, {len(self.failed)} failed"
 
 
-def collect_inputs(paths, *, recursive=False):
+def collect_inputs(images, *, recursive=False):
     """Image files named by ``paths``: files, directories and glob patterns, in a stable order.
 
     Parameters
     ----------
-    paths : sequence of str or os.PathLike
+    images : sequence of str or os.PathLike
         Files (read whatever their extension), directories (their files with an
         :data:`IMAGE_SUFFIXES` extension, hidden files skipped) and glob patterns (``*``, ``?``,
         ``[...]``; ``**`` with ``recursive``).
@@ -104,7 +106,7 @@ def collect_inputs(paths, *, recursive=False):
 
     Raises
     ------
-    ValueError
+    ParamError
         A path that does not exist, a pattern that matches nothing, or no image at all (one line
         naming it).
     """
@@ -116,13 +118,13 @@ def collect_inputs(paths, *, recursive=False):
             seen.add(key)
             sources.append(Source(Path(path), Path(relative)))
 
-    for item in paths:
+    for item in images:
         text = os.fspath(item)
         path = Path(text)
         if path.is_dir():
             found = _images_in(path, recursive)
             if not found and not recursive and any(p.is_dir() for p in path.iterdir()):
-                raise ValueError(f"images must be image files, directories or patterns; '{text}' has no image "
+                raise ParamError("images", f"must be image files, directories or patterns; '{text}' has no image "
                                  f"files at its top (use -r/--recursive for its subdirectories)")
             for f in found:
                 add(f, f.relative_to(path))
@@ -132,13 +134,13 @@ def collect_inputs(paths, *, recursive=False):
             matches = sorted(glob.glob(text, recursive=recursive))
             files = [Path(m) for m in matches if Path(m).is_file()]
             if not files:
-                raise ValueError(f"images must exist; the pattern '{text}' matches no file")
+                raise ParamError("images", f"must exist; the pattern '{text}' matches no file")
             for f in files:
                 add(f, Path(f.name))
         else:
-            raise ValueError(f"images must exist; '{text}' does not exist")
+            raise ParamError("images", f"must exist; '{text}' does not exist")
     if not sources:
-        raise ValueError("images must name at least one image file; the directories given hold none")
+        raise ParamError("images", "must name at least one image file; the directories given hold none")
     return sources
 
 
@@ -152,14 +154,6 @@ def _images_in(directory, recursive):
         if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES:
             out.append(p)
     return sorted(out)
-
-
-def _factor_label(levels, scale, width, height, output_shape):
-    if width is not None or height is not None:
-        return f"{output_shape[1]}x{output_shape[0]}"
-    if scale is not None:
-        return f"x{float(scale):g}"
-    return f"x{2 ** levels}"
 
 
 def output_name(source, *, label, format=None):
@@ -176,15 +170,16 @@ def output_name(source, *, label, format=None):
 
 
 def plan_batch(sources, output=None, *, name, into_directory=None, existing="error", extra=None):
-    """Every output path, decided before any work.
+    """Every output path, decided and checked before any work: the one output planner of every
+    command that writes images, with one policy for outputs that exist.
 
     Parameters
     ----------
     sources : list of Source
     output : Path, optional
-        With one file input and no ``into_directory``: the output file, or an existing directory. Else
-        a directory (created when the batch runs) under which each source's ``relative`` path is
-        mirrored. ``None``: each output beside its input.
+        With one file input and no ``into_directory``: the output file (an image file name, or an
+        existing directory to write into). Else a directory (created when the batch runs) under which
+        each source's ``relative`` path is mirrored. ``None``: each output beside its input.
     name : callable
         ``name(source_path) -> file name`` of the output.
     into_directory : bool, optional
@@ -201,26 +196,34 @@ def plan_batch(sources, output=None, *, name, into_directory=None, existing="err
 
     Raises
     ------
-    ValueError
-        An output would overwrite an input, two outputs collide, or (policy ``"error"``) an output
-        exists; the message names the file.
+    ParamError
+        A name the file system cannot hold, a single output that is not an image file name, an
+        output that would overwrite an input, two outputs that collide, (policy ``"error"``) an
+        output that exists, or an output directory that does not exist or cannot be written; the
+        message names the file. ``param`` is ``"output"`` when ``output`` was given, else
+        ``"images"`` (the names were made from the inputs').
     """
-    if existing not in EXISTING_POLICIES:
-        raise ValueError(f"existing must be one of {', '.join(EXISTING_POLICIES)}, got {existing!r}")
-    output = None if output is None else Path(output)
+    check_choice(existing, "existing", EXISTING_POLICIES)
+    output = None if output is None else check_name_length(output, "output")   # before any look at it
+    blamed = "images" if output is None else "output"                # who chose the names
     if into_directory is None:
         into_directory = output is not None and (len(sources) > 1 or output.is_dir()
                                                  or any(s.relative.parent != Path(".") for s in sources))
     if output is not None and into_directory and output.exists() and not output.is_dir():
-        raise ValueError(f"output must be a directory when several images are given, got the existing file '{output}'")
+        raise ParamError("output", f"must be a directory when several images are given, got the existing file "
+                                   f"'{output}'")
+    if output is not None and not into_directory and not output.is_dir() and output.suffix.lower() not in EXTENSIONS:
+        raise ParamError("output", f"must be an image file ({', '.join(EXTENSIONS)}) or an existing directory, "
+                                   f"got '{output}'")
     jobs = []
     for src in sources:
         if output is None:
             target = src.path.with_name(name(src.path))
-        elif into_directory:
+        elif into_directory or output.is_dir():
             target = output / src.relative.parent / name(src.path)
         else:
             target = output
+        check_name_length(target, blamed)
         jobs.append(Job(src, target, list(extra(src.path, target)) if extra else [],
                         make_parent=bool(output is not None and into_directory)))
     inputs = [s.path for s in sources]
@@ -229,33 +232,101 @@ def plan_batch(sources, output=None, *, name, into_directory=None, existing="err
         for out in [job.target, *job.extra]:
             for path in inputs:
                 if same_file(out, path):
-                    raise ValueError(f"output would overwrite the input image '{path}'; choose another output path")
+                    raise ParamError(blamed, subject="output",
+                                     reason=f"would overwrite the input image '{path}'; choose another output path")
             key = out.resolve()
             if key in seen:
-                raise ValueError(f"output '{out}' would be written for both '{seen[key]}' and '{job.source.path}'")
+                raise ParamError(blamed, subject="output",
+                                 reason=f"'{out}' would be written for both '{seen[key]}' and '{job.source.path}'")
             seen[key] = job.source.path
     clashes = [out for job in jobs for out in [job.target, *job.extra] if out.exists()]
     if clashes and existing == "error":
         more = f" (and {len(clashes) - 1} more)" if len(clashes) > 1 else ""
-        raise ValueError(f"output '{clashes[0]}' exists{more}; use --skip-existing or --overwrite")
-    if existing == "skip":
-        for job in jobs:
-            job.skip = job.target.exists()
+        raise ParamError(blamed, subject="output",
+                         reason=f"'{clashes[0]}' exists{more}; use --skip-existing or --overwrite")
+    probed = set()
+    for job in jobs:
+        job.skip = existing == "skip" and job.target.exists()
+        for out in [] if job.skip else [job.target, *job.extra]:    # writable, before any work
+            if job.make_parent and not out.parent.exists():
+                continue                                             # made when the batch runs
+            parent = out.parent.resolve()
+            check_output_path(out, blamed, probe=parent not in probed)
+            probed.add(parent)
     return jobs
+
+
+def plan_files(images, output=None, *, name, recursive=False, existing="error", extra=None):
+    """The inputs a command names and their planned outputs (:func:`collect_inputs`, then
+    :func:`plan_batch`).
+
+    Parameters
+    ----------
+    images : sequence of str or os.PathLike
+        Files, directories and glob patterns.
+    output : Path, optional
+        One image file given alone: the output file or an existing directory; else a directory.
+    name, existing, extra
+        As in :func:`plan_batch`.
+    recursive : bool, optional
+        Descend into the subdirectories of the directories given, mirroring the tree under ``output``.
+
+    Returns
+    -------
+    (list of Job, bool)
+        The jobs, and whether ``images`` named one image file (a single output, not a batch).
+    """
+    sources = collect_inputs(images, recursive=recursive)
+    output = None if output is None else check_name_length(output, "output")
+    single = len(images) == 1 and len(sources) == 1 and Path(images[0]).is_file()
+    jobs = plan_batch(sources, output, name=name, existing=existing, extra=extra,
+                      into_directory=not single or (output is not None and output.is_dir()))
+    return jobs, single
+
+
+def upscale_name(source, settings):
+    """The default output name of an upscale of ``source``: ``<stem>_x4.png``, ``<stem>_x2.5.jpg``,
+    ``<stem>_3000x2250.webp`` (the size from the file's header; ``<stem>_w3000`` when it cannot be read)."""
+    source = Path(source)
+    label = settings.factor()
+    if label is None:
+        try:
+            _, (rows, cols) = target_size(probe(source)[0], width=settings.width, height=settings.height)
+            label = f"{cols}x{rows}"
+        except (ValueError, ImageError):                              # reported when the job runs
+            w, h = settings.width, settings.height
+            label = f"{w}x{h}" if w and h else (f"w{w}" if w else f"h{h}")
+    return output_name(source, label=label, format=settings.format)
+
+
+def level_names(target, levels):
+    """The files of the intermediate levels beside ``target`` (``<stem>_x2``, ``<stem>_x4``, ... up
+    to ``2**(levels - 1)``), for ``save_levels``."""
+    target = Path(target)
+    last = f"_x{2 ** levels}"
+    stem = target.stem[:-len(last)] if target.stem.endswith(last) else target.stem
+    return [target.with_name(f"{stem}_x{2 ** k}{target.suffix}") for k in range(1, levels)]
+
+
+def make_parents(jobs):
+    """Create the directories the jobs write into (the outputs under an output tree)."""
+    for job in jobs:
+        if job.make_parent and not job.skip:
+            try:
+                job.target.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise ParamError("output", f"cannot create the output directory '{job.target.parent}': "
+                                           f"{exc.strerror}", subject="") from None
 
 
 def probe(path):
     """``(shape, bit_depth, metadata)`` of an image file from its header, without decoding pixels.
 
-    The upright shape with the channels the reader returns (:func:`mgbp_classic.io.read_header`).
+    The upright shape with the channels the reader returns (:func:`mgbp_classic.imaging.io.read_header`).
     Raises :class:`ImageError` when the header cannot be read.
     """
     info = read_header(path)
     return info.shape, info.bit_depth, info.metadata
-
-
-def _method_entry(method):
-    return get_method(DEFAULT_METHOD if method is None else method)
 
 
 def upscale_file(source, target=None, *, levels=None, scale=None, width=None, height=None, method=None, mu=2,
@@ -266,13 +337,13 @@ def upscale_file(source, target=None, *, levels=None, scale=None, width=None, he
     Parameters
     ----------
     source : str or os.PathLike
-        Input image (anything :func:`mgbp_classic.io.read_image` reads).
+        Input image (anything :func:`mgbp_classic.imaging.io.read_image` reads).
     target : str or os.PathLike, optional
         Output file; default ``<stem>_x<factor><ext>`` beside the input (see :func:`output_name`).
     levels, scale, width, height
-        The output size, as in :func:`mgbp_classic.upscale.upscale` (one of them).
+        The output size, as in :func:`mgbp_classic.pipeline.upscale.upscale` (one of them).
     method, mu, iterations, **method_options
-        As in :func:`mgbp_classic.upscale.upscale`.
+        As in :func:`mgbp_classic.pipeline.upscale.upscale`.
     format : {"png", "tiff", "jpeg", "webp"}, optional
         Output format (default: from the target's extension).
     quality : int, optional
@@ -280,7 +351,7 @@ def upscale_file(source, target=None, *, levels=None, scale=None, width=None, he
     strip_metadata : bool, optional
         Write no ICC profile and no EXIF (default: carry the input's).
     memory : int or str, optional
-        Memory budget (e.g. ``"2GiB"``; default :func:`mgbp_classic.plan.default_memory`); sets the
+        Memory budget (e.g. ``"2GiB"``; default :func:`mgbp_classic.pipeline.plan.default_memory`); sets the
         network's tile size.
     tile : int, optional
         Network tile side (overrides the budget's choice).
@@ -296,7 +367,7 @@ def upscale_file(source, target=None, *, levels=None, scale=None, width=None, he
 
     Examples
     --------
-    >>> from mgbp_classic.batch import upscale_file                       # doctest: +SKIP
+    >>> from mgbp_classic.pipeline.batch import upscale_file                       # doctest: +SKIP
     >>> upscale_file("photo.jpg", scale=3, method="bicubic")               # doctest: +SKIP
     PosixPath('photo_x3.jpg')
     """
@@ -304,17 +375,14 @@ def upscale_file(source, target=None, *, levels=None, scale=None, width=None, he
     source = Path(source)
     if not source.is_file():
         raise ImageError(f"cannot read image {os.fspath(source)!r}: no such file")
-    shape, _, _ = probe(source)
-    n, out_shape = target_size(shape, levels=levels, scale=scale, width=width, height=height)
-    label = _factor_label(n, scale, width, height, out_shape)
-    src = Source(source, Path(source.name))
-    jobs = plan_batch([src], None if target is None else Path(target), into_directory=False,
-                      name=lambda p: output_name(p, label=label, format=format),
-                      existing="overwrite" if overwrite else "error")
+    target_size(probe(source)[0], levels=levels, scale=scale, width=width, height=height)     # one size given
     settings = Settings(levels=levels, scale=scale, width=width, height=height, method=method, mu=mu,
                         iterations=iterations, format=format, quality=quality, strip_metadata=strip_metadata,
                         memory=memory, tile=tile, options=dict(method_options))
-    return run_job(jobs[0], settings, progress=progress)[0]
+    jobs = plan_batch([Source(source, Path(source.name))], None if target is None else Path(target),
+                      into_directory=False, name=lambda p: upscale_name(p, settings),
+                      existing="overwrite" if overwrite else "error")
+    return settings.run(jobs[0], progress=progress)[0]
 
 
 @dataclass
@@ -336,26 +404,64 @@ class Settings:
     save_levels: bool = False
     options: dict = field(default_factory=dict)
 
+    def factor(self):
+        """``"x4"``, ``"x2.5"``: the factor of every output; ``None`` when a width or height is asked
+        (each output's size then depends on its input's)."""
+        if self.width is not None or self.height is not None:
+            return None
+        return f"x{float(self.scale):g}" if self.scale is not None else f"x{2 ** self.levels}"
+
+    def describe(self):
+        """``"x4"``, ``"to 3000x2000"``, ``"to width 3000"``: the size asked, for progress lines."""
+        w, h = self.width, self.height
+        return self.factor() or ("to " + (f"{w}x{h}" if w and h else (f"width {w}" if w else f"height {h}")))
+
+    def name(self, source):
+        """The default output name for ``source`` (:func:`upscale_name`)."""
+        return upscale_name(source, self)
+
+    def extra(self, source, target):
+        """The further outputs of ``source``: every intermediate level's image with ``save_levels``."""
+        return level_names(target, self.levels) if self.save_levels else []
+
+    def run(self, job, *, progress=None):
+        """Upscale one job (:func:`run_job`); ``(path, (rows, cols))``."""
+        return run_job(job, self, progress=progress)
+
 
 def plan_job(job, settings, shape):
-    """The :class:`mgbp_classic.plan.Plan` of one job for an input of ``shape``."""
+    """The :class:`mgbp_classic.pipeline.plan.Plan` of one job for an input of ``shape``: a method that tiles
+    is streamed (unless every level is saved), the others work on whole images."""
 
-    entry = _method_entry(settings.method)
+    entry = get_method(settings.method)
     n, out_shape = target_size(shape, levels=settings.levels, scale=settings.scale, width=settings.width,
                                height=settings.height)
     memory = None if settings.memory is None else parse_memory(settings.memory)
-    streamed = entry.name == "net" and not settings.save_levels
+    streamed = entry.tiles and not settings.save_levels
+    streaming = streaming_methods()
     if settings.levels is not None:                    # the familiar message for too many levels, with the cap
-        try:
-            check_levels(settings.levels, shape, max_pixels=MAX_STREAM_PIXELS if streamed else CLASSIC_MAX_PIXELS)
-        except ValueError as exc:
-            cap = ("the streamed network makes at most 2**30 pixels" if streamed else
-                   f"method {entry.name!r} works on whole images, at most 2**26 pixels out; 'net' streams up to 2**30")
-            raise ValueError(f"{exc} ({cap})" if str(exc).startswith("levels must") else str(exc)) from None
-    return plan_upscale(shape, method=entry.name, levels=n, output_shape=out_shape, memory=memory,
-                        tile=settings.tile, streamed=streamed,
-                        margin=settings.options.get("margin", 16),
-                        format=format_for(job.target, settings.format))
+        if streamed:
+            cap = f"method {entry.name!r} streams at most 2**30 pixels"
+        else:
+            cap = f"method {entry.name!r} works on whole images, at most 2**26 pixels out"
+            cap += f"; {', '.join(map(repr, streaming))} stream{'s' * (len(streaming) == 1)} up to 2**30" \
+                if streaming else ""
+        check_levels(settings.levels, shape, max_pixels=MAX_STREAM_PIXELS if streamed else CLASSIC_MAX_PIXELS,
+                     why=cap)
+    return plan_upscale(shape, method=entry, levels=n, output_shape=out_shape, memory=memory,
+                        tile=settings.tile, streamed=streamed, margin=_tiler_options(entry, settings).get("margin"),
+                        format=format_for(job.target, settings.format), streaming=streaming)
+
+
+def _tiler_options(entry, settings):
+    """The options of ``settings`` for the method's tiler (its defaults where not given); a ParamError
+    for an option the tiler does not take."""
+    takes = entry.tile_options
+    for key, value in settings.options.items():
+        if key not in takes:
+            raise ParamError(key, f"{key} is not an option of the streamed method {entry.name!r} (options: "
+                                  f"{', '.join([*takes, 'tile'])}), got {key}={value!r}", subject="")
+    return {**takes, **settings.options}
 
 
 def _info(info, key):
@@ -373,25 +479,20 @@ def run_job(job, settings, *, progress=None):
     meta = None if settings.strip_metadata else _info(info, "metadata")
     fmt = format_for(job.target, settings.format)
     depth = output_bit_depth(fmt, 16 if _info(info, "bit_depth") == 16 else 8)
-    entry = _method_entry(settings.method)
+    entry = get_method(settings.method)
     rows, cols = plan.output_shape
     if job.make_parent:
         job.target.parent.mkdir(parents=True, exist_ok=True)
     if plan.streamed:
-        options = dict(settings.options)
-        unknown = sorted(set(options) - {"model", "margin"})
-        if unknown:
-            raise ValueError(f"{unknown[0]} is not an option of the streamed method 'net' (options: model, tile, "
-                             f"margin), got {unknown[0]}={options[unknown[0]]!r}")
+        tiler = entry.tiler(mu=settings.mu, **_tiler_options(entry, settings))
         image = check_image(image)
         channels = 1 if image.ndim == 2 else {1: 1, 2: 4, 3: 3, 4: 4}[image.shape[2]]
-        tiles = net_tiles(model=options.get("model"), mu=settings.mu)
         icc = meta.icc_profile if meta is not None else None
         exif = output_exif(meta.exif, width=cols, height=rows) if meta is not None else None
         with ImageWriter(job.target, height=rows, width=cols, channels=channels, bit_depth=depth, format=fmt,
                          quality=settings.quality, icc_profile=icc, exif=exif) as writer:
-            for band in upscale_bands(image, tiles, levels=plan.levels, output_shape=plan.output_shape,
-                                      tile=plan.tile, margin=options.get("margin", 16), progress=progress):
+            for band in upscale_bands(image, tiler.tile, levels=plan.levels, output_shape=plan.output_shape,
+                                      tile=plan.tile, margin=tiler.margin, progress=progress):
                 if band.ndim == 3 and band.shape[2] == 2:                    # grey + alpha -> RGBA
                     band = band[..., [0, 0, 0, 1]]
                 writer.write(band)
@@ -435,7 +536,8 @@ def run_batch(jobs, settings, *, on_written=None, on_failed=None, on_skipped=Non
     Parameters
     ----------
     jobs : list of Job
-    settings : Settings
+    settings : Settings or mgbp_classic.pipeline.downscale.Downscale
+        What to do with each job: ``settings.run(job, progress=...)`` returns ``(path, (rows, cols))``.
     on_written, on_failed, on_skipped : callable, optional
         Called as each file is written ``(path, (rows, cols), seconds)``, fails ``(source, reason)`` or
         is skipped ``(target, reason)``, so a caller can report it at once.
@@ -454,7 +556,7 @@ def run_batch(jobs, settings, *, on_written=None, on_failed=None, on_skipped=Non
             continue
         start = time.perf_counter()
         try:
-            path, size = run_job(job, settings, progress=progress(job) if progress else None)
+            path, size = settings.run(job, progress=progress(job) if progress else None)
         except (ImageError, ValueError, OSError, MemoryError) as exc:
             if stop_on_error:
                 raise

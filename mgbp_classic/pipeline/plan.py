@@ -7,33 +7,32 @@ Everything here is cheap arithmetic on shapes, so the command line can check and
   ``width`` and/or ``height`` (one given: the aspect ratio is kept). The methods run the smallest
   ``2**N`` at least as large, and MATLAB's anti-aliased bicubic ``imresize`` brings the result down to
   the exact size.
-* **Memory** (:func:`parse_memory`, :func:`default_memory`, :func:`tile_for_budget`): the learned
-  network is run on square low-resolution tiles whose side follows the budget; its output is streamed
-  band by band, so the budget bounds the peak memory whatever the output size (up to
-  :data:`MAX_STREAM_PIXELS`). The classic methods hold whole images (:data:`CLASSIC_MAX_PIXELS`).
-* **Threads** (:func:`check_threads`): at most the machine's cores.
+* **Memory** (:func:`default_memory`, :func:`tile_for_budget`): a method that tiles (the learned
+  network) is run on square low-resolution tiles whose side follows the budget and the memory the
+  method declares per tile pixel; its output is streamed band by band, so the budget bounds the peak
+  memory whatever the output size (up to :data:`MAX_STREAM_PIXELS`). The other methods hold whole
+  images (:data:`CLASSIC_MAX_PIXELS`).
+* **Time** (:func:`plan_upscale`): the seconds per megapixel the method declares, shared by the cores.
+
+The checks of the sizes, the memory and the threads are :mod:`mgbp_classic._validate`'s
+(:func:`~mgbp_classic._validate.parse_memory`, :func:`~mgbp_classic._validate.check_threads`).
 """
 import math
 import os
-import re
 from dataclasses import dataclass
-from types import MappingProxyType
 
-__all__ = ["MAX_STREAM_PIXELS", "CLASSIC_MAX_PIXELS", "Plan", "target_size", "parse_memory", "default_memory",
-           "format_bytes", "tile_for_budget", "check_threads", "machine_threads", "plan_upscale"]
+from .._parallel import machine_threads
+from .._validate import ParamError, check_int, check_scale
 
-#: Largest output (pixels, height × width) of the streamed network path: 2**30, e.g. 32768 × 32768.
+__all__ = ["MAX_STREAM_PIXELS", "CLASSIC_MAX_PIXELS", "Plan", "target_size", "default_memory",
+           "format_bytes", "tile_for_budget", "plan_upscale"]
+
+#: Largest output (pixels, height × width) of a streamed method: 2**30, e.g. 32768 × 32768.
 MAX_STREAM_PIXELS = 2 ** 30
 
 #: Largest output the whole-image methods (bicubic, ibp, mgbp, and any method not streamed) make:
 #: 2**26 pixels (e.g. 8192 × 8192); they hold several float64 copies of the output.
 CLASSIC_MAX_PIXELS = 2 ** 26
-
-#: Bytes of working memory per output pixel of one network tile (padded tile side × 2**levels,
-#: squared): the peak resident memory over one forward pass of the shipped model at µ = 2 grows by
-#: 2460–2660 bytes per such pixel at ×2, ×4 and ×8 (tiles of 48–96 pixels); 3300 leaves 25 % headroom.
-#: ``benchmarks/big_image.py`` checks the whole path against the budget.
-NET_BYTES_PER_TILE_PIXEL = 3300
 
 #: Bytes per output pixel of the streaming band buffers (float32 colour + alpha, premultiplied, the
 #: resize's input rows and the quantised rows) for each row of tiles kept at a time.
@@ -48,41 +47,6 @@ INPUT_BYTES_PER_SAMPLE = 10
 
 #: Bytes per output sample of the whole-image methods (a few float64 copies of the output).
 CLASSIC_BYTES_PER_SAMPLE = 48
-
-#: CPU seconds per megapixel the method computes (order of magnitude for ``--dry-run``). For the
-#: network this counts each tile with its margins (``((tile + 2·margin)·2**levels)²`` pixels per tile):
-#: about 60 CPU seconds per such megapixel at ×4, measured with the shipped model (a 100×76 image ×4,
-#: one tile, 15 s of user time besides start-up). The classic methods' figures are rougher.
-SECONDS_PER_MEGAPIXEL = MappingProxyType({"net": 60.0, "mgbp": 3.0, "ibp": 2.0, "bicubic": 0.1})
-
-_UNITS = MappingProxyType({"": 1, "b": 1, "k": 10 ** 3, "kb": 10 ** 3, "m": 10 ** 6, "mb": 10 ** 6, "g": 10 ** 9, "gb": 10 ** 9,
-          "t": 10 ** 12, "tb": 10 ** 12, "kib": 2 ** 10, "mib": 2 ** 20, "gib": 2 ** 30, "tib": 2 ** 40})
-
-
-def parse_memory(text):
-    """Bytes named by a size such as ``"2GiB"``, ``"1.5 GB"``, ``"800MiB"`` or ``"123456789"``.
-
-    Parameters
-    ----------
-    text : str or int
-
-    Returns
-    -------
-    int
-
-    Raises
-    ------
-    ValueError
-        Not a positive size with a known unit (B, kB/MB/GB/TB = powers of 1000, KiB/MiB/GiB/TiB =
-        powers of 1024).
-    """
-    if isinstance(text, int) and not isinstance(text, bool) and text > 0:
-        return text
-    match = re.fullmatch(r"\s*([0-9]*\.?[0-9]+)\s*([A-Za-z]*)\s*", str(text))
-    unit = match.group(2).lower() if match else None
-    if not match or unit not in _UNITS or float(match.group(1)) <= 0:
-        raise ValueError(f"memory must be a positive size such as 2GiB, 1.5GB or 800MiB, got {text!r}")
-    return int(float(match.group(1)) * _UNITS[unit])
 
 
 def format_bytes(n):
@@ -125,22 +89,6 @@ def default_memory():
     return int(min(8 * 2 ** 30, max(2 ** 30, avail // 2)))
 
 
-def machine_threads():
-    """Cores this process may use."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):
-        return os.cpu_count() or 1
-
-
-def check_threads(threads):
-    """``threads`` if it is between 1 and the machine's cores, else a one-line ``ValueError``."""
-    top = machine_threads()
-    if isinstance(threads, bool) or not isinstance(threads, int) or not 1 <= threads <= top:
-        raise ValueError(f"threads must be an integer between 1 and {top} (this machine's cores), got {threads!r}")
-    return threads
-
-
 def target_size(shape, *, levels=None, scale=None, width=None, height=None):
     """Output size and the number of 2× levels that make it.
 
@@ -165,7 +113,7 @@ def target_size(shape, *, levels=None, scale=None, width=None, height=None):
 
     Raises
     ------
-    ValueError
+    ParamError
         Conflicting or bad arguments, or an output not larger than the input.
     """
     h, w = int(shape[0]), int(shape[1])
@@ -173,25 +121,19 @@ def target_size(shape, *, levels=None, scale=None, width=None, height=None):
     if width is not None or height is not None:
         given.append("width/height")
     if len(given) > 1:
-        raise ValueError(f"give one of levels, scale and width/height, got {' and '.join(given)}")
+        raise ParamError(given[1].split("/")[0], f"give one of levels, scale and width/height, got {' and '.join(given)}",
+                         subject="")
     if not given:
-        raise ValueError("give levels, scale or width/height, got none of them")
+        raise ParamError("levels", "give levels, scale or width/height, got none of them", subject="")
     if levels is not None:
-        if isinstance(levels, bool) or not isinstance(levels, int) or levels < 1:
-            raise ValueError(f"levels must be an integer >= 1, got {levels!r}")
+        levels = check_int(levels, "levels", minimum=1)
         return levels, (h << levels, w << levels)
     if scale is not None:
-        try:
-            s = float(scale)
-        except (TypeError, ValueError):
-            s = float("nan")
-        if isinstance(scale, bool) or not math.isfinite(s) or s <= 1:
-            raise ValueError(f"scale must be a number > 1, got {scale!r}")
+        s = check_scale(scale)
         rows, cols = _ceil(s * h), _ceil(s * w)
     else:
-        for name, v in (("width", width), ("height", height)):
-            if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < 1):
-                raise ValueError(f"{name} must be a positive integer, got {v!r}")
+        width = check_int(width, "width", minimum=1, optional=True)
+        height = check_int(height, "height", minimum=1, optional=True)
         if width is not None and height is not None:
             rows, cols = height, width
         elif width is not None:
@@ -200,7 +142,9 @@ def target_size(shape, *, levels=None, scale=None, width=None, height=None):
             rows, cols = height, _ceil(height / h * w)
     factor = max(rows / h, cols / w)
     if rows < h or cols < w or factor <= 1:
-        raise ValueError(f"the output must be larger than the {w}x{h} input on both sides, got {cols}x{rows}")
+        raise ParamError("width" if width is not None else ("height" if height is not None else "scale"),
+                         f"the output must be larger than the {w}x{h} input on both sides, got {cols}x{rows}",
+                         subject="")
     n = max(1, math.ceil(math.log2(factor) - 1e-12))
     return n, (rows, cols)
 
@@ -209,8 +153,8 @@ def _ceil(x):
     return int(math.ceil(x - 1e-9))
 
 
-def tile_for_budget(memory, *, width, levels, margin=16, base=BASE_BYTES, minimum=8):
-    """Side of the low-resolution network tiles that keeps the peak within ``memory`` bytes.
+def tile_for_budget(memory, *, width, levels, margin, bytes_per_tile_pixel, base=BASE_BYTES, minimum=8):
+    """Side of the low-resolution tiles that keeps the peak within ``memory`` bytes.
 
     Parameters
     ----------
@@ -219,9 +163,12 @@ def tile_for_budget(memory, *, width, levels, margin=16, base=BASE_BYTES, minimu
     width : int
         Width of the input image (the band buffers span it).
     levels : int
-        Number of 2× levels the network runs.
-    margin : int, optional
+        Number of 2× levels the method runs.
+    margin : int
         Context pixels around each tile.
+    bytes_per_tile_pixel : int
+        The method's working memory per output pixel of one tile with its margins
+        (:attr:`mgbp_classic.pipeline.upscale.UpscaleMethod.bytes_per_tile_pixel`).
     base, minimum : int, optional
         Fixed process cost; smallest tile accepted.
 
@@ -233,16 +180,19 @@ def tile_for_budget(memory, *, width, levels, margin=16, base=BASE_BYTES, minimu
 
     Notes
     -----
-    Tile cost: ``NET_BYTES_PER_TILE_PIXEL · ((t + 2·margin) · 2**levels)²``; band buffers (one row of
+    Tile cost: ``bytes_per_tile_pixel · ((t + 2·margin) · 2**levels)²``; band buffers (one row of
     tiles, full width): ``BAND_BYTES_PER_PIXEL · (t · 2**levels) · (width · 2**levels)``.
     """
+    def cost(t):
+        return _tile_cost(t, width, levels, margin, bytes_per_tile_pixel)
+
     left = memory - base
-    if _tile_cost(minimum, width, levels, margin) > left:
+    if cost(minimum) > left:
         return None
     lo, hi = minimum, max(minimum, 4096)
     while lo < hi:                                   # largest t with cost(t) <= left
         mid = (lo + hi + 1) // 2
-        if _tile_cost(mid, width, levels, margin) <= left:
+        if cost(mid) <= left:
             lo = mid
         else:
             hi = mid - 1
@@ -289,16 +239,17 @@ def _duration(seconds):
     return f"{seconds / 3600:.1f} h"
 
 
-def plan_upscale(shape, *, method, levels, output_shape, memory=None, tile=None, threads=None, margin=16,
-                 streamed=None, format="png"):
+def plan_upscale(shape, *, method, levels, output_shape, memory=None, tile=None, threads=None, margin=None,
+                 streamed=None, format="png", streaming=()):
     """The plan for one image: tile side and count, peak memory and estimated time.
 
     Parameters
     ----------
     shape : tuple of int
         Input ``(H, W)`` or ``(H, W, C)``.
-    method : str
-        Method name; ``"net"`` is streamed in tiles, the others work on whole images.
+    method : mgbp_classic.pipeline.upscale.UpscaleMethod
+        The registered method (:func:`mgbp_classic.pipeline.upscale.get_method`): its name, whether it tiles
+        and what it costs.
     levels : int
     output_shape : (int, int)
     memory : int, optional
@@ -308,11 +259,13 @@ def plan_upscale(shape, *, method, levels, output_shape, memory=None, tile=None,
     threads : int, optional
         Cores used (for the time estimate; default: the machine's).
     margin : int, optional
-        Network tile margin.
+        Context pixels around each tile (default: the tiler's own).
     streamed : bool, optional
-        Whether the method is streamed (default: ``method == "net"``).
+        Whether the method is streamed tile by tile (default: whether it tiles).
     format : str, optional
         Output format: JPEG and WebP are encoded from the whole 8-bit image (counted in the memory).
+    streaming : sequence of str, optional
+        Names of the methods that stream, for the message of an output too large for a whole image.
 
     Returns
     -------
@@ -320,7 +273,7 @@ def plan_upscale(shape, *, method, levels, output_shape, memory=None, tile=None,
 
     Raises
     ------
-    ValueError
+    ParamError
         The output exceeds the method's cap, or the budget is too small for the smallest tile or for
         the whole-image encoder of JPEG/WebP.
     """
@@ -328,40 +281,46 @@ def plan_upscale(shape, *, method, levels, output_shape, memory=None, tile=None,
     channels = int(shape[2]) if len(shape) > 2 else 1
     rows, cols = output_shape
     budget = default_memory() if memory is None else int(memory)
-    streamed = (method == "net") if streamed is None else streamed
+    streamed = method.tiles if streamed is None else streamed
     s = 2 ** levels
     pixels = rows * cols
     big = (h * s) * (w * s)
+    made = f"got {cols}x{rows} (made from {w * s}x{h * s})"
     cores = threads or machine_threads()
-    seconds = max(pixels, big) / 1e6 * SECONDS_PER_MEGAPIXEL.get(method, 5.0) / cores
     fixed = BASE_BYTES + INPUT_BYTES_PER_SAMPLE * h * w * channels
     if format in ("jpeg", "webp"):
         fixed += 2 * pixels * min(channels, 4)                     # the 8-bit image and Pillow's copy
-    if streamed:
-        if max(pixels, big) > MAX_STREAM_PIXELS:
-            raise ValueError(f"the output must have at most 2**30 pixels ({MAX_STREAM_PIXELS}) with method "
-                             f"{method!r}, got {cols}x{rows} (made from {w * s}x{h * s})")
+    if not streamed:
+        if max(pixels, big) > CLASSIC_MAX_PIXELS:
+            others = (f"; method {streaming[0]!r} streams up to 2**30" if len(streaming) == 1 else
+                      f"; methods {', '.join(map(repr, streaming))} stream up to 2**30" if streaming else "")
+            raise ParamError("output_shape", f"the output must have at most 2**26 pixels ({CLASSIC_MAX_PIXELS}) "
+                                             f"with method {method.name!r} (it works on whole images{others}), "
+                                             f"{made}", subject="")
+        seconds = max(pixels, big) / 1e6 * method.seconds_per_megapixel / cores
+        peak = fixed + CLASSIC_BYTES_PER_SAMPLE * max(pixels, big) * channels
+        return Plan((h, w), levels, (rows, cols), method.name, False, 0, 1, int(peak), budget, seconds)
+    if max(pixels, big) > MAX_STREAM_PIXELS:
+        raise ParamError("output_shape", f"the output must have at most 2**30 pixels ({MAX_STREAM_PIXELS}) with "
+                                         f"method {method.name!r}, {made}", subject="")
+    margin = method.tile_options.get("margin", 0) if margin is None else margin
+    per_pixel = method.bytes_per_tile_pixel
+    if tile is None:
+        tile = tile_for_budget(budget, width=w, levels=levels, margin=margin, bytes_per_tile_pixel=per_pixel,
+                               base=fixed)
         if tile is None:
-            tile = tile_for_budget(budget, width=w, levels=levels, margin=margin, base=fixed)
-            if tile is None:
-                need = fixed + _tile_cost(8, w, levels, margin)
-                raise ValueError(f"memory must be at least {format_bytes(need)} for a {w}x{h} image at x{s}"
-                                 f"{' written as ' + format.upper() if format in ('jpeg', 'webp') else ''}, "
-                                 f"got {format_bytes(budget)}")
-        tile = max(1, min(int(tile), max(h, w)))
-        tiles = math.ceil(h / tile) * math.ceil(w / tile)
-        computed = tiles * ((tile + 2 * margin) * s) ** 2
-        seconds = computed / 1e6 * SECONDS_PER_MEGAPIXEL.get(method, 60.0) / cores
-        peak = fixed + _tile_cost(tile, w, levels, margin)
-        return Plan((h, w), levels, (rows, cols), method, True, tile, tiles, int(peak), budget, seconds)
-    if max(pixels, big) > CLASSIC_MAX_PIXELS:
-        raise ValueError(f"the output must have at most 2**26 pixels ({CLASSIC_MAX_PIXELS}) with method "
-                         f"{method!r} (it works on whole images; method 'net' streams up to 2**30), "
-                         f"got {cols}x{rows} (made from {w * s}x{h * s})")
-    peak = fixed + CLASSIC_BYTES_PER_SAMPLE * max(pixels, big) * channels
-    return Plan((h, w), levels, (rows, cols), method, False, 0, 1, int(peak), budget, seconds)
+            need = fixed + _tile_cost(8, w, levels, margin, per_pixel)
+            written = f" written as {format.upper()}" if format in ("jpeg", "webp") else ""
+            raise ParamError("memory", f"must be at least {format_bytes(need)} for a {w}x{h} image at x{s}{written}, "
+                                       f"got {format_bytes(budget)}")
+    tile = max(1, min(int(tile), max(h, w)))
+    tiles = math.ceil(h / tile) * math.ceil(w / tile)
+    computed = tiles * ((tile + 2 * margin) * s) ** 2
+    seconds = computed / 1e6 * method.seconds_per_megapixel / cores
+    peak = fixed + _tile_cost(tile, w, levels, margin, per_pixel)
+    return Plan((h, w), levels, (rows, cols), method.name, True, tile, tiles, int(peak), budget, seconds)
 
 
-def _tile_cost(t, width, levels, margin):
+def _tile_cost(t, width, levels, margin, bytes_per_tile_pixel):
     s = 2 ** levels
-    return NET_BYTES_PER_TILE_PIXEL * ((t + 2 * margin) * s) ** 2 + BAND_BYTES_PER_PIXEL * (t * s) * (width * s)
+    return (bytes_per_tile_pixel or 0) * ((t + 2 * margin) * s) ** 2 + BAND_BYTES_PER_PIXEL * (t * s) * (width * s)

@@ -25,8 +25,7 @@ and comes back as their mean.
 """
 import numpy as np
 
-from ._validate import check_levels_mu
-from .resize import _apply_axis, _Csr, _get_kernel, _resize_matrix, _resize_params, imresize
+from ..resize import _apply_axis, _Csr, _get_kernel, _resize_matrix, _resize_params, imresize
 
 __all__ = ["ALPHA_EPS", "upscale_whole", "upscale_bands", "split_alpha", "premultiply", "unpremultiply"]
 
@@ -84,7 +83,7 @@ def _resize(image, shape):
 
 
 def upscale_whole(image, function, *, levels, output_shape=None, return_levels=False, alpha_by_method=False,
-                  **options):
+                  name="the method", **options):
     """Run a method on the whole image with alpha premultiplied, resize to ``output_shape``.
 
     Parameters
@@ -103,6 +102,8 @@ def upscale_whole(image, function, *, levels, output_shape=None, return_levels=F
     alpha_by_method : bool, optional
         Upscale alpha with ``function`` too (right for a linear method: then
         ``method(C·α) / method(α) = C`` for a constant colour ``C``); default: bicubic.
+    name : str, optional
+        What the messages call ``function`` when it returns the wrong images (e.g. ``"method 'flat'"``).
     **options
         Passed to ``function``.
 
@@ -116,7 +117,7 @@ def upscale_whole(image, function, *, levels, output_shape=None, return_levels=F
     source = colour if alpha is None else premultiply(colour, alpha)
     outputs = list(function(source, levels=int(levels), **options))
     if len(outputs) != levels:
-        raise ValueError(f"the method must return {levels} level images, got {len(outputs)}")
+        raise ValueError(f"{name} must return {levels} level images, got {len(outputs)}")
     alphas = None
     if alpha is not None and alpha_by_method:
         alphas = list(function(alpha, levels=int(levels), **options))
@@ -126,7 +127,7 @@ def upscale_whole(image, function, *, levels, output_shape=None, return_levels=F
         out = np.asarray(out, dtype=dtype)
         shape = (colour.shape[0] << k, colour.shape[1] << k) + colour.shape[2:]
         if out.shape != shape:
-            raise ValueError(f"the method must return a {shape} image at level {k}, got {out.shape}")
+            raise ValueError(f"{name} must return a {shape} image at level {k}, got {out.shape}")
         if alpha is None:
             a = None
         elif alphas is not None:
@@ -163,40 +164,7 @@ def _resize_matrices(in_shape, out_shape):
                  for axis in (0, 1))
 
 
-def net_tiles(*, model=None, mu=2):
-    """The tile function of the learned network for :func:`upscale_bands`.
-
-    Parameters
-    ----------
-    model : str or os.PathLike, optional
-        Model file (default: the shipped model).
-    mu : int, optional
-        Back-projection steps.
-
-    Returns
-    -------
-    callable
-        ``f(piece, levels)``: ``(h, w)`` or ``(h, w, 3)`` float32 in, the final level out (clipped to
-        [0, 1]); greyscale goes through the network as three equal channels and comes back as their mean.
-    """
-    from .inference import load_model
-    from .nn.engine import Engine
-
-    net, _ = load_model(model)
-    engine = Engine()                                  # one context (scratch buffers) for every tile
-
-    def run(piece, levels):
-        check_levels_mu(levels, mu)
-        rgb = np.repeat(piece[..., None], 3, axis=2) if piece.ndim == 2 else piece
-        x = np.ascontiguousarray(rgb.transpose(2, 0, 1)[None], dtype=np.float32)
-        out = net.forward(x, levels=levels, mu=mu, engine=engine)[-1][0].transpose(1, 2, 0)
-        out = out.mean(axis=2) if piece.ndim == 2 else out
-        return np.clip(out, 0.0, 1.0)
-
-    return run
-
-
-def upscale_bands(image, tile_function, *, levels, output_shape=None, tile=64, margin=16, progress=None):
+def upscale_bands(image, tile_function, *, levels, tile, margin, output_shape=None, progress=None):
     """Upscale tile by tile; yield the output as bands of rows, top to bottom.
 
     Parameters
@@ -205,16 +173,17 @@ def upscale_bands(image, tile_function, *, levels, output_shape=None, tile=64, m
         Checked float image ``(H, W)`` or ``(H, W, C)``, C in 1..4.
     tile_function : callable
         ``f(piece, levels)``: a ``(h, w)`` or ``(h, w, 3)`` float32 piece of (premultiplied) colour in,
-        its ``(h·2**levels, w·2**levels, ...)`` upscale out, e.g. :func:`net_tiles`.
+        its ``(h·2**levels, w·2**levels, ...)`` upscale out, e.g. :meth:`mgbp_classic.pipeline.runner.NetRunner.tile`.
     levels : int
         2× levels.
+    tile : int
+        Side of the low-resolution tiles (see :func:`mgbp_classic.pipeline.plan.tile_for_budget`).
+    margin : int
+        Low-resolution context pixels around every tile (reflected at the image border), e.g. the
+        runner's :attr:`~mgbp_classic.pipeline.runner.NetRunner.margin`.
     output_shape : (int, int), optional
         Exact output size (default ``2**levels`` times the input's); reached with anti-aliased bicubic
         ``imresize``, applied band by band (each band exactly as the whole-image resize makes it).
-    tile : int, optional
-        Side of the low-resolution tiles (see :func:`mgbp_classic.plan.tile_for_budget`).
-    margin : int, optional
-        Low-resolution context pixels around every tile (reflected at the image border).
     progress : callable, optional
         ``progress(done, total)`` after each tile.
 

@@ -5,16 +5,20 @@ The command line (``mgbp-classic upscale`` and ``evaluate``), the benchmarks and
 
 * greyscale ``(H, W)`` and colour ``(H, W, 3)`` images go to the method unchanged;
 * with an alpha channel (``(H, W, 2)`` grey + alpha, ``(H, W, 4)`` RGBA) the method gets the colour
-  premultiplied by alpha, and the result is divided by the upscaled alpha (:mod:`mgbp_classic.stream`);
-* any size: ``levels`` (2**N), ``scale`` or ``width``/``height`` (:func:`mgbp_classic.plan.target_size`);
+  premultiplied by alpha, and the result is divided by the upscaled alpha (:mod:`mgbp_classic.pipeline.stream`);
+* any size: ``levels`` (2**N), ``scale`` or ``width``/``height`` (:func:`mgbp_classic.pipeline.plan.target_size`);
 * every output is clipped to [0, 1].
 
 Methods are looked up by name in one explicit registry, ``_REGISTRY`` (name → :class:`UpscaleMethod`).
 :func:`register_builtin_methods`, called once at the end of this module, fills it with the classic
-upscalers of the paper (``bicubic``, ``ibp``, ``mgbp``) and the learned network (``net``); others are
-added with :func:`register_method` and then appear automatically in the command line's ``--method``
-choices. Importing any other module never registers anything.
+upscalers of the paper (``bicubic``, ``ibp``, ``mgbp``) and the learned network
+(:func:`mgbp_classic.pipeline.runner.upscale_net`); others are added with :func:`register_method` and then
+appear automatically in the command line's ``--method`` choices. Importing any other module never
+registers anything. A method says what it takes (its function's keyword parameters), whether it
+works tile by tile (its ``tiler``: the network's :class:`~mgbp_classic.pipeline.runner.NetRunner`) and what
+it costs; nothing else in the package treats a method by its name.
 """
+import inspect
 import math
 import os
 import time
@@ -22,13 +26,14 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from . import _validate
-from ._validate import check_image, check_int, check_levels
-from .ibp import upscale_ibp
-from .metrics import make_lr, mod_crop, protocol_scores
-from .multigrid import upscale_mgbp
+from .. import _validate
+from .._validate import ParamError, check_image, check_int, check_levels, check_real
+from ..ibp import upscale_ibp
+from ..metrics import make_lr, mod_crop, protocol_scores
+from ..multigrid import upscale_mgbp
+from ..resize import imresize
 from .plan import target_size
-from .resize import imresize
+from .runner import NetRunner, upscale_net
 from .stream import upscale_whole
 
 __all__ = [
@@ -44,13 +49,9 @@ __all__ = [
     "max_levels",
     "register_builtin_methods",
     "register_method",
+    "streaming_methods",
     "upscale",
 ]
-
-#: The method used when none is named (the command line's ``--method`` default): the learned
-#: network with the pretrained model in the package, which beats classic MGBP on Set5 and Set14 at
-#: ×2, ×4 and ×8 (``benchmarks/quality.py``).
-DEFAULT_METHOD = "net"
 
 #: Default number µ of back-projection steps per level (2: the W-cycle of Figure 2, as in the paper).
 DEFAULT_MU = 2
@@ -61,9 +62,27 @@ DEFAULT_MU = 2
 MAX_OUTPUT_PIXELS = _validate.MAX_OUTPUT_PIXELS
 
 
+#: Parameters of a method's function (or tiler) that are not its options: what :func:`upscale` passes.
+_NOT_OPTIONS = frozenset({"levels", "mu", "iterations", "final_only"})
+
+
+def _keywords(function):
+    """``{name: default}`` of the keyword parameters of ``function`` after its first (the image)
+    that are options (a ``**kwargs`` catch-all adds none)."""
+    try:
+        params = list(inspect.signature(function).parameters.values())
+    except (TypeError, ValueError):                    # e.g. a builtin without a signature
+        return {}
+    if params and params[0].kind in (params[0].POSITIONAL_ONLY, params[0].POSITIONAL_OR_KEYWORD) \
+            and params[0].default is params[0].empty:
+        params = params[1:]                            # the image (a tiler has none: all keywords)
+    return {p.name: (None if p.default is p.empty else p.default) for p in params
+            if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) and p.name not in _NOT_OPTIONS}
+
+
 @dataclass(frozen=True)
 class UpscaleMethod:
-    """A registered upscaling method.
+    """A registered upscaling method: what it computes, what it takes, whether it tiles, what it costs.
 
     Attributes
     ----------
@@ -71,61 +90,91 @@ class UpscaleMethod:
         The name used by ``upscale(method=...)`` and the command line's ``--method``.
     function : callable
         ``function(image, *, levels, mu, **options) -> [Y_2x, Y_4x, ..., Y_(2^levels)x]``; ``image`` is a
-        greyscale ``(H, W)`` or colour ``(H, W, 3)`` float array in [0, 1] (no alpha).
+        greyscale ``(H, W)`` or colour ``(H, W, 3)`` float array in [0, 1] (no alpha). Its keyword
+        parameters are the method's options (:attr:`options`); a ``final_only`` parameter means it
+        may return ``None`` for every level but the last when only the final image is wanted.
     default_iterations : int or None
         Value passed as ``iterations`` when the caller gives none; ``None`` means ``iterations`` is
         not passed at all (the method has no such option).
     description : str
         One line for help texts.
-    final_only : bool
-        The function accepts ``final_only=True`` and may then return ``None`` for every level but
-        the last (saves the intermediate levels' work when only the final image is wanted).
-    options : tuple of str
-        Names of the further keyword options the function accepts; :func:`check_method_options`
-        rejects any other with a one-line ``ValueError`` (``()``: none).
     linear : bool
         The method is a linear map of the image (bicubic, IBP, classic MGBP): an alpha channel is then
         upscaled by the method itself, so that premultiplied colour divided by it is exact (a constant
         colour stays constant up to the edge). Other methods get a bicubic alpha.
+    tiler : callable or None
+        For a method that works tile by tile (its output can then be streamed to the file band by
+        band, :func:`mgbp_classic.pipeline.batch.upscale_file`): ``tiler(*, mu, **options)`` returns an object
+        with ``tile(piece, levels)`` (a piece with ``margin`` pixels of context on each side in, its
+        upscaled last level out) and ``margin``. ``None``: the method works on whole images.
+    seconds_per_megapixel : float
+        CPU seconds per megapixel the method computes (order of magnitude, for ``--dry-run``); for
+        a method that tiles, per megapixel of tiles with their margins.
+    bytes_per_tile_pixel : int or None
+        For a method that tiles: working memory per output pixel of one tile with its margins
+        (sets the tile side that fits a memory budget, :func:`mgbp_classic.pipeline.plan.tile_for_budget`).
     """
 
     name: str
     function: object = field(repr=False)
     default_iterations: int = None
     description: str = ""
-    final_only: bool = False
-    options: tuple = ()
     linear: bool = False
+    tiler: object = field(default=None, repr=False)
+    seconds_per_megapixel: float = 5.0
+    bytes_per_tile_pixel: int = None
+
+    @property
+    def options(self):
+        """The keyword options ``function`` takes, read from its signature (``()``: none)."""
+        return tuple(_keywords(self.function))
+
+    @property
+    def final_only(self):
+        """Whether ``function`` takes ``final_only=True``."""
+        try:
+            return "final_only" in inspect.signature(self.function).parameters
+        except (TypeError, ValueError):
+            return False
+
+    @property
+    def tiles(self):
+        """Whether the method works tile by tile (it has a :attr:`tiler`)."""
+        return self.tiler is not None
+
+    @property
+    def tile_options(self):
+        """``{name: default}`` of the options the tiler takes (e.g. ``model``, ``margin``)."""
+        return _keywords(self.tiler) if self.tiler is not None else {}
 
 
 #: The registry: method name → :class:`UpscaleMethod`, in registration order (built-in ones first).
 _REGISTRY = {}
 
 
-def register_method(name, function, *, default_iterations=None, description="", final_only=False,
-                    options=(), linear=False, replace=False):
+def register_method(name, function, *, default_iterations=None, description="", linear=False, tiler=None,
+                    seconds_per_megapixel=5.0, bytes_per_tile_pixel=None, replace=False):
     """Add an upscaling method to the registry used by :func:`upscale` and the command line.
 
     Parameters
     ----------
     name : str
-        Method name (lower case letters, digits, ``-`` or ``_``), e.g. ``"net"``.
+        Method name (lower case letters, digits, ``-`` or ``_``).
     function : callable
         ``function(image, *, levels, mu, **options)`` returning the list of level images
         ``[2×, 4×, ..., 2**levels ×]``, each float in [0, 1] (values outside are clipped afterwards).
         ``image`` is greyscale ``(H, W)`` or colour ``(H, W, 3)``; alpha is handled by :func:`upscale`.
+        Its keyword parameters (besides ``levels``, ``mu``, ``iterations`` and ``final_only``) are
+        the options it takes: :func:`check_method_options` refuses any other.
     default_iterations : int, optional
         Passed as ``iterations=`` when the caller does not give one; ``None`` (default) means the
         method takes no ``iterations`` option (``upscale`` then rejects an explicit one).
     description : str, optional
         One line shown in help texts.
-    final_only : bool, optional
-        Whether ``function`` accepts ``final_only=True`` (see :class:`UpscaleMethod`).
-    options : sequence of str, optional
-        Names of the further keyword options ``function`` accepts (e.g. ``("model", "tile")``);
-        :func:`check_method_options` rejects any other with a one-line ``ValueError``. Default: none.
     linear : bool, optional
         Whether ``function`` is linear in the image (see :class:`UpscaleMethod`).
+    tiler, seconds_per_megapixel, bytes_per_tile_pixel : optional
+        Whether the method tiles, and what it costs (see :class:`UpscaleMethod`).
     replace : bool, optional
         Allow replacing an already registered method of the same name.
 
@@ -137,8 +186,8 @@ def register_method(name, function, *, default_iterations=None, description="", 
     Examples
     --------
     >>> import numpy as np
-    >>> from mgbp_classic.upscale import register_method, upscale
-    >>> def nearest(image, *, levels, mu, **options):
+    >>> from mgbp_classic.pipeline.upscale import register_method, upscale
+    >>> def nearest(image, *, levels, mu):
     ...     return [np.kron(image, np.ones((2 ** k, 2 ** k))) for k in range(1, levels + 1)]
     >>> _ = register_method("nearest-demo", nearest, replace=True)
     >>> upscale(np.zeros((4, 5)), levels=2, method="nearest-demo").shape
@@ -146,16 +195,17 @@ def register_method(name, function, *, default_iterations=None, description="", 
     """
     if not isinstance(name, str) or not name or not all(c.isalnum() or c in "-_" for c in name) \
             or name != name.lower():
-        raise ValueError(f"name must be a lower-case word of letters, digits, '-' or '_', got {name!r}")
+        raise ParamError("name", f"must be a lower-case word of letters, digits, '-' or '_', got {name!r}")
     if not callable(function):
-        raise ValueError(f"function must be callable, got {type(function).__name__}")
+        raise ParamError("function", f"must be callable, got {type(function).__name__}")
     check_int(default_iterations, "default_iterations", minimum=1, optional=True)
     if name in _REGISTRY and not replace:
-        raise ValueError(f"name must not be registered already (use replace=True), got {name!r}")
-    if isinstance(options, str) or not all(isinstance(o, str) and o.isidentifier() for o in (options or ())):
-        raise ValueError(f"options must be a sequence of keyword names, got {options!r}")
-    entry = UpscaleMethod(name, function, default_iterations, description, final_only, tuple(options or ()),
-                          bool(linear))
+        raise ParamError("name", f"must not be registered already (use replace=True), got {name!r}")
+    if tiler is not None and not callable(tiler):
+        raise ParamError("tiler", f"must be callable or None, got {type(tiler).__name__}")
+    entry = UpscaleMethod(name, function, default_iterations, description, bool(linear), tiler,
+                          check_real(seconds_per_megapixel, "seconds_per_megapixel", minimum=0, strict=True),
+                          check_int(bytes_per_tile_pixel, "bytes_per_tile_pixel", minimum=1, optional=True))
     _REGISTRY[name] = entry
     return entry
 
@@ -170,12 +220,23 @@ def available_methods():
     return list(_REGISTRY)
 
 
-def get_method(name):
+def streaming_methods():
+    """Names of the registered methods that work tile by tile (their output can be streamed).
+
+    Returns
+    -------
+    list of str
+    """
+    return [m.name for m in _REGISTRY.values() if m.tiles]
+
+
+def get_method(name=None):
     """The registry entry of method ``name``.
 
     Parameters
     ----------
-    name : str
+    name : str, optional
+        A registered name; ``None``: :data:`DEFAULT_METHOD` (read when called).
 
     Returns
     -------
@@ -183,11 +244,12 @@ def get_method(name):
 
     Raises
     ------
-    ValueError
+    ParamError
         ``name`` is not registered (the message lists the registered names).
     """
+    name = DEFAULT_METHOD if name is None else name
     if not isinstance(name, str) or name not in _REGISTRY:
-        raise ValueError(f"method must be one of {', '.join(_REGISTRY)}, got {name!r}")
+        raise ParamError("method", f"must be one of {', '.join(_REGISTRY)}, got {name!r}")
     return _REGISTRY[name]
 
 
@@ -229,8 +291,9 @@ def check_method_options(method, *, iterations=None, **options):
     if iterations is not None:
         if entry.default_iterations is None:
             iterating = [m.name for m in _REGISTRY.values() if m.default_iterations is not None]
-            raise ValueError(f"iterations is not an option of method {entry.name!r} (it does not iterate; "
-                             f"methods that do: {', '.join(iterating) or 'none'}), got {iterations!r}")
+            raise ParamError("iterations", f"iterations is not an option of method {entry.name!r} (it does not "
+                                           f"iterate; methods that do: {', '.join(iterating) or 'none'}), "
+                                           f"got {iterations!r}", subject="")
         iterations = check_int(iterations, "iterations", minimum=0)
     for key, value in options.items():
         if key not in entry.options:
@@ -238,8 +301,8 @@ def check_method_options(method, *, iterations=None, **options):
             others = [m.name for m in _REGISTRY.values() if key in m.options]
             where = f"; {key} is an option of: {', '.join(others)}" if others else ""
             shown = str(value) if isinstance(value, os.PathLike) else repr(value)
-            raise ValueError(f"{key} is not an option of method {entry.name!r} (it takes {takes}{where}), "
-                             f"got {key}={shown}")
+            raise ParamError(key, f"{key} is not an option of method {entry.name!r} (it takes {takes}{where}), "
+                                  f"got {key}={shown}", subject="")
     checked = dict(options)
     if entry.default_iterations is not None:
         checked["iterations"] = int(entry.default_iterations if iterations is None else iterations)
@@ -287,7 +350,7 @@ def upscale(image, *, levels=None, scale=None, width=None, height=None, method=N
     ----------
     image : ndarray
         Float image in [0, 1]: greyscale ``(H, W)`` or ``(H, W, 1)``, grey + alpha ``(H, W, 2)``,
-        RGB ``(H, W, 3)`` or RGBA ``(H, W, 4)`` (what :func:`mgbp_classic.io.read_image` returns).
+        RGB ``(H, W, 3)`` or RGBA ``(H, W, 4)`` (what :func:`mgbp_classic.imaging.io.read_image` returns).
     levels : int, optional
         Number N ≥ 1 of 2× levels; the output is ``2**N`` times larger on each side. At most
         :func:`max_levels` for the image's size.
@@ -296,7 +359,7 @@ def upscale(image, *, levels=None, scale=None, width=None, height=None, method=N
         anti-aliased bicubic ``imresize`` brings the result to ``ceil(scale·H) × ceil(scale·W)``.
     width, height : int, optional
         Output size in pixels instead of ``levels``/``scale``; with only one, the aspect ratio is kept
-        (see :func:`mgbp_classic.plan.target_size`).
+        (see :func:`mgbp_classic.pipeline.plan.target_size`).
     method : str, optional
         A registered method (:func:`available_methods`); default :data:`DEFAULT_METHOD`. Built in:
 
@@ -337,27 +400,27 @@ def upscale(image, *, levels=None, scale=None, width=None, height=None, method=N
     -----
     The method gets the colour premultiplied by alpha, and its result is divided by the upscaled
     alpha, so the arbitrary colour of transparent pixels never darkens the visible edges
-    (:mod:`mgbp_classic.stream`). Alpha is upscaled by the method itself when it is linear (bicubic,
+    (:mod:`mgbp_classic.pipeline.stream`). Alpha is upscaled by the method itself when it is linear (bicubic,
     IBP, MGBP: the division is then exact), else (the network) with bicubic interpolation. Images larger than memory:
-    :func:`mgbp_classic.batch.upscale_file`.
+    :func:`mgbp_classic.pipeline.batch.upscale_file`.
 
     Examples
     --------
     >>> import numpy as np
-    >>> from mgbp_classic.upscale import upscale
+    >>> from mgbp_classic.pipeline.upscale import upscale
     >>> x = np.random.default_rng(0).random((12, 16, 3))
     >>> upscale(x, levels=2, method="bicubic").shape
     (48, 64, 3)
     """
     image = check_image(image)
-    entry = get_method(DEFAULT_METHOD if method is None else method)
+    entry = get_method(method)
     if levels is None and scale is None and width is None and height is None:
-        raise ValueError("levels must be given (or scale, width or height), got none of them")
+        raise ParamError("levels", "must be given (or scale, width or height), got none of them")
     if levels is not None:
         levels = check_int(levels, "levels", minimum=1)
     levels, output_shape = target_size(image.shape, levels=levels, scale=scale, width=width, height=height)
     if return_levels and output_shape != (image.shape[0] << levels, image.shape[1] << levels):
-        raise ValueError(f"return_levels must be False for an output size that is not 2**levels times "
+        raise ParamError("return_levels", f"must be False for an output size that is not 2**levels times "
                          f"the input's, got return_levels=True with a {output_shape[1]}x{output_shape[0]} output")
     levels = check_levels(levels, image.shape, max_pixels=MAX_OUTPUT_PIXELS)
     mu = check_int(mu, "mu", minimum=1)
@@ -365,13 +428,43 @@ def upscale(image, *, levels=None, scale=None, width=None, height=None, method=N
     if entry.final_only and not return_levels:
         options["final_only"] = True
 
-    try:
-        return upscale_whole(image, entry.function, levels=int(levels), mu=int(mu), output_shape=output_shape,
-                             return_levels=return_levels, alpha_by_method=entry.linear, **options)
-    except ValueError as exc:
-        if str(exc).startswith("the method must return"):
-            raise ValueError(f"method {entry.name!r} must return{str(exc)[len('the method must return'):]}") from None
-        raise
+    return upscale_whole(image, entry.function, levels=int(levels), mu=int(mu), output_shape=output_shape,
+                         return_levels=return_levels, alpha_by_method=entry.linear, name=f"method {entry.name!r}",
+                         **options)
+
+
+def evaluation_levels(scale, *, method=None, levels=None):
+    """The number of 2× levels that make ``scale`` for ``method`` under the evaluation protocol.
+
+    Parameters
+    ----------
+    scale : int
+        Factor s ≥ 2: a power of two, or any integer for ``bicubic`` (one ``imresize``).
+    method : str, optional
+        A registered method (default :data:`DEFAULT_METHOD`).
+    levels : int, optional
+        When given, it must be ``log2(scale)``.
+
+    Returns
+    -------
+    int or None
+        ``log2(scale)``; ``None`` for a scale that is not a power of two (``bicubic`` only).
+
+    Raises
+    ------
+    ParamError
+        ``scale`` is not a power of two for a method other than ``bicubic``, or ``levels`` is not
+        ``log2(scale)``.
+    """
+    entry = get_method(method)
+    scale = check_int(scale, "scale", minimum=2)
+    levels = check_int(levels, "levels", minimum=1, optional=True)
+    power = scale & (scale - 1) == 0
+    if not power and entry.name != "bicubic":
+        raise ParamError("scale", f"must be a power of two (2, 4, 8, ...) for method {entry.name!r}, got {scale}")
+    if levels is not None and (not power or 2 ** levels != scale):
+        raise ParamError("levels", f"must be log2(scale) = {math.log2(scale):g} for scale {scale}, got {levels!r}")
+    return scale.bit_length() - 1 if power else None
 
 
 def evaluate_image(hr, *, scale, method=None, levels=None, mu=DEFAULT_MU, iterations=None, **method_options):
@@ -403,13 +496,9 @@ def evaluate_image(hr, *, scale, method=None, levels=None, mu=DEFAULT_MU, iterat
     cropping s pixels from every border. ``bicubic`` at a scale that is not a power of two is one
     ``imresize(LR, s)``.
     """
-    entry = get_method(DEFAULT_METHOD if method is None else method)
+    entry = get_method(method)
     scale = check_int(scale, "scale", minimum=2)
-    power = scale & (scale - 1) == 0
-    if not power and entry.name != "bicubic":
-        raise ValueError(f"scale must be a power of two (2, 4, 8, ...) for method {entry.name!r}, got {scale}")
-    if levels is not None and (not power or 2 ** levels != scale):
-        raise ValueError(f"levels must be log2(scale) = {math.log2(scale):g} for scale {scale}, got {levels!r}")
+    power = evaluation_levels(scale, method=entry.name, levels=levels) is not None
     hr = np.asarray(hr, dtype=np.float64)
     if hr.ndim == 3 and hr.shape[2] in (2, 4):
         hr = hr[..., :-1]
@@ -452,35 +541,38 @@ def _bicubic_method(image, *, levels, mu, final_only=False):
     return [None if final_only and k < levels else _bicubic(image, 2 ** k) for k in range(1, levels + 1)]
 
 
-def _net_method(image, *, levels, mu, **options):
-    # The network engine (its Numba layers) is loaded when the method first runs, not when
-    # this module is imported: the classic methods and the command line's help never need it.
-    from .inference import upscale_net
-    return upscale_net(image, levels=levels, mu=mu, **options)
-
-
 def register_builtin_methods():
-    """Register the package's methods: ``bicubic``, ``ibp``, ``mgbp`` and ``net`` (in this order).
+    """Register the package's methods: ``bicubic``, ``ibp``, ``mgbp`` and the learned network (in this order).
 
     Called once when this module is imported; calling it again restores the built-in entries
-    (replacing same-named ones).
+    (replacing same-named ones). Their costs are orders of magnitude for ``--dry-run``: the
+    network's was measured with the shipped model (a 100×76 image ×4 in one tile: about 60 CPU
+    seconds per megapixel of tiles with their margins; the peak resident memory of one forward pass
+    at µ = 2 grows by 2460–2660 bytes per output pixel of a tile at ×2, ×4 and ×8, so 3300 leaves
+    25 % headroom, ``benchmarks/big_image.py``); the classic methods' figures are rougher.
 
     Returns
     -------
     list of str
         The names registered.
     """
-    register_method("bicubic", _bicubic_method, final_only=True, linear=True, replace=True,
-                    description="MATLAB bicubic imresize by 2**levels")
-    register_method("ibp", upscale_ibp, default_iterations=IBP_DEFAULT_ITERATIONS, final_only=True,
-                    options=("tol", "g", "p", "mode", "validate"), linear=True, replace=True,
-                    description="Iterative Back-Projection (eqs. 2-3) at 2**levels from the bicubic start")
-    register_method("mgbp", upscale_mgbp, default_iterations=MGBP_DEFAULT_ITERATIONS,
-                    options=("tol", "g", "p", "mode", "callback", "validate"), linear=True, replace=True,
-                    description="classic Multi-Grid Back-Projection (Algorithm 1), mu steps per level")
-    register_method("net", _net_method, options=("model", "tile", "margin", "progress"), replace=True,
-                    description="the learned MGBP network (default: the pretrained model in the package)")
-    return ["bicubic", "ibp", "mgbp", "net"]
+    entries = [
+        register_method("bicubic", _bicubic_method, linear=True, seconds_per_megapixel=0.1, replace=True,
+                        description="MATLAB bicubic imresize by 2**levels"),
+        register_method("ibp", upscale_ibp, default_iterations=IBP_DEFAULT_ITERATIONS, linear=True,
+                        seconds_per_megapixel=2.0, replace=True,
+                        description="Iterative Back-Projection (eqs. 2-3) at 2**levels from the bicubic start"),
+        register_method("mgbp", upscale_mgbp, default_iterations=MGBP_DEFAULT_ITERATIONS, linear=True,
+                        seconds_per_megapixel=3.0, replace=True,
+                        description="classic Multi-Grid Back-Projection (Algorithm 1), mu steps per level"),
+        register_method("net", upscale_net, tiler=NetRunner, seconds_per_megapixel=60.0, bytes_per_tile_pixel=3300,
+                        replace=True,
+                        description="the learned MGBP network (default: the pretrained model in the package)"),
+    ]
+    return [entry.name for entry in entries]
 
 
-register_builtin_methods()
+#: The method used when none is named (the command line's ``--method`` default): the learned
+#: network, the last built-in method, with the pretrained model in the package, which beats
+#: classic MGBP on Set5 and Set14 at ×2, ×4 and ×8 (``benchmarks/quality.py``).
+DEFAULT_METHOD = register_builtin_methods()[-1]
