@@ -10,7 +10,7 @@ sys.path.insert(0, str(DOCS / "scripts"))
 import claims as C  # noqa: E402
 
 CLAIMS, CHECKS, EXEMPT = C.load_all()
-PAGES = sorted(set(C.LESSONS.values())) + ["index.md"]
+PAGES = sorted(set(C.LESSONS.values())) + sorted(C.SOLUTIONS.values()) + ["index.md"]
 
 
 
