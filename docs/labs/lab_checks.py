@@ -1,0 +1,191 @@
+"""The checks of every lab (used by ``grader.py``): what each task is worth, how it is tested, and
+what the messages say for the common mistakes.
+
+Each check calls the submitted functions on inputs of its own and compares them with the package
+(or with a few lines of reference code here, which ``tests/test_labs.py`` checks against the
+package). ``call`` turns a ``NotImplementedError`` into "not written yet".
+"""
+import numpy as np
+
+from grader import Check, Lab, call
+import labkit as K
+
+LABS = {}
+
+
+def _lab(key, title, template, checks):
+    LABS[key] = Lab(key, title, template, checks)
+
+
+def relerr(a, b):
+    """``max |a − b| / max |b|`` (absolute below a tiny ``|b|``)."""
+    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    return float(np.max(np.abs(a - b)) / max(float(np.max(np.abs(b))) if b.size else 0.0, 1e-12))
+
+
+def _array(value, what):
+    try:
+        a = np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise TypeError(f"{what} must be an array of numbers, got {type(value).__name__}") from None
+    return a
+
+
+def _shape_message(got, want, what):
+    return f"{what} has shape {tuple(got.shape)}, expected {tuple(want.shape)}"
+
+
+# ================================================================================================
+# Lab 1 — IBP and its predicted rate (lesson 2)
+# ================================================================================================
+
+def ref_ibp(x, steps, D, P, sign=1.0):
+    y = P(x)
+    history = []
+    for t in range(steps + 1):
+        e = x - D(y)
+        history.append(float(np.sqrt(np.mean(e ** 2))))
+        if t < steps:
+            y = y + sign * P(e)
+    return y, history
+
+
+def ref_symbol(omega, scale):
+    taps = K.Upscale(scale).taps
+    m = np.arange(len(taps))
+    omega = np.asarray(omega, dtype=np.float64)
+    h = np.zeros(omega.shape)
+    for r in range(scale):
+        w = (omega + 2 * np.pi * r) / scale
+        h += np.abs(np.exp(-1j * np.multiply.outer(w, m)) @ taps) ** 2
+    return h / scale ** 2
+
+
+LAB1_CASES = [(2, "wrap", (12, 10)), (4, "reflect", (9, 7)), (2, "reflect", (5, 8, 3))]
+
+
+def _summary(issues, n):
+    """One message per distinct issue, with how many of the ``n`` cases show it and the first one."""
+    return "; ".join(f"{text} ({len(cases)} of {n} cases, e.g. {cases[0]})" if n > 1 else text
+                     for text, cases in issues.items())
+
+
+def check_ibp(sub):
+    rng = np.random.default_rng(11)
+    image_ok = history_ok = 0
+    issues = {}
+    steps = 5
+    for scale, mode, shape in LAB1_CASES:
+        x = rng.random(shape)
+        D, P = K.Downscale(scale, mode=mode), K.Upscale(scale, mode=mode)
+        out = call(sub.ibp, x.copy(), steps, D, P)
+        if not (isinstance(out, tuple) and len(out) == 2):
+            return 0, "ibp must return a pair (image, history)"
+        y, hist = _array(out[0], "the image"), _array(out[1], "the history")
+        ref_y, ref_h = ref_ibp(x, steps, D, P)
+        case = f"×{scale}, mode={mode!r}, {'×'.join(map(str, shape))}"
+        image_right = y.shape == ref_y.shape and relerr(y, ref_y) < 1e-9
+        if image_right:
+            image_ok += 1
+        elif y.shape != ref_y.shape:
+            issues.setdefault(_shape_message(y, ref_y, "the image"), []).append(case)
+        else:
+            for guess, why in ((P(x), "the image is the bicubic start P(X): the loop never updates Y"),
+                               (ref_ibp(x, steps, D, P, sign=-1.0)[0],
+                                "the image moves away from the data: the residual is X − D(Y), not D(Y) − X"),
+                               (ref_ibp(x, steps - 1, D, P)[0], "one update too few (steps updates after Y⁽⁰⁾ = P(X))"),
+                               (ref_ibp(x, steps + 1, D, P)[0], "one update too many (steps updates after Y⁽⁰⁾ = P(X))")):
+                if relerr(y, guess) < 1e-9:
+                    issues.setdefault(why, []).append(case)
+                    break
+            else:
+                issues.setdefault("the image is wrong", []).append(f"{case}: relative error {relerr(y, ref_y):.2g}")
+        # the history is judged on its own: against the reference when the image is right, for
+        # consistency with the returned image (its last value) when it is not
+        if hist.shape != (steps + 1,):
+            issues.setdefault(f"the history has {hist.size} values for steps={steps}; it needs steps + 1 "
+                              f"(t = 0 … steps, the start included)", []).append(case)
+        elif image_right and relerr(hist, ref_h) < 1e-9:
+            history_ok += 1
+        elif not image_right and y.shape == ref_y.shape and \
+                abs(hist[-1] - np.sqrt(np.mean((x - D(y)) ** 2))) <= 1e-9 * max(1.0, hist[-1]):
+            history_ok += 1
+        elif abs(hist[0] - ref_h[0] * np.sqrt(x.size)) < 1e-9 * max(1.0, hist[0]):
+            issues.setdefault("the history is the Euclidean norm of the residual: use the RMS (root of the "
+                              "mean of the squares)", []).append(case)
+        elif abs(hist[0] - ref_h[0]) > 1e-9 * max(1.0, ref_h[0]):
+            issues.setdefault("history[0] must be the RMS residual of the start Y⁽⁰⁾ = P(X), before any "
+                              "update", []).append(case)
+        else:
+            issues.setdefault("history[t] should be the RMS of X − D(Y⁽ᵗ⁾)", []).append(
+                f"{case}: relative error {relerr(hist, ref_h):.2g}")
+    n = len(LAB1_CASES)
+    if not issues:
+        return 1, f"image and residual history right in {n} cases (×2, ×4; wrap and reflect; grey and RGB)"
+    frac = 0.625 * image_ok / n + 0.375 * history_ok / n
+    return frac, _summary(issues, n) + ("" if history_ok < n else "; the history is consistent with the image")
+
+
+def check_symbol(sub):
+    w = np.linspace(0, np.pi, 33)
+    right, notes = 0, []
+    for scale in (2, 4):
+        h = _array(call(sub.symbol, w.copy(), scale), "symbol's result")
+        ref = ref_symbol(w, scale)
+        if h.shape != ref.shape:
+            notes.append(_shape_message(h, ref, f"symbol(omega, {scale})") + " (one value per frequency)")
+            continue
+        if relerr(h, ref) < 1e-9:
+            right += 1
+            continue
+        if abs(h[0] - scale ** 2) < 1e-6:
+            notes.append(f"h(0) = {h[0]:.4g} at ×{scale}, where it must be 1: divide the sum by s²")
+        elif abs(h[0] - scale) < 1e-6:
+            notes.append(f"h(0) = {h[0]:.4g} at ×{scale}: the factor is 1/s², not 1/s (g = p/s)")
+        elif relerr(h, np.abs(np.exp(-1j * np.multiply.outer(w / scale, np.arange(4 * scale))) @ K.Upscale(scale).taps)
+                    ** 2 / scale ** 2) < 1e-9:
+            notes.append(f"at ×{scale} only the alias r = 0 is summed: h sums |p̂|² over the s aliases (ω + 2πr)/s")
+        else:
+            notes.append(f"h(ω) is wrong at ×{scale}: relative error {relerr(h, ref):.2g}"
+                         f" (h(π) = {h[-1]:.4f}, expected {ref[-1]:.4f})")
+    if right == 2:
+        return 1, "h(ω) right at ×2 and ×4 over [0, π]"
+    return right / 2, "; ".join(notes)
+
+
+def check_predicted_rate(sub):
+    notes, right = [], 0
+    for scale in (2, 4, 8):
+        rho = float(call(sub.predicted_rate, scale))
+        hpi = ref_symbol(np.array([np.pi]), scale)[0]
+        want = 1 - hpi ** 2
+        if abs(rho - want) < 1e-9:
+            right += 1
+        elif abs(rho - (1 - hpi)) < 1e-9:
+            notes.append(f"×{scale}: {rho:.4f} is the rate of the 1-D symbol; in 2-D it is h(ω₁)h(ω₂), "
+                         f"so ρ = 1 − h(π)² = {want:.4f}")
+        else:
+            notes.append(f"×{scale}: {rho:.4f}, expected {want:.4f} (this uses your symbol: check task 2 first)")
+    if right == 3:
+        return 1, "ρ right at ×2, ×4, ×8 (0.7766, 0.7646, 0.7641)"
+    return right / 3, "; ".join(notes)
+
+
+def check_measured_rate(sub):
+    rng = np.random.default_rng(3)
+    for rho, n, last in ((0.8, 30, 10), (0.5, 15, 4)):
+        hist = list(rho ** np.arange(n) * (1 + 0.01 * rng.standard_normal(n)))
+        got = float(call(sub.measured_rate, hist, last))
+        want = (hist[-1] / hist[-1 - last]) ** (1 / last)
+        if abs(got - want) > 1e-9:
+            return 0, (f"on a history falling like {rho}^t (last={last}): {got:.6f}, expected {want:.6f} = "
+                       f"(history[-1] / history[-1 - last]) ** (1 / last)")
+    return 1, "right on two geometric histories"
+
+
+_lab("lab1", "IBP and its predicted rate (lesson 2)", "lab1_ibp.py", [
+    Check("task 1: ibp", 4, ("ibp",), check_ibp, forbid=("mgbp_classic.ibp", "ibp_rate", "library_mgbp", "imresize")),
+    Check("task 2: symbol", 3, ("symbol",), check_symbol, forbid=("dp_symbol", "ibp_rate", "convergence")),
+    Check("task 3: predicted_rate", 2, ("predicted_rate",), check_predicted_rate, forbid=("ibp_rate", "convergence")),
+    Check("task 4: measured_rate", 1, ("measured_rate",), check_measured_rate),
+])
