@@ -189,3 +189,152 @@ _lab("lab1", "IBP and its predicted rate (lesson 2)", "lab1_ibp.py", [
     Check("task 3: predicted_rate", 2, ("predicted_rate",), check_predicted_rate, forbid=("ibp_rate", "convergence")),
     Check("task 4: measured_rate", 1, ("measured_rate",), check_measured_rate),
 ])
+
+
+# ================================================================================================
+# Lab 2 — one back-projection step of Algorithm 1 (lesson 3)
+# ================================================================================================
+
+def _ops(mode="wrap"):
+    return K.Downscale(2, mode=mode), K.Upscale(2, mode=mode)
+
+
+def ref_bp(u, k, ys, mu, D, P):
+    return K.library_back_project(u, k, ys, mu, K.ClassicOperators(D, P))
+
+
+def ref_bp_flat(u, k, ys, mu, D, P):
+    """The common mistake: line 3 without the recursion (an IBP step between levels k and k − 1)."""
+    if k > 1:
+        for _ in range(mu):
+            u = u + P(ys[k - 2] - D(u))
+    return u
+
+
+def _pyramid(rng, shape, levels, mode):
+    D, P = _ops(mode)
+    x = rng.random(shape)
+    ys = K.library_mgbp(x, levels=levels, mu=1, mode=mode).levels
+    return D, P, [np.asarray(y) for y in ys]
+
+
+LAB2_CASES = [(1, 2), (2, 1), (2, 2), (3, 1), (3, 2), (4, 2)]      # (k, µ)
+
+
+def check_back_project(sub):
+    rng = np.random.default_rng(21)
+    right, issues = 0, {}
+    for k, mu in LAB2_CASES:
+        mode = "wrap" if k % 2 else "reflect"
+        D, P, ys = _pyramid(rng, (6, 5), 3, mode)
+        u = ys[k - 1] + 0.1 * rng.standard_normal(ys[k - 1].shape)       # an estimate at level k
+        got = _array(call(sub.back_project, u.copy(), k, list(ys), mu, D, P), "back_project's result")
+        want = ref_bp(u, k, ys, mu, D, P)
+        case = f"k={k}, µ={mu}"
+        if got.shape != want.shape:
+            issues.setdefault(_shape_message(got, want, "BP^µ_k(u)") + " (the shape of u)", []).append(case)
+        elif relerr(got, want) < 1e-9:
+            right += 1
+        elif k == 1:
+            issues.setdefault("BP^µ_1 must return u unchanged (line 1: nothing happens at the input level)",
+                              []).append(case)
+        elif relerr(got, ref_bp_flat(u, k, ys, mu, D, P)) < 1e-9:
+            issues.setdefault("for k ≥ 3 this is an IBP step between levels k and k − 1: line 3 must hand "
+                              "(u ∗ g) ↓ 2 to BP^µ_{k−1} before comparing it with Y_{k−1}", []).append(case)
+        elif mu > 1 and relerr(got, ref_bp(u, k, ys, 1, D, P)) < 1e-9:
+            issues.setdefault("only one step is done: lines 3–4 repeat µ times", []).append(case)
+        else:
+            issues.setdefault("BP^µ_k(u) differs from Algorithm 1", []).append(
+                f"{case}: relative error {relerr(got, want):.2g}")
+    n = len(LAB2_CASES)
+    if right == n:
+        return 1, "BP^µ_k right for k = 1 … 4, µ = 1, 2 (wrap and reflect boundaries)"
+    return right / n, _summary(issues, n)
+
+
+def check_mgbp(sub):
+    rng = np.random.default_rng(22)
+    right, issues, cases = 0, {}, [(1, 2, "wrap"), (2, 1, "reflect"), (3, 2, "wrap")]
+    for levels, mu, mode in cases:
+        D, P = _ops(mode)
+        x = rng.random((5, 6))
+        got = call(sub.mgbp, x.copy(), levels, mu, D, P)
+        want = [np.asarray(y) for y in K.library_mgbp(x, levels=levels, mu=mu, mode=mode).levels]
+        case = f"N={levels}, µ={mu}, mode={mode!r}"
+        if not isinstance(got, (list, tuple)) or len(got) != len(want):
+            issues.setdefault(f"mgbp must return the list [Y_1, …, Y_{{N+1}}] ({len(want)} images for "
+                              f"N={levels})", []).append(case)
+            continue
+        errs = [relerr(_array(g, "a level"), w) if np.shape(g) == w.shape else np.inf for g, w in zip(got, want)]
+        if max(errs) < 1e-9:
+            right += 1
+        else:
+            first = int(np.argmax(np.array(errs) > 1e-9))
+            issues.setdefault(f"Y_{first + 1} is the first wrong level", []).append(
+                case + ("" if first else ": Y_1 must be X itself"))
+    if right == len(cases):
+        return 1, "every level right for N = 1, 2, 3 (µ = 1, 2)"
+    msg = _summary(issues, len(cases))
+    return right / len(cases), msg + " (mgbp uses your back_project: check task 1 first)"
+
+
+def check_level_residual(sub):
+    rng = np.random.default_rng(23)
+    right, issues, cases = 0, {}, [(2, 1), (3, 2), (4, 1)]
+    for k, mu in cases:
+        D, P, ys = _pyramid(rng, (5, 5), 3, "wrap")
+        u = ys[k - 1] + 0.1 * rng.standard_normal(ys[k - 1].shape)
+        got = _array(call(sub.level_residual, u.copy(), k, list(ys), mu, D, P), "level_residual's result")
+        want = ys[k - 2] - ref_bp(D(u), k - 1, ys, mu, D, P)
+        case = f"k={k}, µ={mu}"
+        if got.shape != want.shape:
+            if k > 2 and got.shape == ys[0].shape and relerr(got, ys[0] - _down(D, u, k - 1)) < 1e-9:
+                issues.setdefault("that is the residual of model (4), X − D^{k−1}(u); the level residual "
+                                  "lives on level k − 1: Y_{k−1} − BP^µ_{k−1}(D u)", []).append(case)
+            else:
+                issues.setdefault(_shape_message(got, want, "e_k(u)") + " (level k − 1)", []).append(case)
+        elif relerr(got, want) < 1e-9:
+            right += 1
+        elif relerr(got, -want) < 1e-9:
+            issues.setdefault("the sign is reversed: e_k(u) = Y_{k−1} − BP^µ_{k−1}(D u)", []).append(case)
+        elif relerr(got, ys[k - 2] - ref_bp_flat(D(u), k - 1, ys, mu, D, P)) < 1e-9:
+            right += 1                  # follow-through: right for the submitted back_project
+            issues.setdefault("full marks as it follows your back_project, whose BP^µ_{k−1} is wrong for "
+                              "k − 1 ≥ 3 (task 1)", []).append(case)
+        else:
+            issues.setdefault("e_k(u) is wrong", []).append(f"{case}: relative error {relerr(got, want):.2g}")
+    if right == len(cases):
+        return 1, "e_k(u) right for k = 2, 3, 4"
+    return right / len(cases), _summary(issues, len(cases))
+
+
+def _down(D, u, times):
+    for _ in range(times):
+        u = D(u)
+    return u
+
+
+def check_down_projections(sub):
+    for mu in (1, 2, 3):
+        for k in range(1, 6):
+            got = call(sub.down_projections, k, mu)
+            ops = K.TracingOperators(K.ClassicOperators(*_ops()))
+            x = np.zeros((2, 2))
+            ops.initial(x)
+            ys = K.library_mgbp(x, levels=k, mu=mu, mode="wrap").levels
+            K.library_back_project(np.zeros(ys[k - 1].shape), k, list(ys), mu, ops)
+            want = sum(v for (name, _), v in ops.counts().items() if name == "down")
+            if got != want:
+                return 0, f"C({k}) for µ = {mu}: {got!r}, but BP^{mu}_{k} applies D {want} times"
+    return 1, "C(k) right for k = 1 … 5, µ = 1, 2, 3"
+
+
+_lab("lab2", "One back-projection step of Algorithm 1 (lesson 3)", "lab2_multigrid.py", [
+    Check("task 1: back_project", 4, ("back_project",), check_back_project,
+          forbid=("library_back_project", "mgbp_classic.recursion", "mgbp_classic.multigrid", "library_mgbp")),
+    Check("task 2: mgbp", 3, ("mgbp",), check_mgbp,
+          forbid=("library_back_project", "mgbp_classic.recursion", "mgbp_classic.multigrid", "library_mgbp")),
+    Check("task 3: level_residual", 2, ("level_residual",), check_level_residual,
+          forbid=("library_back_project", "mgbp_classic.recursion", "mgbp_classic.multigrid", "library_mgbp")),
+    Check("task 4: down_projections", 1, ("down_projections",), check_down_projections),
+])
