@@ -338,3 +338,149 @@ _lab("lab2", "One back-projection step of Algorithm 1 (lesson 3)", "lab2_multigr
           forbid=("library_back_project", "mgbp_classic.recursion", "mgbp_classic.multigrid", "library_mgbp")),
     Check("task 4: down_projections", 1, ("down_projections",), check_down_projections),
 ])
+
+
+# ================================================================================================
+# Lab 3 — a convolution's backward pass (lesson 5)
+# ================================================================================================
+
+LAB3_CASES = [(3, 1, (2, 3, 5, 7), 4), (3, 2, (2, 3, 7, 6), 4), (1, 1, (1, 4, 3, 5), 2), (3, 2, (1, 2, 6, 9), 3)]
+
+
+def _engine_conv(x, w, bias, stride, dy=None):
+    y, cache = K.nn.conv2d_forward(x, w, bias, stride=stride)
+    if dy is None:
+        return y
+    dw = np.zeros_like(w)
+    db = np.zeros(w.shape[0])
+    dx = K.nn.conv2d_backward(dy, cache, dw, db)
+    return y, dx, dw, db
+
+
+def _lab3_inputs(rng, case):
+    ell, stride, shape, co = case
+    x = rng.standard_normal(shape)
+    w = rng.standard_normal((co, shape[1], ell, ell))
+    bias = rng.standard_normal(co)
+    return x, w, bias
+
+
+def check_conv_forward(sub):
+    rng = np.random.default_rng(31)
+    right, issues = 0, {}
+    for case in LAB3_CASES:
+        ell, stride = case[0], case[1]
+        x, w, bias = _lab3_inputs(rng, case)
+        want = _engine_conv(x, w, bias, stride)
+        got = _array(call(sub.conv2d_forward, x.copy(), w.copy(), bias.copy(), stride), "conv2d_forward's result")
+        label = f"ℓ={ell}, stride {stride}, x {'×'.join(map(str, x.shape))}"
+        if got.shape != want.shape:
+            hint = " (the zero padding pad = ℓ // 2 keeps ⌊(n + 2·pad − ℓ)/stride⌋ + 1 rows)" \
+                if got.ndim == 4 and got.shape[:2] == want.shape[:2] else " (n_b, Co, rows, columns)"
+            issues.setdefault(_shape_message(got, want, "y") + hint, []).append(label)
+        elif relerr(got, want) < 1e-9:
+            right += 1
+        elif relerr(got, _engine_conv(x, w[:, :, ::-1, ::-1].copy(), bias, stride)) < 1e-9 and ell > 1:
+            issues.setdefault("that is a convolution with the flipped kernel: the lesson's (and PyTorch's) "
+                              "convolution is a cross-correlation, w[o, c, ξ, η] · x[…, stride·i + ξ − pad, …]",
+                              []).append(label)
+        elif relerr(got, _engine_conv(x, w, None, stride)) < 1e-9:
+            issues.setdefault("the bias is missing (y += bias[o])", []).append(label)
+        else:
+            issues.setdefault("y is wrong", []).append(f"{label}: relative error {relerr(got, want):.2g}")
+    n = len(LAB3_CASES)
+    if right == n:
+        return 1, "y right for ℓ = 1, 3 at stride 1 and 2 (odd shapes)"
+    return right / n, _summary(issues, n)
+
+
+def check_conv_backward(sub):
+    rng = np.random.default_rng(32)
+    ok = {"dx": 0, "dw": 0, "dbias": 0}
+    issues = {}
+    for case in LAB3_CASES:
+        ell, stride = case[0], case[1]
+        x, w, bias = _lab3_inputs(rng, case)
+        y = _engine_conv(x, w, bias, stride)
+        dy = rng.standard_normal(y.shape)
+        _, dx, dw, db = _engine_conv(x, w, bias, stride, dy)
+        out = call(sub.conv2d_backward, dy.copy(), x.copy(), w.copy(), stride)
+        if not (isinstance(out, tuple) and len(out) == 3):
+            return 0, "conv2d_backward must return (dx, dw, dbias)"
+        label = f"ℓ={ell}, stride {stride}"
+        for name, got, want in (("dx", out[0], dx), ("dw", out[1], dw), ("dbias", out[2], db)):
+            got = _array(got, name)
+            if got.shape != want.shape:
+                issues.setdefault(_shape_message(got, want, name) + f" (the shape of {name[1:]})", []).append(label)
+            elif relerr(got, want) < 1e-9:
+                ok[name] += 1
+            elif name == "dx" and ell > 1 and \
+                    relerr(got, _engine_conv(x, w[:, :, ::-1, ::-1].copy(), bias, stride, dy)[1]) < 1e-9:
+                issues.setdefault("dx uses the kernel flipped: written as a scatter, each input pixel collects "
+                                  "w[o, c, ξ, η] · dy[n, o, i, j] from every output (i, j) that read it, with "
+                                  "the same ξ, η as the forward (the flip appears only when dx is written as "
+                                  "a convolution of dy)", []).append(label)
+            elif name == "dw" and got.shape == want.shape and x.shape[0] > 1 and relerr(
+                    got, _engine_conv(x[:1], w, bias, stride, dy[:1])[2]) < 1e-9:
+                issues.setdefault("dw holds the first image of the batch only: sum over n too", []).append(label)
+            elif name == "dbias" and relerr(got, dy.sum(axis=(2, 3))[0]) < 1e-9:
+                issues.setdefault("dbias must be summed over the batch and every pixel", []).append(label)
+            else:
+                issues.setdefault(f"{name} is wrong", []).append(f"{label}: relative error {relerr(got, want):.2g}")
+    n = len(LAB3_CASES)
+    frac = (2 * ok["dx"] + 2 * ok["dw"] + ok["dbias"]) / (5 * n)
+    if frac == 1:
+        return 1, "dx, dw and dbias right for ℓ = 1, 3 at stride 1 and 2"
+    right = [k for k, v in ok.items() if v == n]
+    return frac, _summary(issues, n) + (f"; {', '.join(right)} right" if right else "")
+
+
+def check_numerical_gradient(sub):
+    rng = np.random.default_rng(33)
+    x = rng.standard_normal((2, 3, 4))
+    r = rng.standard_normal(x.shape)
+
+    def f(a):
+        return float(np.sum(r * np.sin(a)) + 0.1 * np.sum(a ** 3))
+
+    want = r * np.cos(x) + 0.3 * x ** 2
+    x0 = x.copy()
+    got = _array(call(sub.numerical_gradient, f, x, 1e-5), "numerical_gradient's result")
+    if not np.array_equal(x, x0):
+        return 0.5 if got.shape == want.shape and relerr(got, want) < 1e-7 else 0, \
+            "x is left modified: restore every entry after perturbing it"
+    if got.shape != want.shape:
+        return 0, _shape_message(got, want, "the gradient") + " (one derivative per entry of x)"
+    err = relerr(got, want)
+    if err < 1e-7:
+        return 1, f"agrees with the exact gradient of a smooth test function to {err:.0e}"
+    fwd = np.zeros_like(x)
+    for i in range(x.size):
+        xp = x.copy().reshape(-1)
+        xp[i] += 1e-5
+        fwd.reshape(-1)[i] = (f(xp.reshape(x.shape)) - f(x)) / 1e-5
+    if relerr(got, fwd) < 1e-6:
+        return 0.5, (f"off by {err:.0e} ∝ ε: a one-sided difference (f(x + ε) − f(x))/ε; the central "
+                     f"(f(x + ε) − f(x − ε))/2ε is accurate to O(ε²)")
+    return 0, f"relative error {err:.2g} against the exact gradient of a smooth test function"
+
+
+def check_relative_error(sub):
+    cases = [(np.array([1.0, 2.0]), np.array([1.0, 2.5]), 0.2), (np.zeros(3), np.zeros(3), 0.0),
+             (np.array([[0.0, -4.0]]), np.array([[1.0, -4.0]]), 0.25), (np.array([1e-3]), np.array([-1e-3]), 2.0)]
+    for a, b, want in cases:
+        got = float(call(sub.relative_error, a.copy(), b.copy()))
+        if not abs(got - want) <= 1e-12:
+            return 0, f"relative_error({a.tolist()}, {b.tolist()}) = {got!r}, expected {want}"
+    return 1, "right, including two zero arrays (0)"
+
+
+#: the engine and SciPy's correlations (the student's own functions have the engine's names: not listed)
+_CONV_ENGINE = ("mgbp_classic.nn", "nn", "conv2d_c_forward", "conv_c_backward", "Conv2d", "correlate",
+                "correlate2d", "convolve", "convolve2d", "scipy.signal", "scipy.ndimage")
+_lab("lab3", "A convolution's backward pass (lesson 5)", "lab3_conv_backward.py", [
+    Check("task 1: conv2d_forward", 2, ("conv2d_forward",), check_conv_forward, forbid=_CONV_ENGINE),
+    Check("task 2: conv2d_backward", 5, ("conv2d_backward",), check_conv_backward, forbid=_CONV_ENGINE),
+    Check("task 3: numerical_gradient", 2, ("numerical_gradient",), check_numerical_gradient),
+    Check("task 4: relative_error", 1, ("relative_error",), check_relative_error),
+])
