@@ -484,3 +484,266 @@ _lab("lab3", "A convolution's backward pass (lesson 5)", "lab3_conv_backward.py"
     Check("task 3: numerical_gradient", 2, ("numerical_gradient",), check_numerical_gradient),
     Check("task 4: relative_error", 1, ("relative_error",), check_relative_error),
 ])
+
+
+# ================================================================================================
+# Lab 4 — a tiny network trained in ten minutes (lesson 6)
+# ================================================================================================
+
+LAB4_TINY = dict(features=8, growth=4, bottleneck=8)
+
+
+def _lab4_images():
+    s = K.sample_image()
+    return [s[:40, :48], s[30:, 50:]]
+
+
+def check_make_batch(sub):
+    images = _lab4_images()
+    out = call(sub.make_batch, images, np.random.default_rng(5), 3, 16)
+    if not (isinstance(out, tuple) and len(out) == 2):
+        return 0, "make_batch must return (lr, hr)"
+    lr, hr = out
+    notes = []
+    if np.asarray(hr).shape != (3, 3, 16, 16) or np.asarray(lr).shape != (3, 3, 8, 8):
+        return 0, (f"shapes {np.shape(lr)} and {np.shape(hr)}; expected (3, 3, 8, 8) and (3, 3, 16, 16) "
+                   f"for n=3, patch=16: the engine's layout (N, C, H, W)")
+    frac = 0.0
+    if lr.dtype == np.float32 and hr.dtype == np.float32:
+        frac += 0.25
+    else:
+        notes.append(f"the arrays are {lr.dtype} and {hr.dtype}: the network trains in float32")
+    crops = 0
+    for p in np.asarray(hr, dtype=np.float64).transpose(0, 2, 3, 1):
+        found = False
+        for img in images:
+            for y0 in range(img.shape[0] - 15):
+                for x0 in range(img.shape[1] - 15):
+                    if np.abs(img[y0:y0 + 16, x0:x0 + 16] - p).max() < 1e-6:
+                        found = True
+                        break
+                if found:
+                    break
+            if found:
+                break
+        crops += found
+    if crops == 3:
+        frac += 0.25
+    else:
+        notes.append(f"{3 - crops} of 3 HR patches are not 16 × 16 crops of the images (no resizing, no flips "
+                     f"in this lab)")
+    lr_ok = all(np.abs(K.make_lr(np.asarray(h, np.float64).transpose(1, 2, 0), 2) -
+                       np.asarray(l, np.float64).transpose(1, 2, 0)).max() < 1e-6 for h, l in zip(hr, lr))
+    if lr_ok:
+        frac += 0.3
+    else:
+        notes.append("lr must be make_lr(hr_patch, 2) of each patch (the protocol: bicubic ÷2, rounded to "
+                     "8 bits), in the same order as hr")
+    again = call(sub.make_batch, images, np.random.default_rng(5), 3, 16)
+    other = call(sub.make_batch, images, np.random.default_rng(6), 3, 16)
+    if np.array_equal(np.asarray(again[1]), np.asarray(hr)) and not np.array_equal(np.asarray(other[1]), np.asarray(hr)):
+        frac += 0.2
+    else:
+        notes.append("the batch must come from the rng given: the same state gives the same batch, another "
+                     "state another batch")
+    if not notes:
+        return 1, "shapes, float32, crops of the images, protocol LR, drawn from the rng"
+    return frac, "; ".join(notes)
+
+
+def check_l1_loss(sub):
+    rng = np.random.default_rng(41)
+    pred = rng.standard_normal((2, 3, 4, 5)).astype(np.float32)
+    target = rng.standard_normal((2, 3, 4, 5)).astype(np.float32)
+    target[0, 0, 0, :2] = pred[0, 0, 0, :2]                       # two zero differences: sign(0) = 0
+    out = call(sub.l1_loss, pred.copy(), target.copy())
+    if not (isinstance(out, tuple) and len(out) == 2):
+        return 0, "l1_loss must return (loss, gradient)"
+    loss, grad = float(out[0]), _array(out[1], "the gradient")
+    want_loss, cache = K.nn.mae_forward(pred, target)
+    want_grad = K.nn.mae_backward(cache)
+    notes, frac = [], 0.0
+    if abs(loss - want_loss) < 1e-6:
+        frac += 0.4
+    elif abs(loss - np.abs(pred - target).sum()) < 1e-3:
+        notes.append("the loss is the sum of |pred − target|: loss (7) is the mean")
+    else:
+        notes.append(f"loss {loss:.6f}, expected the mean absolute error {want_loss:.6f}")
+    if grad.shape != want_grad.shape:
+        notes.append(_shape_message(grad, want_grad, "the gradient") + " (that of pred)")
+    elif relerr(grad, want_grad) < 1e-5:
+        frac += 0.6
+    elif relerr(grad, np.sign(pred - target)) < 1e-6:
+        notes.append("the gradient of a mean divides by the number of elements: sign(pred − target) / size")
+    elif relerr(grad, -want_grad) < 1e-5:
+        notes.append("the gradient has the wrong sign: d|p − t|/dp = sign(p − t)")
+    else:
+        notes.append(f"the gradient is wrong: relative error {relerr(grad, want_grad):.2g}")
+    if not notes:
+        return 1, "loss and gradient right (float32, two zero differences)"
+    return frac, "; ".join(notes)
+
+
+def ref_adam(params, grads, m, v, t, lr, betas=(0.9, 0.999), eps=1e-8):
+    b1, b2 = betas
+    m[...] = b1 * m + (1 - b1) * grads
+    v[...] = b2 * v + (1 - b2) * grads * grads
+    params[...] = params - lr * (m / (1 - b1 ** t)) / (np.sqrt(v / (1 - b2 ** t)) + eps)
+
+
+def check_adam_step(sub):
+    rng = np.random.default_rng(42)
+    n = 50
+    p0 = rng.standard_normal(n)
+    p_sub, m_sub, v_sub = p0.copy(), np.zeros(n), np.zeros(n)
+    p_ref, m_ref, v_ref = p0.copy(), np.zeros(n), np.zeros(n)
+    for t in (1, 2, 3, 4):
+        g = rng.standard_normal(n)
+        ret = call(sub.adam_step, p_sub, g.copy(), m_sub, v_sub, t, 1e-2)
+        ref_adam(p_ref, g, m_ref, v_ref, t, 1e-2)
+        if np.array_equal(p_sub, p0) and t == 1:
+            moved = ret is not None and relerr(_array(ret, "the result"), p_ref) < 1e-9
+            return 0, ("params did not change: update them in place, params[...] = … (a new array "
+                       "assigned to the name params is lost when the function returns)"
+                       + (" — the returned array is right" if moved else ""))
+        if relerr(p_sub, p_ref) > 1e-9:
+            p_nb = p0.copy()
+            mm, vv = np.zeros(n), np.zeros(n)
+            rr = np.random.default_rng(42)
+            rr.standard_normal(n)
+            for tt in range(1, t + 1):
+                gg = rr.standard_normal(n)
+                mm[...] = 0.9 * mm + 0.1 * gg
+                vv[...] = 0.999 * vv + 0.001 * gg * gg
+                p_nb -= 1e-2 * mm / (np.sqrt(vv) + 1e-8)
+            if relerr(p_sub, p_nb) < 1e-9:
+                return 0.5, ("the update has no bias correction: divide m by 1 − β₁ᵗ and v by 1 − β₂ᵗ "
+                             "(at t = 1 the moments are a tenth and a thousandth of their size)")
+            return 0, f"after step t = {t} the parameters differ from Adam's: relative error {relerr(p_sub, p_ref):.2g}"
+    return 1, "parameters and moments right over four steps (bias correction included)"
+
+
+def ref_train_step(net, lr, hr, state, mu=2, loss_fn=None, adam_fn=None):
+    """One reference step; ``loss_fn``/``adam_fn`` replace the loss and Adam (follow-through marking)."""
+    net.store.zero_grad()
+    graph = K.nn.Graph()
+    out = net.run(graph, graph.input(lr), levels=1, mu=mu)[-1]
+    if loss_fn is None:
+        loss, cache = K.nn.mae_forward(out.data, hr)
+        grad = K.nn.mae_backward(cache)
+    else:
+        loss, grad = loss_fn(out.data, hr)
+    out.accumulate(np.asarray(grad, dtype=out.data.dtype))
+    graph.backward()
+    state["t"] += 1
+    (adam_fn or ref_adam)(net.store.params, net.store.grads, state["m"], state["v"], state["t"], state["lr"])
+    return loss
+
+
+def _lab4_batch(seed=7, n=4, patch=16):
+    rng = np.random.default_rng(seed)
+    img = K.sample_image()
+    hrs = []
+    for _ in range(n):
+        y0, x0 = rng.integers(0, img.shape[0] - patch + 1), rng.integers(0, img.shape[1] - patch + 1)
+        hrs.append(img[y0:y0 + patch, x0:x0 + patch])
+    lrs = [K.make_lr(h, 2) for h in hrs]
+    f = lambda a: np.ascontiguousarray(np.stack(a).transpose(0, 3, 1, 2), dtype=np.float32)  # noqa: E731
+    return f(lrs), f(hrs)
+
+
+def _new_state(net, lr):
+    return {"m": np.zeros_like(net.store.params), "v": np.zeros_like(net.store.params), "t": 0, "lr": lr}
+
+
+def _train_step_run(sub, loss_fn=None, adam_fn=None):
+    """The submitted train_step and the reference side by side: one step, then four more."""
+    lr, hr = _lab4_batch()
+    init = K.MGBPNet(K.NetConfig(**LAB4_TINY, seed=3)).store.params.copy()
+    net_s, net_r = K.MGBPNet(K.NetConfig(**LAB4_TINY, seed=3)), K.MGBPNet(K.NetConfig(**LAB4_TINY, seed=3))
+    st_s, st_r = _new_state(net_s, 2e-3), _new_state(net_r, 2e-3)
+    loss = call(sub.train_step, net_s, lr.copy(), hr.copy(), st_s)
+    want = ref_train_step(net_r, lr, hr, st_r, loss_fn=loss_fn, adam_fn=adam_fn)
+    first = (net_s.store.params - init, net_r.store.params - init)
+    t1 = st_s["t"]
+    for seed in (8, 9, 10, 11):
+        lr2, hr2 = _lab4_batch(seed)
+        call(sub.train_step, net_s, lr2.copy(), hr2.copy(), st_s)
+        ref_train_step(net_r, lr2, hr2, st_r, loss_fn=loss_fn, adam_fn=adam_fn)
+    scale = max(float(np.abs(first[1]).max()), 1e-12)
+    return {"loss": loss, "want": float(want), "t1": t1, "moved": bool(np.any(first[0])),
+            "first": float(np.abs(first[0] - first[1]).max() / scale),
+            "drift": float(np.abs(net_s.store.params - net_r.store.params).max() / scale)}
+
+
+def check_train_step(sub):
+    r = _train_step_run(sub)
+    if r["first"] >= 1e-3 or r["drift"] >= 1e-3:
+        # follow-through: a step built on the submitted loss and Adam (tasks 2-3 are marked on their own)
+        try:
+            mine = _train_step_run(sub, loss_fn=lambda p, t: call(sub.l1_loss, p, t),
+                                   adam_fn=lambda *a: call(sub.adam_step, *a))
+        except Exception:                                   # noqa: BLE001 — they are judged in their own checks
+            mine = None
+        if mine is not None and mine["first"] < 1e-3 and mine["drift"] < 1e-3 and mine["moved"]:
+            return 1, ("right for your l1_loss and adam_step (the step itself — tape, seed, backward, state — is "
+                       "right; tasks 2–3 are marked on their own)")
+    notes, frac = [], 0.0
+    if r["t1"] != 1:
+        notes.append(f"state['t'] is {r['t1']} after one step: count the steps (Adam's t starts at 1)")
+    loss = r["loss"]
+    if not (isinstance(loss, (float, np.floating)) or np.ndim(loss) == 0) or abs(float(loss) - r["want"]) > 1e-6:
+        notes.append(f"the returned loss {loss!r} is not the batch's loss before the update ({r['want']:.6f})")
+    if not r["moved"]:
+        notes.append("the parameters did not move: run Adam on net.store.params with net.store.grads")
+    elif r["first"] < 1e-3:
+        frac += 0.5
+    else:
+        notes.append(f"the first update differs from the reference step ({r['first']:.2g} of its size): zero the "
+                     "gradients, seed the output node with the loss's gradient, graph.backward(), then Adam")
+    if r["drift"] < 1e-3:
+        frac += 0.5
+    elif r["first"] < 1e-3:
+        notes.append(f"after five steps the parameters differ from the reference run by {r['drift']:.2g} of an "
+                     "update: Adam's moments and the step count must carry over in state, and the gradients "
+                     "must be zeroed before every backward pass (they add up)")
+    if not notes:
+        return 1, "the first update and five steps agree with the reference (tape, loss gradient, Adam state)"
+    return frac, "; ".join(notes)
+
+
+def check_train(sub):
+    images = [K.sample_image()[:, :64]]
+    out = call(sub.train, images, 6, 1, 2, 16)
+    if not (isinstance(out, tuple) and len(out) == 2):
+        return 0, "train must return (net, losses)"
+    net, losses = out
+    notes, frac = [], 0.0
+    if len(losses) == 6 and all(np.isfinite(float(l)) for l in losses):
+        frac += 0.4
+    else:
+        notes.append(f"{len(losses)} losses for steps=6: one per step")
+    if not isinstance(net, K.MGBPNet) or net.store.size != K.MGBPNet(K.NetConfig(**LAB4_TINY)).store.size:
+        notes.append("the network must be the tiny MGBPNet(NetConfig(**TINY, seed=seed))")
+    elif np.array_equal(net.store.params, K.MGBPNet(K.NetConfig(**LAB4_TINY, seed=1)).store.params):
+        notes.append("the returned network was not trained (its parameters are the initial ones)")
+    else:
+        frac += 0.3
+    again = call(sub.train, images, 6, 1, 2, 16)[1]
+    if len(again) == len(losses) and np.allclose(np.asarray(again, float), np.asarray(losses, float), rtol=0, atol=1e-7):
+        frac += 0.3
+    else:
+        notes.append("the same seed must give the same losses (seed the network and the rng with it)")
+    if not notes:
+        return 1, "six steps, one loss each, the tiny network trained, reproducible from the seed"
+    return frac, "; ".join(notes)
+
+
+_TRAINER = ("mgbp_classic.train", "TrainingRun", "multiscale_loss", "Adam", "mae_forward", "mae_backward")
+_lab("lab4", "A tiny network trained in ten minutes (lesson 6)", "lab4_tiny_training.py", [
+    Check("task 1: make_batch", 2, ("make_batch",), check_make_batch, forbid=("PatchSampler",)),
+    Check("task 2: l1_loss", 2, ("l1_loss",), check_l1_loss, forbid=_TRAINER),
+    Check("task 3: adam_step", 2, ("adam_step",), check_adam_step, forbid=_TRAINER),
+    Check("task 4: train_step", 2, ("train_step",), check_train_step, forbid=_TRAINER, timeout=120),
+    Check("task 5: train", 2, ("train",), check_train, forbid=_TRAINER + ("PatchSampler",), timeout=120),
+])
