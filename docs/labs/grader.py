@@ -9,7 +9,7 @@ out, or an ``.ipynb`` saved from Jupyter. The grader takes from it the imports, 
 class) definitions and the UPPER_CASE constants, and nothing else — the other cells are the
 student's to experiment in and are not run. Each check (``lab_checks.py``) calls the submitted
 functions on inputs of its own and compares them with the package's implementation, with a time
-limit (60 s by default). A check gives its points, part of them, or none, always with a message:
+limit (60 s by default; ``MGBP_LAB_TIMEOUT=SECONDS`` sets another for every check). A check gives its points, part of them, or none, always with a message:
 
 * a function still raising ``NotImplementedError`` (the template) is "not written yet";
 * a function that calls the package's own implementation of what the lab asks to write (the
@@ -197,6 +197,7 @@ def used_names(tree, roots):
                     todo.append(node.id)
             elif isinstance(node, ast.Attribute):
                 names.add(node.attr)
+                names.add("." + node.attr)          # forbid ".name" to match attributes only
             elif isinstance(node, (ast.Import, ast.ImportFrom)):
                 module = getattr(node, "module", None)
                 for a in node.names:
@@ -208,12 +209,13 @@ def used_names(tree, roots):
 
 def forbidden_uses(tree, roots, forbid):
     """The entries of ``forbid`` that the functions use: a plain name matches a name or the last part
-    of an imported name; a dotted name (a module) matches everything imported from it."""
+    of an imported name; a dotted name (a module) matches everything imported from it; ``.name``
+    matches an attribute only (``obj.name``, not a local variable called ``name``)."""
     used = used_names(tree, roots)
     bad = set()
     for f in forbid:
         for u in used:
-            if u == f or u.split(".")[-1] == f or ("." in f and u.startswith(f + ".")):
+            if u == f or (not f.startswith(".") and (u.split(".")[-1] == f or ("." in f and u.startswith(f + ".")))):
                 bad.add(f)
     return sorted(bad)
 
@@ -271,13 +273,14 @@ def run_check(check, module, tree, path):
         if bad:
             return 0.0, (f"{', '.join(check.needs)} uses {', '.join(bad)} from the package: this exercise asks "
                          f"you to write it yourself")
+    limit = float(os.environ.get("MGBP_LAB_TIMEOUT") or check.timeout)
     try:
-        with _time_limit(check.timeout):
+        with _time_limit(limit):
             fraction, message = check.run(module)
     except NotWritten as exc:
         return 0.0, f"{exc.args[0]} is not written yet (it raises NotImplementedError)"
     except CheckTimeout:
-        return 0.0, f"took longer than {check.timeout:g} s (an endless loop, or far too slow?)"
+        return 0.0, f"took longer than {limit:g} s (an endless loop, or far too slow?)"
     except Exception as exc:                    # noqa: BLE001 — a student's error is a message
         text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
         return 0.0, f"raised {type(exc).__name__}{': ' + text if text else ''}{_where(exc, path)}"

@@ -747,3 +747,162 @@ _lab("lab4", "A tiny network trained in ten minutes (lesson 6)", "lab4_tiny_trai
     Check("task 4: train_step", 2, ("train_step",), check_train_step, forbid=_TRAINER, timeout=120),
     Check("task 5: train", 2, ("train",), check_train, forbid=_TRAINER + ("PatchSampler",), timeout=120),
 ])
+
+
+# ================================================================================================
+# Lab 5 — a row of the deep filter (lesson 7)
+# ================================================================================================
+
+def _lab5_net(seed=1):
+    net = K.MGBPNet(K.NetConfig(features=4, growth=2, bottleneck=4, seed=seed), dtype=np.float64)
+    net.store.params[...] += 0.05 * np.random.default_rng(seed).standard_normal(net.store.size)
+    return net
+
+
+def _lab5_input(seed=2, shape=(5, 4, 3)):
+    return np.random.default_rng(seed).random(shape)
+
+
+def _ref_row(net, x, pixel, channel, levels, mu):
+    fz = K.FrozenNetwork(net, x, levels=levels, mu=mu)
+    return fz.rows([pixel], weights=np.eye(3)[channel])[0].astype(np.float64)
+
+
+def _forward_image(net, levels, mu):
+    def f(image):
+        t = np.ascontiguousarray(np.asarray(image, dtype=np.float64).transpose(2, 0, 1)[None])
+        return np.ascontiguousarray(net.forward(t, levels=levels, mu=mu)[-1][0].transpose(1, 2, 0))
+    return f
+
+
+def check_theorem_gap(sub):
+    notes, right = [], 0
+    for seed, levels, mu in ((1, 1, 2), (3, 2, 1)):
+        net, x = _lab5_net(seed), _lab5_input(seed + 1)
+        gap = float(call(sub.theorem_gap, net, x.copy(), levels, mu))
+        want = K.FrozenNetwork(net, x, levels=levels, mu=mu).max_error()
+        if not np.isfinite(gap) or gap < 0:
+            notes.append(f"{gap!r} is not a maximum of absolute values")
+        elif gap <= max(1e-10, 100 * want):
+            right += 1
+        elif gap > 0.01:
+            notes.append(f"the gap is {gap:.2g} (N={levels}, µ={mu}), where Theorem 7.1 gives round-off "
+                         f"({want:.0e}): F X is apply(x, bias=False), R is apply(zeros), net(X) the real forward pass")
+        else:
+            notes.append(f"the gap is {gap:.2g} (N={levels}, µ={mu}), round-off is {want:.0e}")
+    if right == 2:
+        return 1, "F X + R − net(X) at round-off for two networks and inputs (float64)"
+    return right / 2, "; ".join(notes)
+
+
+LAB5_PIXELS = [((3, 5), 0), ((7, 2), 1)]      # (y, x) of a 10 × 8 output (N = 1), channel
+
+
+def _row_issue(got, want, net, x, pixel, channel, levels, mu, what):
+    """The likely mistake behind a wrong row, or None."""
+    y, xx = pixel
+    out_shape = (x.shape[0] << levels, x.shape[1] << levels)
+    if xx < out_shape[0] and y < out_shape[1] and relerr(got, _ref_row(net, x, (xx, y), channel, levels, mu)) < 1e-6:
+        return (f"{what} is that of the output pixel with y and x swapped: a pixel is (y, x) = (row, column), "
+                f"the tensors are indexed [n, channel, y, x]")
+    for c in range(3):
+        if c != channel and relerr(got, _ref_row(net, x, pixel, c, levels, mu)) < 1e-6:
+            return f"{what} is the row of output channel {c}, not {channel}"
+    if relerr(got, -want) < 1e-6:
+        return f"{what} has the wrong sign"
+    return None
+
+
+def check_row_by_differences(sub):
+    net, x = _lab5_net(1), _lab5_input(2)
+    levels, mu = 1, 2
+    f = _forward_image(net, levels, mu)
+    right, issues = 0, {}
+    for pixel, channel in LAB5_PIXELS:
+        got = _array(call(sub.row_by_differences, f, x.copy(), pixel, channel, 1e-7), "the row")
+        want = _ref_row(net, x, pixel, channel, levels, mu)
+        case = f"pixel {pixel}, channel {channel}"
+        if got.shape != want.shape:
+            issues.setdefault(_shape_message(got, want, "the row") + " (that of the input image)", []).append(case)
+        elif relerr(got, want) < 1e-5:
+            right += 1
+        else:
+            issues.setdefault(_row_issue(got, want, net, x, pixel, channel, levels, mu, "the row") or
+                              "the row disagrees with the backward pass", []).append(
+                f"{case}: relative error {relerr(got, want):.2g}")
+    n = len(LAB5_PIXELS)
+    if right == n:
+        return 1, "agrees with the backward pass of the frozen network at two pixels and channels"
+    return right / n, _summary(issues, n)
+
+
+def check_row_by_backward(sub):
+    right, issues = 0, {}
+    cases = [(1, 1, 2), (3, 2, 1), (5, 1, 1)]
+    for seed, levels, mu in cases:
+        net, x = _lab5_net(seed), _lab5_input(seed + 1)
+        for pixel, channel in LAB5_PIXELS[:2]:
+            case = f"N={levels}, µ={mu}, pixel {pixel}, channel {channel}"
+            try:
+                got = _array(call(sub.row_by_backward, net, x.copy(), pixel, channel, levels, mu), "the row")
+            except IndexError as exc:
+                issues.setdefault("an IndexError for a pixel inside the output: a pixel is (y, x) = (row, "
+                                  "column), the tensors are indexed [n, channel, y, x]", []).append(
+                    f"{case} of a {x.shape[0] << levels} × {x.shape[1] << levels} output: {exc}")
+                continue
+            want = _ref_row(net, x, pixel, channel, levels, mu)
+            if got.shape != want.shape:
+                issues.setdefault(_shape_message(got, want, "the row") + " (an (H, W, C) image: transpose the "
+                                  "(1, C, H, W) gradient)", []).append(case)
+            elif relerr(got, want) < 1e-9:
+                right += 1
+            else:
+                issues.setdefault(_row_issue(got, want, net, x, pixel, channel, levels, mu, "the row") or
+                                  "the row differs from the frozen network's", []).append(
+                    f"{case}: relative error {relerr(got, want):.2g}")
+    n = 2 * len(cases)
+    if right == n:
+        return 1, "equal to the frozen network's rows (N = 1, 2; µ = 1, 2; two pixels and channels)"
+    return right / n, _summary(issues, n)
+
+
+def check_luma_filter(sub):
+    right, notes = 0, []
+    for seed, levels, mu, pixel in ((1, 1, 2, (3, 5)), (3, 2, 1, (13, 6))):
+        net, x = _lab5_net(seed), _lab5_input(seed + 1)
+        got = _array(call(sub.luma_filter, net, x.copy(), pixel, levels, mu), "the luma filter")
+        fz = K.FrozenNetwork(net, x, levels=levels, mu=mu)
+        want = fz.rows([pixel], weights=K.LUMA_WEIGHTS)[0].astype(np.float64).sum(axis=2)
+        if got.shape != want.shape:
+            notes.append(_shape_message(got, want, "the luma filter") + " (the input grid, summed over the input "
+                         "channels: a grey δ)")
+        elif relerr(got, want) < 1e-9:
+            right += 1
+        elif relerr(got, fz.rows([pixel], weights=K.LUMA_WEIGHTS)[0].astype(np.float64) @ K.LUMA_WEIGHTS) < 1e-9:
+            notes.append("the input channels are weighted by the luma weights too: a grey δ is the same δ in R, G "
+                         "and B, so sum over the input channels")
+        else:
+            try:                          # follow-through: the luma view of the submitted rows
+                mine = sum(w * _array(call(sub.row_by_backward, net, x.copy(), pixel, c, levels, mu), "a row")
+                           for c, w in enumerate(K.LUMA_WEIGHTS)).sum(axis=2)
+            except Exception:             # noqa: BLE001 — row_by_backward is judged in its own check
+                mine = None
+            if mine is not None and mine.shape == got.shape and relerr(got, mine) < 1e-9:
+                right += 1
+                notes.append("full marks as it follows your row_by_backward (task 3)")
+            else:
+                notes.append(f"pixel {pixel}: relative error {relerr(got, want):.2g}")
+    if right == 2:
+        return 1, "the luma view right at two pixels (N = 1, 2)" + (f"; {notes[0]}" if notes else "")
+    return right / 2, "; ".join(notes)
+
+
+_ROWS = (".rows", ".filters", "DeepFilter", "deepfilter.DeepFilter", ".max_error", ".linear_part", ".residual",
+         "windowed")
+_lab("lab5", "A row of the deep filter (lesson 7)", "lab5_deep_filter.py", [
+    Check("task 1: theorem_gap", 2, ("theorem_gap",), check_theorem_gap, forbid=_ROWS),
+    Check("task 2: row_by_differences", 3, ("row_by_differences",), check_row_by_differences, forbid=_ROWS),
+    Check("task 3: row_by_backward", 3, ("row_by_backward",), check_row_by_backward,
+          forbid=_ROWS + ("FrozenNetwork",)),
+    Check("task 4: luma_filter", 2, ("luma_filter",), check_luma_filter, forbid=_ROWS + ("FrozenNetwork",)),
+])

@@ -53,3 +53,9 @@ def training_images(limit=None):
     if not files:
         return None
     return [read_rgb(f) for f in files[:limit]]
+
+
+def shipped_model():
+    """The pretrained network shipped in the package (float32)."""
+    from mgbp_classic.inference import load_model
+    return load_model()[0]
