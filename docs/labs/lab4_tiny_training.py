@@ -18,8 +18,8 @@
 # ```
 #
 # The shipped model took many CPU-hours (lesson 6, appendix C); this lab trains the same architecture,
-# shrunk (8 features instead of 48, growth 4, bottleneck 8: under 4,000 parameters), for ×2 only, on
-# small patches. You write the training loop from its parts: the batches, the loss and its gradient,
+# shrunk (8 features instead of 48, growth 4, bottleneck 8: 8,459 parameters instead of 263,859), for
+# ×2 only, on small patches. You write the training loop from its parts: the batches, the loss and its gradient,
 # Adam, one step through the engine's tape, and the loop. The grader checks each part against the
 # package (`mgbp_classic.nn`); do not call `nn.Adam`, `nn.mae_forward`/`mae_backward`, the trainer
 # (`mgbp_classic.train`) or `multiscale_loss` inside your functions.
@@ -153,9 +153,11 @@ def train(images, steps, seed=0, batch=8, patch=32, lr=2e-3):
 # %% [markdown]
 # ## The ten-minute run
 #
-# 2,000 steps of 8 patches of 32 × 32 take about ten minutes on two cores (about 0.3 s a step;
-# `MGBP_LAB_QUICK=1` runs 20). Then the held-out part of the sample, made LR by the protocol, is
-# upscaled by bicubic and by the network.
+# 2,000 steps of 8 patches of 32 × 32 take about ten minutes on two idle cores (about 0.3 s a step;
+# 16 minutes were measured on a busy shared machine; `MGBP_LAB_QUICK=1` runs 20). Then the held-out
+# part of the sample, made LR by the protocol, is upscaled by bicubic and by the network. On T91 the
+# reference solution went from 32.13 dB (the untrained network, about bicubic's 32.16) to 33.04 dB:
+# nearly 0.9 dB over bicubic in ten minutes, with 8,459 parameters.
 
 
 # %%

@@ -33,6 +33,10 @@ SLIDES = DOCS / "slides"
 LESSONS = sorted(DOCS.glob("lesson[1-7]_*.md"))
 RESULT = re.compile(r"^\*\*((?:The paper's )?(?:Theorem|Lemma|Proposition|Observation|Definition)[^*]*)\*\*")
 MAX_RESULT_BLOCKS = 3
+#: Lessons taught in two lectures (docs/plan.md): the result that opens the second, and its title slide.
+PARTS = {"lesson4": ("Theorem 4.5", "Lesson 4, part 2 — what MGBP enforces, and what it does not",
+                     "Theorem 4.5, Proposition 4.6, Observation 4.7; the experiments; the paper's claim corrected; "
+                     "when the assumptions fail (§3 from Theorem 4.5, §4–7).")}
 
 
 @dataclass
@@ -191,13 +195,17 @@ def lesson_slides(path):
                     body.append((k2, [sentences(it, 1, 200) for it in p2]))
                 used.add(j)
                 j += 1
+            part2 = PARTS.get(path.name[:7])
+            if part2 and label.startswith(part2[0]):
+                slides.append(Slide("title", part2[1], [("p", part2[2])], section))
             slides.append(Slide("result", label, body, section))
         elif kind == "code" and i not in used:
             lang, code = payload
             lines = code.splitlines()
             if lang in ("", "text") and 0 < len(lines) <= 14 or lang == "python" and len(lines) <= 10:
                 lead = ""
-                if i > 0 and bl[i - 1][0] == "p" and not bl[i - 1][1].startswith("*"):
+                prev = bl[i - 1][1] if i > 0 and bl[i - 1][0] == "p" else ""
+                if prev and (not prev.startswith("*") or prev.startswith("**")) and not RESULT.match(prev):
                     lead = sentences(bl[i - 1][1].split(". ")[-1] if len(bl[i - 1][1]) > 300 else bl[i - 1][1], 2, 300)
                 part = ([("p", lead)] if lead else []) + [("code", code)]
                 last = slides[-1]
