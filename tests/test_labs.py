@@ -119,7 +119,11 @@ def test_grader_reads_ipynb_and_writes_a_class_csv(tmp_path):
     out = tmp_path / "marks.csv"
     reports = grader.main(["lab1", str(nb), str(bob), str(carol), "--csv", str(out)])
     assert [r.earned for r in reports] == [10, 7.5, 0]
-    assert "does not parse (line 2" in reports[2].items[0].message
+    assert "no function ibp (a cell that does not parse was left out: line 2" in reports[2].items[0].message
+    # a broken experiment cell costs nothing: the functions of the other cells are graded
+    dave = tmp_path / "dave.py"
+    dave.write_text(sol.read_text() + "\n# %%\nprint(ibp(x, 3, D, P)\n")
+    assert grader.grade("lab1", dave).earned == 10
     rows = list(csv.reader(out.open()))
     assert rows[0][:3] == ["submission", "total", "out of"] and len(rows) == 4
     assert [float(r[1]) for r in rows[1:]] == [10, 7.5, 0]

@@ -7,7 +7,8 @@
 A submission is the lab's notebook with its functions written: the jupytext ``.py`` file as handed
 out, or an ``.ipynb`` saved from Jupyter. The grader takes from it the imports, the function (and
 class) definitions and the UPPER_CASE constants, and nothing else — the other cells are the
-student's to experiment in and are not run. Each check (``lab_checks.py``) calls the submitted
+student's to experiment in and are not run (a cell that does not even parse is left out, with a
+note). Each check (``lab_checks.py``) calls the submitted
 functions on inputs of its own and compares them with the package's implementation, with a time
 limit (60 s by default; ``MGBP_LAB_TIMEOUT=SECONDS`` sets another for every check). A check gives its points, part of them, or none, always with a message:
 
@@ -130,7 +131,7 @@ def submission_source(path):
             src = "".join(src) if isinstance(src, list) else src
             cells.append("\n".join("" if line.lstrip().startswith(("%", "!")) else line
                                    for line in src.splitlines()))
-        return "\n\n".join(cells) + "\n"
+        return "".join(f"# %% (cell)\n{c}\n\n" for c in cells)
     return path.read_text()
 
 
@@ -144,20 +145,41 @@ def _kept(node):
     return False
 
 
+def parse_cells(source, path="<submission>"):
+    """``(tree, skipped)``: the parsed source, or — when it does not parse as a whole — every cell
+    (split at the ``# %%`` lines) that does, with ``skipped`` the syntax errors of the others, so that a
+    broken experiment cell does not cost the functions of the other cells."""
+    try:
+        return ast.parse(source, filename=str(path)), []
+    except SyntaxError:
+        pass
+    lines = source.splitlines(keepends=True)
+    starts = sorted({0} | {i for i, line in enumerate(lines) if line.startswith("# %%")})
+    body, skipped = [], []
+    for a, b in zip(starts, starts[1:] + [len(lines)]):
+        try:
+            cell = ast.parse("".join(lines[a:b]), filename=str(path))
+        except SyntaxError as exc:
+            skipped.append(f"line {(exc.lineno or 1) + a}: {exc.msg}")
+            continue
+        ast.increment_lineno(cell, a)
+        body.extend(cell.body)
+    return ast.Module(body=body, type_ignores=[]), skipped
+
+
 def load_submission(path):
-    """``(module, tree)``: the submission's imports, definitions and constants, executed in a fresh
-    module (``tree`` is the parsed source, for the forbidden-name checks). Raises ``SyntaxError`` or
-    whatever the kept code raises."""
+    """``(module, tree, skipped)``: the submission's imports, definitions and constants, executed in a
+    fresh module (``tree`` is the parsed source, for the forbidden-name checks; ``skipped`` the syntax
+    errors of cells left out). Raises whatever the kept code raises."""
     path = Path(path)
-    source = submission_source(path)
-    tree = ast.parse(source, filename=str(path))
+    tree, skipped = parse_cells(submission_source(path), path)
     kept = ast.Module(body=[n for n in tree.body if _kept(n)], type_ignores=[])
     module = types.ModuleType(f"submission_{abs(hash(str(path)))}")
     module.__file__ = str(path)
     if str(HERE) not in sys.path:
         sys.path.insert(0, str(HERE))
     exec(compile(kept, str(path), "exec"), module.__dict__)
-    return module, tree
+    return module, tree, skipped
 
 
 def _functions(tree):
@@ -264,10 +286,11 @@ def call(fn, *args, **kwargs):
         raise NotWritten(fn.__name__) from None
 
 
-def run_check(check, module, tree, path):
+def run_check(check, module, tree, path, skipped=()):
     missing = [n for n in check.needs if not callable(getattr(module, n, None))]
     if missing:
-        return 0.0, f"the submission has no function {', '.join(missing)}"
+        why = f" (a cell that does not parse was left out: {skipped[0]})" if skipped else ""
+        return 0.0, f"the submission has no function {', '.join(missing)}{why}"
     if check.forbid:
         bad = forbidden_uses(tree, check.needs, check.forbid)
         if bad:
@@ -293,16 +316,13 @@ def grade(lab, path):
         lab = get_lab(lab)
     path = Path(path)
     try:
-        module, tree = load_submission(path)
-    except SyntaxError as exc:
-        msg = f"the file does not parse (line {exc.lineno}: {exc.msg})"
-        return Report(lab.key, str(path), [Item(c.name, 0.0, c.points, msg) for c in lab.checks])
+        module, tree, skipped = load_submission(path)
     except Exception as exc:                    # noqa: BLE001
         msg = f"loading the file raised {type(exc).__name__}: {exc}{_where(exc, path)}"
         return Report(lab.key, str(path), [Item(c.name, 0.0, c.points, msg) for c in lab.checks])
     items = []
     for check in lab.checks:
-        fraction, message = run_check(check, module, tree, path)
+        fraction, message = run_check(check, module, tree, path, skipped)
         items.append(Item(check.name, round(fraction * check.points, 2), check.points, message))
     return Report(lab.key, str(path), items)
 
