@@ -63,7 +63,6 @@ def plot_response(kernel="cubic", s=2):
     cut = L.response(s, np.pi / s, kernel)[0]
     ax.set_title(f"|p̂|/s at the cut-off π/{s}: {cut:.3f}")
     done(fig)
-    return cut
 
 
 controls(plot_response, kernel=["cubic", "box", "linear", "lanczos2", "lanczos3"], s=[2, 3, 4, 8])

@@ -80,7 +80,6 @@ def plot_effective(t=1, s=2):
     gap = np.max(np.abs(L.effective_filter(s, w, t) - L.effective_filter(s, w, None)))
     ax.set_title(f"×{s}, t = {t}: largest distance to the limit {gap:.3f}")
     done(fig)
-    return gap
 
 
 controls(plot_effective, t=list(range(0, 21)), s=[2, 4, 8])

@@ -64,7 +64,6 @@ def plot_cycle(mu=2, levels=3):
     ax.set_title(f"µ = {mu}, N = {levels}: {n_down} down-projections (formula: {predicted})")
     ax.set_xlabel("operator call")
     done(fig)
-    return n_down
 
 
 controls(plot_cycle, mu=[2, 1, 3, 4], levels=[3, 1, 2, 4])

@@ -61,7 +61,6 @@ def plot_rate_map(levels=3, mu=1, shape=8):
     ax.set_xlabel(r"$\omega_1/\pi$")
     ax.set_ylabel(r"$\omega_2/\pi$")
     done(fig)
-    return r.per_step
 
 
 controls(plot_rate_map, levels=[3, 1, 2, 4], mu=[1, 2, 3], shape=[8, 16])

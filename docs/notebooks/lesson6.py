@@ -38,6 +38,35 @@ for mu in (1, 2, 3):
 assert sum(e[0] == "Upscale" for e in L.trace(3, 2)) == 25
 
 # %% [markdown]
+# ## Control: N and µ against the unrolled network
+#
+# Every module application of the network for N doublings and µ back-projection steps, in the
+# order the recursion runs them (compare the paper's Figure 2), with the count of each module.
+
+# %%
+import matplotlib.pyplot as plt  # noqa: E402
+
+from course import controls, done  # noqa: E402
+
+
+def plot_unrolled(mu=2, levels=3):
+    events = L.trace(levels, mu)
+    fig, ax = plt.subplots(figsize=(12, 2.8))
+    for t, (name, a, b) in enumerate(events):
+        ax.plot([t, t + 1], [a, b], color=L.COLOURS[name], lw=2.5)
+        if a == b:
+            ax.plot([t + 0.5], [a], "o", color=L.COLOURS[name], ms=5)
+    counts = {n: sum(e[0] == n for e in events) for n in L.COLOURS}
+    ax.set_yticks(range(levels + 1), ["input"] + [f"{2 ** j}×" for j in range(1, levels + 1)])
+    ax.set_title(f"N = {levels}, µ = {mu}: " + ", ".join(f"{n} ×{c}" for n, c in counts.items()), fontsize=9)
+    ax.set_xlabel("module application, in order")
+    ax.grid(alpha=0.3)
+    done(fig)
+
+
+controls(plot_unrolled, mu=[2, 1, 3], levels=[3, 1, 2, 4])
+
+# %% [markdown]
 # ## §3 Weight sharing: gradients of a module used twice add
 #
 # A FilterBlock applied twice with the same weights: the accumulated gradient equals the sum of the

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 import sys
 from dataclasses import dataclass, field
@@ -33,7 +34,7 @@ from typing import Callable, Sequence
 
 DOCS = Path(__file__).resolve().parents[1]
 ROOT = DOCS.parent
-DATA = ROOT.parent / "shared" / "data"
+DATA = Path(os.environ.get("MGBP_DATA") or ROOT.parent / "shared" / "data")     # as docs/scripts/course.py
 MEASUREMENTS = DOCS / "figures" / "model_measurements.json"
 PLACEHOLDER = "¤"
 
@@ -206,6 +207,9 @@ def measured(*keys):
         return out
     return get
 
+
+#: The instructor's pages with the solutions of each lesson's exercises (claims there are checked too).
+SOLUTIONS = {n: f"instructor/solutions/lesson{n}.md" for n in range(1, 8)}
 
 LESSONS = {1: "lesson1_upsampling.md", 2: "lesson2_ibp.md", 3: "lesson3_multigrid.md",
            4: "lesson4_convergence.md", 5: "lesson5_convnet.md", 6: "lesson6_network.md",

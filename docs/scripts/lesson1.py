@@ -262,8 +262,9 @@ def make_figures(outdir, *, small=False):
 
 # --------------------------------------------------------------------------------------------------
 # The numbers lesson 1 quotes (checked by tests/test_claims.py; see claims.py)
-from claims import claim, exempt  # noqa: E402
+from claims import SOLUTIONS, claim, exempt  # noqa: E402
 
+S1 = SOLUTIONS[1]                  # the instructor's page of the exercises' solutions
 L1 = "lesson1_upsampling.md"
 
 
@@ -362,18 +363,18 @@ def _():
     return HIGH_GRATING[0], wrap_frequency(4 * np.pi * HIGH_GRATING[0]) / np.pi
 
 
-@claim("l1.sol_phases", L1, "`[k(−¤), k(−¤), k(¤), k(¤)]` and `[k(−¤), k(−¤), k(¤), k(¤)]`")
+@claim("l1.sol_phases", S1, "`[k(−¤), k(−¤), k(¤), k(¤)]` and `[k(−¤), k(−¤), k(¤), k(¤)]`")
 def _():
     # fine sample j sits at coarse coordinate (j + ½)/2 − ½: distances to the 4 nearest samples
     return 1.75, 0.75, 0.25, 1.25, 1.25, 0.25, 0.75, 1.75
 
 
-@claim("l1.sol_linear", L1, "The taps are `[¤, ¤, ¤, ¤]`")
+@claim("l1.sol_linear", S1, "The taps are `[¤, ¤, ¤, ¤]`")
 def _():
     return Upscale(2, kernel="linear").taps
 
 
-@claim("l1.sol_linear_formula", L1, "`p̂(ω) = 2(¤ cos(ω/2) + ¤ cos(3ω/2))`; at `ω = π/2`: "
+@claim("l1.sol_linear_formula", S1, "`p̂(ω) = 2(¤ cos(ω/2) + ¤ cos(3ω/2))`; at `ω = π/2`: "
        "`2(¤·¤ − ¤·¤) = ¤`,\n   and `|p̂|/2 = ¤`")
 def _():
     t = Upscale(2, kernel="linear").taps
@@ -381,19 +382,19 @@ def _():
     return t[1], t[0], t[1], c, t[0], c, 2 * (t[1] - t[0]) * c, response(2, np.pi / 2, "linear")[0]
 
 
-@claim("l1.sol_alias", L1, "`4 × ¤π = ¤π ≡ −¤π (mod 2π)`: a grating at `(−¤π, 0)`, i.e. `|ω₁| = ¤π`")
+@claim("l1.sol_alias", S1, "`4 × ¤π = ¤π ≡ −¤π (mod 2π)`: a grating at `(−¤π, 0)`, i.e. `|ω₁| = ¤π`")
 def _():
     a = abs(wrap_frequency(4 * 0.3 * np.pi)) / np.pi
     return 0.3, 1.2, a, a, a
 
 
-@claim("l1.sol_narrow", L1, "samples `k` at `±¤, ±¤` *input* pixels:\n   `[−¤, ¤, ¤, −¤]`")
+@claim("l1.sol_narrow", S1, "samples `k` at `±¤, ±¤` *input* pixels:\n   `[−¤, ¤, ¤, −¤]`")
 def _():
     t = KERNELS["cubic"](np.array([-1.5, -0.5, 0.5, 1.5]))
     return 0.5, 1.5, -t[0], t[1], t[2], -t[3]
 
 
-@claim("l1.sol_narrow_response", L1, "Its response is `2(¤ cos(ω/2) − ¤ cos(3ω/2))`: ¤ at ¤π and ¤ at "
+@claim("l1.sol_narrow_response", S1, "Its response is `2(¤ cos(ω/2) − ¤ cos(3ω/2))`: ¤ at ¤π and ¤ at "
        "¤π, product\n   ¤ — the 85% of the figure")
 def _():
     t = KERNELS["cubic"](np.array([0.5, 1.5]))
@@ -405,7 +406,7 @@ def _():
 exempt(L1, "a = −0.5", "the definition of Keys' kernel")
 exempt(L1, "`a = −0.5`", "the definition of Keys' kernel")
 exempt(L1, "Upscale(2).taps` — eight taps", "a self-check instruction")
-exempt(L1, "agree to round-off (1e-15)", "the floating-point round-off, not a result")
+exempt(S1, "agree to round-off (1e-15)", "the floating-point round-off, not a result")
 exempt(L1, "(0.3π, 0)", "an exercise's input")
 
 

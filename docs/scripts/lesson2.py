@@ -229,8 +229,9 @@ def make_figures(outdir, *, small=False):
 
 # --------------------------------------------------------------------------------------------------
 # The numbers lesson 2 quotes (checked by tests/test_claims.py; see claims.py)
-from claims import claim, exempt  # noqa: E402
+from claims import SOLUTIONS, claim, exempt  # noqa: E402
 
+S2 = SOLUTIONS[2]                  # the instructor's page of the exercises' solutions
 L2 = "lesson2_ibp.md"
 
 
@@ -309,7 +310,7 @@ def _():
     return sc[5][0], sc[5][0] - sc[0][0]
 
 
-@claim("l2.sol_hpi", L2, "`|p̂(π/2)| = ¤` (lesson 1: `|p̂(π/2)|/2 = ¤`), `|p̂(π/2)|² = 121/128` exactly, and\n"
+@claim("l2.sol_hpi", S2, "`|p̂(π/2)| = ¤` (lesson 1: `|p̂(π/2)|/2 = ¤`), `|p̂(π/2)|² = 121/128` exactly, and\n"
        "   `h(π) = 121/256 = ¤`, `ρ = 1 − (121/256)² = ¤`")
 def _():
     a = float(np.abs(upscale_symbol(2, np.array([np.pi / 2])))[0])
@@ -317,7 +318,7 @@ def _():
     return a, a / 2, 121 / 256, 1 - (121 / 256) ** 2
 
 
-@claim("l2.sol_linear", L2, "For the linear pair `h(π) = 1/4` (the taps `[¤, ¤, ¤, ¤]` give `|p̂(π/2)| = 1/√2`), so\n"
+@claim("l2.sol_linear", S2, "For the linear pair `h(π) = 1/4` (the taps `[¤, ¤, ¤, ¤]` give `|p̂(π/2)| = 1/√2`), so\n"
        "   `ρ = 1 − 1/16 = ¤`")
 def _():
     from mgbp_classic.convergence import dp_symbol as symbol2d, ibp_rate
@@ -325,7 +326,7 @@ def _():
     return (*Upscale(2, kernel="linear").taps, ibp_rate("linear", "linear"))
 
 
-@claim("l2.sol_limit", L2, "`h(π) = ¤`\n   at ×4: `¤^{t+1} ≤ ¤` needs `t + 1 ≥ ¤`, so `t = ¤` steps")
+@claim("l2.sol_limit", S2, "`h(π) = ¤`\n   at ×4: `¤^{t+1} ≤ ¤` needs `t + 1 ≥ ¤`, so `t = ¤` steps")
 def _():
     h = _h_pi(4)
     need = np.log(0.01) / np.log(1 - h)
@@ -337,7 +338,7 @@ def _():
     return predicted_rate(2)
 
 
-exempt(L2, "to 1e-12", "the round-off tolerance of the check")
+exempt(S2, "to 1e-12", "the round-off tolerance of the check")
 exempt(L2, "within 1% of its limit", "the exercise's criterion")
 
 

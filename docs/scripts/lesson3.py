@@ -167,8 +167,9 @@ def make_figures(outdir, *, small=False):
 
 # --------------------------------------------------------------------------------------------------
 # The numbers lesson 3 quotes (checked by tests/test_claims.py; see claims.py)
-from claims import claim, need_data  # noqa: E402
+from claims import SOLUTIONS, claim, need_data  # noqa: E402
 
+S3 = SOLUTIONS[3]                  # the instructor's page of the exercises' solutions
 L3 = "lesson3_multigrid.md"
 QUANTISATION = 255 * np.sqrt(12)          # 1 / RMS of the rounding error of 8-bit values
 
@@ -235,13 +236,13 @@ def _():
     return sample_psnr(4, "mgbp", 2), sample_psnr(4, "bicubic")
 
 
-@claim("l3.sol_trace", L3, "In all\n   ¤ lifts, ¤ down-projections and ¤ corrections")
+@claim("l3.sol_trace", S3, "In all\n   ¤ lifts, ¤ down-projections and ¤ corrections")
 def _():
     counts = trace(2, 2).counts()
     return [sum(v for (name, _), v in counts.items() if name == kind) for kind in ("lift", "down", "correct")]
 
 
-@claim("l3.sol_total", L3, "— ¤ for µ = 2, N = 3 and ¤ for µ = 3")
+@claim("l3.sol_total", S3, "— ¤ for µ = 2, N = 3 and ¤ for µ = 3")
 def _():
     def total(mu, n):
         return mu / (mu - 1) * ((mu ** (n + 1) - mu) / (mu - 1) - n)

@@ -261,8 +261,9 @@ def make_figures(outdir, *, small=False):
 # The numbers lesson 4 quotes (checked by tests/test_claims.py; see claims.py)
 from functools import lru_cache  # noqa: E402
 
-from claims import claim, exempt  # noqa: E402
+from claims import SOLUTIONS, claim, exempt  # noqa: E402
 
+S4 = SOLUTIONS[4]                  # the instructor's page of the exercises' solutions
 L4 = "lesson4_convergence.md"
 
 
@@ -426,12 +427,12 @@ def _():
     return rate(2, 1, 8, "lanczos3", "lanczos3").per_step
 
 
-@claim("l4.sol_scale3", L4, "`ibp_rate(scale=3)` = ¤. Because")
+@claim("l4.sol_scale3", S4, "`ibp_rate(scale=3)` = ¤. Because")
 def _():
     return C.ibp_rate(scale=3)
 
 
-@claim("l4.sol_hmin3", L4, "has its minimum ¤ (×2: ¤)")
+@claim("l4.sol_hmin3", S4, "has its minimum ¤ (×2: ¤)")
 def _():
     return float(C.dp_symbol(scale=3).real.min()), _h_min()
 

@@ -234,7 +234,7 @@ def _():
     return (1.75, 0.75, 0.25, 1.25, t[0], t[2], t[4], t[6])
 
 
-@claim("l5.taps", L5, "`h = [¤, ¤, ¤, ¤, ¤, ¤, ¤, ¤]`")
+@claim("l5.taps", L5, "`p = [¤, ¤, ¤, ¤, ¤, ¤, ¤, ¤]`")
 def _():
     return _upsampler_taps()
 

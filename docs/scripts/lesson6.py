@@ -215,6 +215,9 @@ def fig_learning_curve(outdir, small, log=TRAINING_LOG):
             ax[0].plot(steps, loss, color="0.85", lw=0.8)
             ax[0].plot(steps[w - 1:], smooth, color="C1", lw=2, label=f"128² stage, running mean of {w}")
             title += f", then {len(p128)} of 128²"
+            branch = _stage_start(X2_CHECKPOINT)
+            if branch is not None and branch != len(p128):
+                title += f"\n(the shipped model leaves the 128² stage at its step {branch})"
         ax[0].set_title(title, fontsize=10)
     ax[0].set_xlabel("step (the 128² stage counted from the main step it started at)")
     ax[0].set_ylabel("Σ of mean absolute errors")
@@ -250,8 +253,8 @@ def results_crop(small):
     from mgbp_classic import sample_image_path
     from mgbp_classic.imaging.io import read_image
     from mgbp_classic.metrics import make_lr
-    data = ROOT.parent / "shared" / "data" / "test" / "Set14"
-    path = data / "monarch.png" if (data / "monarch.png").exists() else Path(sample_image_path())
+    from course import data_file
+    path = data_file("test", "Set14", "monarch.png", fallback="the bundled sample image") or Path(sample_image_path())
     hr = read_image(path)[..., :3]
     size = min(96 if small else 192, hr.shape[0] // 4 * 4, hr.shape[1] // 4 * 4)
     y0, x0 = (hr.shape[0] - size) // 2, (hr.shape[1] - size) // 2
@@ -320,8 +323,9 @@ def make_figures(outdir, *, small=False, measurements=None):
 
 # --------------------------------------------------------------------------------------------------
 # The numbers lesson 6 quotes (checked by tests/test_claims.py; see claims.py)
-from claims import check, claim, exempt, measured, need_data  # noqa: E402
+from claims import SOLUTIONS, check, claim, exempt, measured, need_data  # noqa: E402
 
+S6 = SOLUTIONS[6]                  # the instructor's page of the exercises' solutions
 L6 = "lesson6_network.md"
 
 
@@ -407,7 +411,7 @@ def _():
     return _applications(3, 2, "Upscale"), _applications(3, 2, "Downscale"), _applications(3, 1, "Upscale")
 
 
-@claim("l6.sol_count", L6, "For\n   µ = 2: N = 3 gives `3 + ¤ = ¤`, N = 4 gives `4 + ¤ = ¤`")
+@claim("l6.sol_count", S6, "For\n   µ = 2: N = 3 gives `3 + ¤ = ¤`, N = 4 gives `4 + ¤ = ¤`")
 def _():
     from lesson3 import down_calls
     a = sum(down_calls(k, 2) for k in range(2, 5))
@@ -416,7 +420,7 @@ def _():
     return a, 3 + a, b, 4 + b
 
 
-@claim("l6.sol_params", L6, "`FilterBlock(48)` has ¤\n   parameters against ¤ for `FilterBlock(96)`, its bias ¤ instead of ¤, and the transposed\n"
+@claim("l6.sol_params", S6, "`FilterBlock(48)` has ¤\n   parameters against ¤ for `FilterBlock(96)`, its bias ¤ instead of ¤, and the transposed\n"
        "   convolution ¤ (48·48·9) instead of ¤ (96·48·9): ¤ parameters saved, ¤% of the\n   network")
 def _():
     counts, blocks, total = parameter_counts()

@@ -33,7 +33,6 @@ from mgbp_classic.plotting import filter_window, plot_filters  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 FIGURES = ROOT / "docs" / "figures"
-DATA = ROOT.parent / "shared" / "data" / "test"
 DPI = 80
 SAVE = {"dpi": DPI, "pil_kwargs": {"optimize": True}}
 DIVERGING = matplotlib.colormaps["RdBu_r"].with_extremes(bad="0.85")   # grey: outside the image
@@ -47,16 +46,36 @@ WOMAN_PIXELS = [(140, 116), (100, 76), (220, 52), (196, 180)]
 MU_PIXELS = [(22, 82), (62, 70)]
 
 
+# Without the test images (docs/data.md): crops of the bundled 72×96 sample used as LR inputs.
+SAMPLE_X4_CROP = (slice(16, 64), slice(16, 64))    # LR 48×48: the eye ring, the dark head, the grey body
+# ring, centre of the eye, head/body edge, flat head, flat body, background texture
+SAMPLE_X4_PIXELS = [(72, 76), (86, 76), (144, 56), (36, 136), (176, 16), (56, 16)]
+SAMPLE_X8_CROP = (slice(30, 58), slice(20, 63))    # LR 28×43, the size of Set5 woman at ×8
+SAMPLE_X8_PIXELS = [(24, 120), (60, 120), (176, 80), (120, 240)]
+SAMPLE_MU_PIXELS = [(68, 76), (36, 136)]           # (y, x) in the ×4 crop's output, as MU_PIXELS
+
+
 def _scene(small):
-    """(net, label, x4 image, its pixels, x8 image, its pixels)."""
+    """(net, label, x4 image, its pixels, x8 image, its pixels, where the images come from, µ pixels).
+
+    The full-size scene reads Set14 *baboon* and Set5 *woman* (``course.DATA``, ``MGBP_DATA``); when
+    they are absent it uses crops of the package's sample image instead and prints so."""
     if small:
         net = MGBPNet(NetConfig(features=4, growth=2, bottleneck=4, seed=1))
         net.store.params[...] += (0.05 * np.random.default_rng(0).standard_normal(net.store.size)).astype(np.float32)
         x = read_image(sample_image_path())[20:32, 30:42]
-        return net, "tiny untrained network", x, [(5, 9), (30, 20), (40, 44)], x[:6, :6], [(8, 10)]
-    baboon = make_lr(read_image(DATA / "Set14" / "baboon.png"), 4)[BABOON_CROP]
-    woman = make_lr(read_image(DATA / "Set5" / "woman.png"), 8)
-    return None, None, baboon, BABOON_PIXELS, woman, WOMAN_PIXELS
+        return net, "tiny untrained network", x, [(5, 9), (30, 20), (40, 44)], x[:6, :6], [(8, 10)], \
+            "bundled sample", [(5, 9), (30, 20)]
+    from course import data_file
+    baboon = data_file("test", "Set14", "baboon.png", fallback="a 48 × 48 crop of the bundled sample image at ×4")
+    woman = data_file("test", "Set5", "woman.png", fallback="a 28 × 43 crop of the bundled sample image at ×8")
+    if baboon is None or woman is None:
+        sample = read_image(sample_image_path())
+        return None, None, sample[SAMPLE_X4_CROP], SAMPLE_X4_PIXELS, sample[SAMPLE_X8_CROP], SAMPLE_X8_PIXELS, \
+            "bundled sample image", SAMPLE_MU_PIXELS
+    baboon = make_lr(read_image(baboon), 4)[BABOON_CROP]
+    woman = make_lr(read_image(woman), 8)
+    return None, None, baboon, BABOON_PIXELS, woman, WOMAN_PIXELS, "Set14 baboon, Set5 woman", MU_PIXELS
 
 
 def _luma(img):
@@ -238,21 +257,23 @@ def make_figures(outdir, *, small=False, model=None, measurements=None):
     m = measurements
     outdir = Path(outdir)
     outdir.mkdir(parents=True, exist_ok=True)
-    net, label, x4, px4, x8, px8 = _scene(small)
+    net, label, x4, px4, x8, px8, where, mu_pixels = _scene(small)
     if net is None:
         from mgbp_classic.inference import default_model_path, load_model
         from mgbp_classic.train import steps_label
         path = Path(model or default_model_path())
         net, meta = load_model(path)
         label = f"{path.name}, {steps_label(meta)} of training"
+        if where == "bundled sample image":
+            label += "; on the bundled sample image"
     margin = 2 if small else 16
     df = DeepFilter(net, x4, levels=2, mu=2, margin=margin)
     paths = [fig_theorem(outdir, df, label, m)]
     paths.append(fig_filters(outdir, df, px4, label, "lesson7_filters_x4.png", m))
     paths.append(fig_color(outdir, df, px4[0], label, m))
     del df
-    paths.append(fig_mu(outdir, net, x4 if small else x4[:32, 8:40], px4[:2] if small else
-                        [(y, x - 32) for y, x in MU_PIXELS], label, margin, m))
+    paths.append(fig_mu(outdir, net, x4 if small else x4[:32, 8:40], mu_pixels if small else
+                        [(y, x - 32) for y, x in mu_pixels], label, margin, m))
     df8 = DeepFilter(net, x8, levels=1 if small else 3, mu=2, margin=margin)
     paths.append(fig_filters(outdir, df8, px8, label, "lesson7_filters_x8.png", m))
     return paths
@@ -263,8 +284,9 @@ def make_figures(outdir, *, small=False, model=None, measurements=None):
 # ones come from docs/figures/model_measurements.json, written by refresh_model.py.
 from functools import lru_cache  # noqa: E402
 
-from claims import check, claim, exempt, measured, model_measurements  # noqa: E402
+from claims import SOLUTIONS, check, claim, exempt, measured, model_measurements  # noqa: E402
 
+S7 = SOLUTIONS[7]                  # the instructor's page of the exercises' solutions
 L7 = "lesson7_deepfilter.md"
 
 
@@ -371,10 +393,10 @@ exempt(L7, "`Y′ = 0.299 R + 0.587 G + 0.114 B`", "the BT.601 luma weights (che
 exempt(L7, "is of the order of 1e-7 (float32)", "the float32 round-off")
 exempt(L7, "(add noise of amplitude 1e-6)", "an exercise's input")
 exempt(L7, "then add noise of amplitude 0.05", "an exercise's input")
-exempt(L7, "Noise of 1e-6 flips no gain", "an exercise's input")
-exempt(L7, "compared with 1e-6), so", "an exercise's input")
+exempt(S7, "Noise of 1e-6 flips no gain", "an exercise's input")
+exempt(S7, "compared with 1e-6), so", "an exercise's input")
 exempt(L7, "float32 rounding\n(about 1e-7), nothing else", "the float32 round-off")
-exempt(L7, "with 0.05 some", "an exercise's input")
+exempt(S7, "with 0.05 some", "an exercise's input")
 
 
 if __name__ == "__main__":
