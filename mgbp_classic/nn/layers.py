@@ -355,9 +355,7 @@ def _conv3x3_dw_blas(dyc, xc, dw, engine):
         _run(_k.gather_taps, dyc.size, dyc, g, 1)
         dw += _dw_taps(_abt(g.reshape(9 * co, -1), _mat(xc)), co, ci).astype(dw.dtype, copy=False)
     else:
-        cols = engine.scratch("conv.cols", (9, ci, n, h, wd), dt)             # cols = im2col(x)
-        _run(_k.gather_taps, xc.size, xc, cols, 1)
-        dw += _dw_im2col(_abt(_mat(dyc), cols.reshape(9 * ci, -1)), co, ci).astype(dw.dtype, copy=False)
+        _dw_by_im2col(dyc, xc, dw, 1, engine)
 
 
 def _on_tiles(xc, stride):
@@ -366,12 +364,13 @@ def _on_tiles(xc, stride):
     return xc.dtype == np.float32 and (stride == 1 or (xc.shape[2] % 2 == 0 and xc.shape[3] % 2 == 0))
 
 
-def _conv3x3_s2_dw_blas(dyc, xc, dw, engine):
-    """``dw +=`` the weight gradient of a stride-2 3×3 convolution by a BLAS product over im2col of ``x``."""
+def _dw_by_im2col(dyc, xc, dw, stride, engine):
+    """``dw +=`` the weight gradient of a 3×3 convolution at ``stride`` by a BLAS product over im2col of
+    ``x`` (left in the scratch ``conv.cols``)."""
     ci, n = xc.shape[:2]
     co, ho, wo = dyc.shape[0], dyc.shape[2], dyc.shape[3]
     cols = engine.scratch("conv.cols", (9, ci, n, ho, wo), xc.dtype)
-    _run(_k.gather_taps, xc.size, xc, cols, 2)                                # cols = im2col(x)
+    _run(_k.gather_taps, xc.size, xc, cols, stride)                           # cols = im2col(x)
     dw += _dw_im2col(_abt(_mat(dyc), cols.reshape(9 * ci, -1)), co, ci).astype(dw.dtype, copy=False)
 
 
@@ -414,7 +413,7 @@ def conv_c_backward(dyc, xc, w, stride, dw, need_dx, engine):
     if _on_tiles(xc, stride):                                                 # the tiles, four phases
         tiled_dw = params and _tiles.wgrad_fits(dyc.shape[3])
         if params and not tiled_dw:                                           # (its scratch is slot "a")
-            _conv3x3_s2_dw_blas(dyc, xc, dw, engine)
+            _dw_by_im2col(dyc, xc, dw, 2, engine)
         dyb = _tiles.bordered_scratch(engine, "conv.dyb", dyc)
         if tiled_dw:
             dw += _tiles.conv3x3_wgrad(dyb, _tiles.phase_scratch(engine, "conv.xw", xc),
@@ -432,15 +431,13 @@ def conv_c_backward(dyc, xc, w, stride, dw, need_dx, engine):
         dx = np.empty(xc.shape, dt)
         np.matmul(_w_taps(w).T, gm, out=_mat(dx))                             # T = W_taps x
         return dx
-    ho, wo = dyc.shape[2], dyc.shape[3]
-    cols = engine.scratch("conv.cols", (9, ci, n, ho, wo), dt)
-    cm = cols.reshape(9 * ci, -1)
     if params:
-        _run(_k.gather_taps, xc.size, xc, cols, stride)                                      # cols = im2col(x)
-        dw += _dw_im2col(_abt(dym, cm), co, ci).astype(dw.dtype, copy=False)   # y = W cols
+        _dw_by_im2col(dyc, xc, dw, stride, engine)                            # y = W cols
     if not need_dx:
         return None
-    np.matmul(_w_im2col(w).T, dym, out=cm)                                    # dcols = W^T dy
+    ho, wo = dyc.shape[2], dyc.shape[3]
+    cols = engine.scratch("conv.cols", (9, ci, n, ho, wo), dt)
+    np.matmul(_w_im2col(w).T, dym, out=cols.reshape(9 * ci, -1))              # dcols = W^T dy
     dx = np.empty(xc.shape, dt)
     _run(_k.scatter_taps, cols.size, cols, dx, stride, False)                                  # cols = im2col(x)
     return dx
@@ -472,7 +469,7 @@ def conv_transpose_c_backward(dyc, xc, w, dw, need_dx, engine):
     if dt == np.float32:                                                      # the tiles, four phases
         tiled_dw = engine.param_grads and _tiles.wgrad_fits(wd)
         if engine.param_grads and not tiled_dw:
-            _conv3x3_s2_dw_blas(xc, dyc, dw, engine)                         # x as the coarse side
+            _dw_by_im2col(xc, dyc, dw, 2, engine)                            # x as the coarse side
         dyp = _tiles.phase_scratch(engine, "convt.dyp", dyc)
         if tiled_dw:
             dw += _tiles.conv3x3_wgrad(_tiles.bordered_scratch(engine, "conv.xw", xc), dyp,
